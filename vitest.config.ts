@@ -1,0 +1,18 @@
+import { fileURLToPath } from 'node:url';
+import { defineConfig } from 'vitest/config';
+
+const here = (p: string) => fileURLToPath(new URL(p, import.meta.url));
+
+export default defineConfig({
+  resolve: {
+    alias: [
+      { find: /^sluice\/testing$/, replacement: here('./lib/testing/index.ts') },
+      { find: /^sluice$/, replacement: here('./lib/index.ts') },
+    ],
+  },
+  test: {
+    include: ['test/**/*.test.ts', 'infra-test/**/*.test.ts'],
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+  },
+});
