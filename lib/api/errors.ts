@@ -1,0 +1,103 @@
+/**
+ * One error hierarchy for everything Sluice reports. Each subclass sets `name`, so a caught
+ * error says what kind of mistake it is, and carries the context that locates it.
+ *
+ * @example
+ * ```ts
+ * import { SluiceError } from 'sluice';
+ * try { defineJob({ name: 'x', batchInterval: 'soon' }, () => {}); }
+ * catch (e) { if (e instanceof SluiceError) console.error(e.message); }
+ * ```
+ */
+export class SluiceError extends Error {
+  /** The plan node the error concerns, when there is one. */
+  readonly nodeId?: string;
+  /** The batch time (ms) the error happened in, when there is one. */
+  readonly batchTime?: number;
+  /** The partition the error happened in, when there is one. */
+  readonly partition?: number;
+
+  constructor(
+    message: string,
+    context: { nodeId?: string; batchTime?: number; partition?: number; cause?: unknown } = {},
+  ) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.name = 'SluiceError';
+    if (context.nodeId !== undefined) this.nodeId = context.nodeId;
+    if (context.batchTime !== undefined) this.batchTime = context.batchTime;
+    if (context.partition !== undefined) this.partition = context.partition;
+  }
+}
+
+/**
+ * A job, option or argument that cannot work, found while the job is built or configured.
+ *
+ * @example
+ * ```ts
+ * // throws JobDefinitionError: numPartitions must be a whole number >= 1, got 0
+ * stream.repartition(0);
+ * ```
+ */
+export class JobDefinitionError extends SluiceError {
+  constructor(message: string, context: { nodeId?: string; cause?: unknown } = {}) {
+    super(message, context);
+    this.name = 'JobDefinitionError';
+  }
+}
+
+/**
+ * A user function, decoder or record failed while a batch ran (for example a pair operator met
+ * a record that is not a `[key, value]` pair). The batch is retried, never skipped.
+ *
+ * @example
+ * ```ts
+ * // RecordError: reduceByKey-1 expects [key, value] pairs, got the string "hello"
+ * ```
+ */
+export class RecordError extends SluiceError {
+  constructor(
+    message: string,
+    context: { nodeId?: string; batchTime?: number; partition?: number; cause?: unknown } = {},
+  ) {
+    super(message, context);
+    this.name = 'RecordError';
+  }
+}
+
+/**
+ * The durable state (checkpoint, lineage, lease) refuses an action: another coordinator holds
+ * the lease, or the checkpoint was written by a different plan.
+ *
+ * @example
+ * ```ts
+ * // CheckpointError: the checkpoint in .sluice/wordcount was made by a different plan; changed nodes: map-1
+ * ```
+ */
+export class CheckpointError extends SluiceError {
+  constructor(message: string, context: { nodeId?: string; batchTime?: number; cause?: unknown } = {}) {
+    super(message, context);
+    this.name = 'CheckpointError';
+  }
+}
+
+/**
+ * A task could not read the shuffle output of a map task (lost blob). The coordinator recomputes
+ * that map task from lineage and retries the reader.
+ *
+ * @example
+ * ```ts
+ * // FetchFailedError: shuffle blob shuffle/1000/reduceByKey-1.0/m3-a0 is missing
+ * ```
+ */
+export class FetchFailedError extends SluiceError {
+  /** Stage key of the map stage whose output was lost. */
+  readonly mapStage: string;
+  /** Map partition whose output was lost. */
+  readonly mapPartition: number;
+  constructor(message: string, mapStage: string, mapPartition: number) {
+    super(message);
+    this.name = 'FetchFailedError';
+    this.mapStage = mapStage;
+    this.mapPartition = mapPartition;
+  }
+}

@@ -1,0 +1,108 @@
+import { JobGraph } from '../plan/graph.ts';
+import { describeValue } from '../plan/keys.ts';
+import { StreamingContext } from './context.ts';
+import { type Duration, toMillis } from './duration.ts';
+import { JobDefinitionError } from './errors.ts';
+
+/** What to do with a record that a user function or decoder throws on. */
+export type OnRecordError = 'fail' | 'dead-letter';
+
+/** Options of {@link defineJob}. */
+export interface JobOptions {
+  /** The job's name: letters, digits, `-` and `_`. Names its state directory, stack and metrics. */
+  readonly name: string;
+  /** How often a batch is cut (Spark's batch duration), e.g. `'1s'`. */
+  readonly batchInterval: Duration;
+  /** Partitions of shuffles that do not set `numPartitions`. @default the largest parent's partition count */
+  readonly defaultParallelism?: number;
+  /** Attempts of a task before its batch fails (Spark's `spark.task.maxFailures`). @default 4 */
+  readonly maxTaskAttempts?: number;
+  /** @default 'fail': the batch fails and is retried, a record is never skipped silently */
+  readonly onRecordError?: OnRecordError;
+}
+
+/** Validated options, durations in milliseconds. */
+export interface ResolvedJobOptions {
+  readonly name: string;
+  readonly batchInterval: number;
+  readonly defaultParallelism: number | undefined;
+  readonly maxTaskAttempts: number;
+  readonly onRecordError: OnRecordError;
+}
+
+/** A job: its options and the function that builds its streams. What a job file exports by default. */
+export interface JobDefinition {
+  readonly kind: 'sluice-job';
+  readonly options: ResolvedJobOptions;
+  readonly build: (ctx: StreamingContext) => unknown;
+}
+
+const JOB_NAME = /^[A-Za-z][A-Za-z0-9_-]{0,62}$/;
+
+function resolveOptions(options: JobOptions): ResolvedJobOptions {
+  if (!options || typeof options !== 'object') throw new JobDefinitionError(`defineJob: expected options { name, batchInterval }, got ${describeValue(options)}`);
+  const { name } = options;
+  if (typeof name !== 'string' || !JOB_NAME.test(name)) {
+    throw new JobDefinitionError(`defineJob: name must start with a letter and hold only letters, digits, '-' and '_' (at most 63), got ${describeValue(name)}`);
+  }
+  if (options.batchInterval === undefined) throw new JobDefinitionError(`job ${name}: batchInterval is required, e.g. '1s'`);
+  const batchInterval = toMillis(options.batchInterval, `job ${name}: batchInterval`);
+  const dp = options.defaultParallelism;
+  if (dp !== undefined && (!Number.isInteger(dp) || dp < 1)) {
+    throw new JobDefinitionError(`job ${name}: defaultParallelism must be a whole number >= 1, got ${describeValue(dp)}`);
+  }
+  const attempts = options.maxTaskAttempts ?? 4;
+  if (!Number.isInteger(attempts) || attempts < 1) throw new JobDefinitionError(`job ${name}: maxTaskAttempts must be a whole number >= 1, got ${describeValue(attempts)}`);
+  const onRecordError = options.onRecordError ?? 'fail';
+  if (onRecordError !== 'fail' && onRecordError !== 'dead-letter') {
+    throw new JobDefinitionError(`job ${name}: onRecordError must be 'fail' or 'dead-letter', got ${describeValue(onRecordError)}`);
+  }
+  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError };
+}
+
+/**
+ * Defines a streaming job: its options and a function that builds its streams from a
+ * {@link StreamingContext}. Export the result as the job file's default export; `sluice run`,
+ * the test harness and the AWS handlers all load it from there.
+ *
+ * @example
+ * ```ts
+ * import { defineJob } from 'sluice';
+ * export default defineJob({ name: 'wordcount', batchInterval: '1s' }, (ctx) => {
+ *   const lines = ctx.generatorStream({ ratePerSec: 1000, make: (i) => `I am a dummy source ${i % 10}` });
+ *   lines.flatMap((l) => l.split(' ')).map((w) => [w, 1] as [string, number]).reduceByKey((a, b) => a + b).print();
+ * });
+ * ```
+ */
+export function defineJob(options: JobOptions, build: (ctx: StreamingContext) => unknown): JobDefinition {
+  const resolved = resolveOptions(options);
+  if (typeof build !== 'function') throw new JobDefinitionError(`job ${resolved.name}: the second argument of defineJob must be the build function (ctx) => { ... }`);
+  return Object.freeze({ kind: 'sluice-job' as const, options: resolved, build });
+}
+
+/** Whether a value is a job made by {@link defineJob}. */
+export function isJobDefinition(v: unknown): v is JobDefinition {
+  return !!v && typeof v === 'object' && (v as JobDefinition).kind === 'sluice-job' && typeof (v as JobDefinition).build === 'function';
+}
+
+/**
+ * Runs a job's build function and returns its graph. `extend` may add outputs (the test harness
+ * does) before the graph is sealed.
+ */
+export function buildGraph(job: JobDefinition, extend?: (built: unknown, ctx: StreamingContext) => void): JobGraph {
+  const o = job.options;
+  const graph = new JobGraph(o.name, o.batchInterval, o.defaultParallelism);
+  const ctx = new StreamingContext(graph);
+  const built = job.build(ctx);
+  if (built && typeof (built as Promise<unknown>).then === 'function') {
+    throw new JobDefinitionError(`job ${o.name}: the build function must not be async; create the streams synchronously`);
+  }
+  extend?.(built, ctx);
+  if (graph.outputs.length === 0) {
+    throw new JobDefinitionError(
+      `job ${o.name} has no output operation, so nothing would run: add print(), saveAsTextFiles(), foreachRDD() or foreachPartition() to a stream`,
+    );
+  }
+  graph.sealed = true;
+  return graph;
+}

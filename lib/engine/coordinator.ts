@@ -1,0 +1,678 @@
+import type { ResolvedJobOptions } from '../api/job.ts';
+import type { BatchInfo } from '../api/listener.ts';
+import { CheckpointError, SluiceError } from '../api/errors.ts';
+import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, UnionBatch, SourceBatch, StaticBatch } from '../plan/batch.ts';
+import { type BatchPlan, changedNodes, type JobGraph, type OutputNode } from '../plan/graph.ts';
+import { planBatch } from '../plan/planBatch.ts';
+import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
+import { outputLocation, printBlock } from './format.ts';
+import { forEachLimit } from './pool.ts';
+import {
+  type BatchRecord,
+  type BlockRef,
+  type CacheOutput,
+  type Checkpoint,
+  keys,
+  type Lease,
+  type MapOutput,
+  type StageRef,
+  type TaskDescriptor,
+  type TaskFailure,
+  type TaskResult,
+} from './protocol.ts';
+import { Worker, type WorkerRuntime } from './worker.ts';
+
+/** The steps of the batch protocol, in order; `onStep` is called after each (crash tests stop here). */
+export const PROTOCOL_STEPS = ['lease', 'cut', 'sealed', 'stage', 'part', 'success', 'commit', 'cleanup'] as const;
+/** One step of the batch protocol. */
+export type ProtocolStep = (typeof PROTOCOL_STEPS)[number];
+
+/** What the coordinator needs from its environment: the ports, and a few knobs. */
+export interface CoordinatorRuntime extends WorkerRuntime {
+  readonly meta: MetaStore;
+  readonly invoker: Invoker;
+  readonly clock: Clock;
+  readonly log: OutputLog;
+  readonly metrics?: Metrics;
+  /** Who this coordinator is, in the lease. */
+  readonly owner: string;
+  /** How long a lease lasts without renewal (ms). @default max(30 s, 3 batch intervals) */
+  readonly leaseMs?: number;
+  /** True when a lease holder is known to be gone (a dead local process), so the lease is taken at once. */
+  readonly ownerGone?: (owner: string) => boolean;
+  /** Called after each protocol step (tests inject crashes here). */
+  readonly onStep?: (step: ProtocolStep, time: number) => void | Promise<void>;
+  /** Resume from a checkpoint made by a different plan. @default false */
+  readonly allowPlanChange?: boolean;
+  /** Map outputs and cached partitions up to this many bytes travel in task results. @default 64 KiB */
+  readonly inlineLimit?: number;
+  /** First retry delay of a failed task (doubles per attempt). @default 50 */
+  readonly retryBackoffMs?: number;
+  /** Where the checkpoint lives, for messages. */
+  readonly stateLocation?: string;
+}
+
+interface StageInfo {
+  readonly key: string;
+  readonly ref: StageRef;
+  readonly root: Batch<unknown>;
+  readonly shuffle?: ShuffledBatch<unknown>;
+  readonly plan: BatchPlan;
+  readonly local: boolean;
+}
+
+/**
+ * The coordinator (Spark's driver + JobScheduler): holds the lease, cuts each batch's input,
+ * records lineage, runs stages through the Invoker with retries, writes outputs, and commits each
+ * batch with one conditional write of the checkpoint (DESIGN.md §4).
+ */
+export class Coordinator {
+  private epoch = 0;
+  private leaseVersion = 0;
+  private checkpoint!: Checkpoint;
+  private checkpointVersion = 0;
+  private readonly sources = new Map<string, RecordSource>();
+  private readonly localWorker: Worker;
+  private readonly fingerprint: string;
+  private started = false;
+  private current: BatchRun | undefined;
+
+  constructor(
+    readonly graph: JobGraph,
+    readonly options: ResolvedJobOptions,
+    readonly rt: CoordinatorRuntime,
+  ) {
+    this.localWorker = new Worker(graph, rt);
+    this.fingerprint = graph.fingerprint();
+    graph.planAt = (time) => this.planAt(time);
+  }
+
+  private get interval(): number {
+    return this.options.batchInterval;
+  }
+
+  private get leaseMs(): number {
+    return this.rt.leaseMs ?? Math.max(30_000, 3 * this.interval);
+  }
+
+  /** The time of the next batch to run. */
+  get nextBatchTime(): number {
+    return this.checkpoint.lastCompleted + this.interval;
+  }
+
+  /** The time of the last committed batch. */
+  get lastCompleted(): number {
+    return this.checkpoint.lastCompleted;
+  }
+
+  private async step(step: ProtocolStep, time: number): Promise<void> {
+    await this.rt.onStep?.(step, time);
+  }
+
+  /** Takes the lease, loads (or creates) the checkpoint and starts the receivers. */
+  async start(): Promise<void> {
+    if (this.started) return;
+    await this.acquireLease();
+    await this.loadCheckpoint();
+    for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
+    this.started = true;
+    await this.step('lease', this.nextBatchTime);
+  }
+
+  /** Stops the receivers. The checkpoint stays; a later start resumes from it. */
+  async stop(): Promise<void> {
+    for (const s of this.sources.values()) await s.stop?.();
+    this.started = false;
+  }
+
+  private source(nodeId: string): RecordSource {
+    let s = this.sources.get(nodeId);
+    if (!s) {
+      s = this.rt.sources(this.graph.source(nodeId), { blobs: this.rt.blobs, job: this.graph.name, batchInterval: this.interval });
+      this.sources.set(nodeId, s);
+    }
+    return s;
+  }
+
+  private async acquireLease(): Promise<void> {
+    const cur = await this.rt.meta.get<Lease>(keys.lease);
+    const now = this.rt.clock.now();
+    if (cur && cur.value.owner !== this.rt.owner && cur.value.expiresAt > now && !this.rt.ownerGone?.(cur.value.owner)) {
+      throw new CheckpointError(
+        `job ${this.graph.name} is already running: coordinator ${cur.value.owner} holds the lease until ${new Date(cur.value.expiresAt).toISOString()}`,
+      );
+    }
+    // A new epoch fences every write of the previous holder (DESIGN.md §4.1).
+    const epoch = (cur?.epoch ?? 0) + 1;
+    const v = await this.rt.meta.put(keys.lease, { owner: this.rt.owner, expiresAt: now + this.leaseMs }, { expectedVersion: cur?.version ?? 0, epoch });
+    if (v === undefined) throw new CheckpointError(`job ${this.graph.name}: another coordinator took the lease at the same moment`);
+    this.epoch = epoch;
+    this.leaseVersion = v;
+  }
+
+  private async renewLease(): Promise<void> {
+    const v = await this.rt.meta.put(
+      keys.lease,
+      { owner: this.rt.owner, expiresAt: this.rt.clock.now() + this.leaseMs },
+      { expectedVersion: this.leaseVersion, epoch: this.epoch },
+    );
+    if (v === undefined) throw this.fenced('renew the lease');
+    this.leaseVersion = v;
+  }
+
+  /** Gives the lease up, so the next coordinator need not wait for it to expire. */
+  async releaseLease(): Promise<void> {
+    await this.rt.meta.put(keys.lease, { owner: '', expiresAt: 0 }, { expectedVersion: this.leaseVersion, epoch: this.epoch });
+  }
+
+  private fenced(what: string): CheckpointError {
+    return new CheckpointError(`job ${this.graph.name}: could not ${what}: another coordinator has taken over (this one's epoch ${this.epoch} is fenced)`);
+  }
+
+  private async loadCheckpoint(): Promise<void> {
+    const item = await this.rt.meta.get<Checkpoint>(keys.checkpoint);
+    const signatures = this.graph.signatures();
+    let value: Checkpoint;
+    if (!item) {
+      const first = Math.floor(this.rt.clock.now() / this.interval) * this.interval + this.interval;
+      value = {
+        job: this.graph.name,
+        fingerprint: this.fingerprint,
+        signatures,
+        batchInterval: this.interval,
+        lastCompleted: first - this.interval,
+        sourceState: {},
+        state: {},
+      };
+    } else {
+      const old = item.value;
+      if (old.batchInterval !== this.interval) {
+        throw new CheckpointError(
+          `the checkpoint${this.where()} was made with a batch interval of ${old.batchInterval} ms, the job now has ${this.interval} ms; batch times would not line up. Use a fresh state directory.`,
+        );
+      }
+      if (old.fingerprint !== this.fingerprint && !this.rt.allowPlanChange) {
+        const changed = changedNodes(old.signatures, signatures);
+        throw new CheckpointError(
+          `the checkpoint${this.where()} was made by a different plan of job ${this.graph.name}; nodes changed: ${changed.join(', ') || '(job options)'}. ` +
+            'Start from a fresh state directory, or pass --allow-plan-change to resume anyway.',
+        );
+      }
+      value = { ...old, fingerprint: this.fingerprint, signatures };
+    }
+    // Writing the checkpoint with our epoch fences an older coordinator's commit.
+    const v = await this.rt.meta.put(keys.checkpoint, value, { expectedVersion: item?.version ?? 0, epoch: this.epoch });
+    if (v === undefined) throw this.fenced('take over the checkpoint');
+    this.checkpoint = value;
+    this.checkpointVersion = v;
+  }
+
+  private where(): string {
+    return this.rt.stateLocation ? ` in ${this.rt.stateLocation}` : '';
+  }
+
+  /**
+   * Runs the next batch to completion: cut (or recover) its input, run every output, commit.
+   * Returns its timing. Throws when the batch fails after retries; the checkpoint then still
+   * points at the previous batch, so running again retries this one.
+   */
+  async runNextBatch(): Promise<BatchInfo> {
+    if (!this.started) await this.start();
+    const t = this.nextBatchTime;
+    const submissionTime = t;
+    this.emit('onBatchSubmitted', { batchTime: t, numRecords: 0, submissionTime });
+    await this.renewLease();
+
+    const run = await this.openBatch(t);
+    const processingStartTime = this.rt.clock.now();
+    const numRecords = run.inputRecords();
+    this.emit('onBatchStarted', { batchTime: t, numRecords, submissionTime, processingStartTime, schedulingDelay: processingStartTime - t });
+
+    this.current = run;
+    try {
+      const plan = run.plan;
+      for (let i = 0; i < this.graph.outputs.length; i++) {
+        const b = plan.outputBatches[i];
+        if (b) await this.runOutput(this.graph.outputs[i], b, run);
+      }
+      await this.commit(run);
+    } finally {
+      this.current = undefined;
+    }
+    await this.cleanup(t);
+
+    const end = this.rt.clock.now();
+    const info: BatchInfo = {
+      batchTime: t,
+      numRecords: run.inputRecords(),
+      submissionTime,
+      processingStartTime,
+      processingEndTime: end,
+      schedulingDelay: processingStartTime - t,
+      processingDelay: end - processingStartTime,
+      totalDelay: end - t,
+    };
+    this.emit('onBatchCompleted', info);
+    this.rt.metrics?.batch({
+      job: this.graph.name,
+      batchTime: t,
+      inputRecords: info.numRecords,
+      schedulingDelayMs: info.schedulingDelay!,
+      processingDelayMs: info.processingDelay!,
+      totalDelayMs: info.totalDelay!,
+    });
+    return info;
+  }
+
+  private emit(event: 'onBatchSubmitted' | 'onBatchStarted' | 'onBatchCompleted', info: BatchInfo): void {
+    for (const l of this.graph.listeners) {
+      try {
+        l[event]?.(info);
+      } catch (e) {
+        this.rt.log.warn(`listener ${event} threw: ${e instanceof Error ? e.message : String(e)}`);
+      }
+    }
+  }
+
+  /** Reads the batch's lineage record (recovery) or cuts the input and seals it in a new one. */
+  private async openBatch(t: number): Promise<BatchRun> {
+    const existing = await this.rt.meta.get<BatchRecord>(keys.batch(t));
+    if (existing && existing.value.fingerprint === this.fingerprint) {
+      this.rt.log.info(`recovering batch ${t} from its lineage record`);
+      return new BatchRun(this, existing.value, existing.version);
+    }
+    const splits: Record<string, InputSplit[]> = {};
+    const sourceState: Record<string, JsonValue> = {};
+    for (const spec of this.graph.sources) {
+      const cut = await this.source(spec.nodeId).cut(t, this.checkpoint.sourceState[spec.nodeId]);
+      splits[spec.nodeId] = cut.splits;
+      sourceState[spec.nodeId] = cut.state;
+    }
+    await this.step('cut', t);
+    const record: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {} };
+    // Seal: from here on every computation of this batch reads exactly these splits.
+    const v = await this.rt.meta.put(keys.batch(t), record, { expectedVersion: existing?.version ?? 0, epoch: this.epoch });
+    if (v === undefined) throw this.fenced(`write the lineage record of batch ${t}`);
+    await this.step('sealed', t);
+    return new BatchRun(this, record, v);
+  }
+
+  private async runOutput(out: OutputNode, b: Batch<unknown>, run: BatchRun): Promise<void> {
+    const t = run.time;
+    switch (out.kind) {
+      case 'print': {
+        const records = await b.take(out.num! + 1);
+        this.rt.log.print(printBlock(t, records, out.num!));
+        return;
+      }
+      case 'saveAsTextFiles':
+      case 'saveAsJsonFiles': {
+        await run.runJob(b, { kind: 'output', outputId: out.node.id });
+        await this.step('part', t);
+        const location = outputLocation(out.prefix!, t, out.suffix);
+        const { store, key } = this.rt.sinks(location);
+        // _SUCCESS last: readers that wait for it never see a partial batch.
+        await store.put(`${key}/_SUCCESS`, '');
+        run.record.outputs.push(location);
+        await this.step('success', t);
+        return;
+      }
+      case 'foreachPartition':
+        await run.runJob(b, { kind: 'output', outputId: out.node.id });
+        return;
+      case 'foreachRDD':
+        await out.fn!(b, t);
+        return;
+      case 'capture':
+        out.fn!(t, await b.collectPartitions());
+        return;
+    }
+  }
+
+  private async commit(run: BatchRun): Promise<void> {
+    const t = run.time;
+    const next: Checkpoint = {
+      ...this.checkpoint,
+      lastCompleted: t,
+      sourceState: { ...this.checkpoint.sourceState, ...run.record.sourceState },
+      state: { ...this.checkpoint.state, ...run.record.state },
+    };
+    // The commit point: one conditional write, fenced by our epoch.
+    const v = await this.rt.meta.put(keys.checkpoint, next, { expectedVersion: this.checkpointVersion, epoch: this.epoch });
+    if (v === undefined) throw this.fenced(`commit batch ${t}`);
+    this.checkpoint = next;
+    this.checkpointVersion = v;
+    await this.step('commit', t);
+    const done: BatchRecord = { ...run.record, status: 'COMPLETED' };
+    await this.rt.meta.put(keys.batch(t), done, { expectedVersion: run.recordVersion, epoch: this.epoch });
+  }
+
+  /** Deletes what no later batch needs: this batch's shuffle and cache blobs, and batches older than `remember`. */
+  private async cleanup(t: number): Promise<void> {
+    const blobs = this.rt.blobs;
+    const prefix = keys.batchBlobs(t);
+    const scratch = [...(await blobs.list(`${prefix}shuffle/`)), ...(await blobs.list(`${prefix}cache/`))];
+    if (scratch.length) await blobs.delete(scratch);
+    const keepFrom = t - Math.max(this.graph.rememberMs, this.interval);
+    const old: string[] = [];
+    for (const k of await blobs.list('batch/')) {
+      const time = Number(k.slice(6, 21));
+      if (time < keepFrom) old.push(k);
+    }
+    if (old.length) await blobs.delete(old);
+    for (const k of await this.rt.meta.list('batch/')) {
+      if (Number(k.slice(6, 21)) < keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
+    }
+    await this.step('cleanup', t);
+  }
+
+  /** The plan of an earlier, remembered batch (for `slice()`), from its lineage record. */
+  private async planAt(time: number): Promise<BatchPlan | undefined> {
+    const run = this.current;
+    if (!run) return undefined;
+    if (time === run.time) return run.plan;
+    if (time > run.time || time < run.time - Math.max(this.graph.rememberMs, this.interval)) return undefined;
+    return run.otherPlan(time);
+  }
+
+  // ---------------------------------------------------------------------------- used by BatchRun
+
+  /** @internal */
+  get epochNow(): number {
+    return this.epoch;
+  }
+  /** @internal */
+  get worker(): Worker {
+    return this.localWorker;
+  }
+  /** @internal */
+  get planFingerprint(): string {
+    return this.fingerprint;
+  }
+  /** @internal */
+  stepHook(step: ProtocolStep, time: number): Promise<void> {
+    return this.step(step, time);
+  }
+}
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+function stageKeyOf(ref: StageRef, time: number): string {
+  switch (ref.kind) {
+    case 'map':
+      return `map-${time}-${ref.shuffle}-${ref.parent}`;
+    case 'cache':
+      return `cache-${time}-${ref.dataset}`;
+    case 'result':
+      return `result-${time}-${ref.dataset}`;
+  }
+}
+
+function splitCounts(splits: Record<string, InputSplit[]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(splits)) out[k] = v.length;
+  return out;
+}
+
+/** Failure of a task after its retries, as an error the user can act on. */
+function taskError(f: TaskFailure, stageKey: string, partition: number, attempts: number): SluiceError {
+  const e = new SluiceError(`task ${stageKey} partition ${partition} failed after ${attempts} attempt(s): ${f.error.name}: ${f.error.message}`, {
+    partition,
+  });
+  if (f.error.stack) e.stack = `${e.name}: ${e.message}\ncaused by ${f.error.stack}`;
+  return e;
+}
+
+/** One batch in flight: its lineage record, plan, and the outputs of the stages run so far. */
+class BatchRun implements BatchExecutor {
+  readonly time: number;
+  readonly plan: BatchPlan;
+  private readonly outputs = new Map<string, (MapOutput | CacheOutput)[]>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly stages = new Map<string, StageInfo>();
+  private readonly attempts = new Map<string, number>();
+  private readonly otherRecords = new Map<number, Promise<BatchPlan | undefined>>();
+  private readonly splitsAt = new Map<number, Record<string, InputSplit[]>>();
+  private sealing: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly c: Coordinator,
+    readonly record: BatchRecord,
+    public recordVersion: number,
+  ) {
+    this.time = record.time;
+    this.splitsAt.set(this.time, record.splits);
+    this.plan = planBatch(c.graph, this.time, splitCounts(record.splits));
+    this.plan.executor = this;
+  }
+
+  inputRecords(): number {
+    let n = 0;
+    for (const splits of Object.values(this.record.splits)) for (const s of splits) if (typeof s.count === 'number') n += s.count;
+    return n;
+  }
+
+  otherPlan(time: number): Promise<BatchPlan | undefined> {
+    let p = this.otherRecords.get(time);
+    if (!p) {
+      p = this.c.rt.meta.get<BatchRecord>(keys.batch(time)).then((item) => {
+        if (!item || item.value.fingerprint !== this.c.planFingerprint) return undefined;
+        this.splitsAt.set(time, item.value.splits);
+        const plan = planBatch(this.c.graph, time, splitCounts(item.value.splits));
+        plan.executor = this;
+        return plan;
+      });
+      this.otherRecords.set(time, p);
+    }
+    return p;
+  }
+
+  private planOf(d: Batch<unknown>): BatchPlan {
+    const t = d.scope.time;
+    if (t === undefined || t === this.time) return this.plan;
+    // Datasets of an earlier batch (from slice) carry their own plan as scope.
+    return d.scope as BatchPlan;
+  }
+
+  async runJob(dataset: Batch<unknown>, action: ResultAction): Promise<unknown[]> {
+    const plan = this.planOf(dataset);
+    await this.ensureDeps(dataset, plan);
+    const shippable = action.kind !== 'foreachPartition';
+    const ref: StageRef = { kind: 'result', dataset: dataset.id, action: shippable ? action : { kind: 'collect' } };
+    const info: StageInfo = { key: stageKeyOf(ref, plan.time), ref, root: dataset, plan, local: dataset.driverOnly || !shippable };
+    const results = await this.runStage(info, shippable ? undefined : action);
+    return results.map((r) => r.value);
+  }
+
+  /** The stages `root`'s stage reads from: map sides of shuffles, cached datasets. */
+  private dependencies(root: Batch<unknown>, plan: BatchPlan): StageInfo[] {
+    const deps: StageInfo[] = [];
+    const seen = new Set<Batch<unknown>>();
+    const visit = (d: Batch<unknown>) => {
+      if (seen.has(d)) return;
+      seen.add(d);
+      if (d !== root && d.cached) {
+        const ref: StageRef = { kind: 'cache', dataset: d.id };
+        deps.push({ key: stageKeyOf(ref, plan.time), ref, root: d, plan, local: d.driverOnly });
+        return;
+      }
+      if (d instanceof ShuffledBatch) {
+        d.parents.forEach((parent, i) => {
+          const ref: StageRef = { kind: 'map', shuffle: d.id, parent: i };
+          deps.push({ key: stageKeyOf(ref, plan.time), ref, root: parent, shuffle: d, plan, local: d.driverOnly || parent.driverOnly });
+        });
+        return;
+      }
+      for (const p of d.parents) visit(p);
+    };
+    visit(root);
+    return deps;
+  }
+
+  private async ensureDeps(root: Batch<unknown>, plan: BatchPlan): Promise<void> {
+    await Promise.all(this.dependencies(root, plan).map((s) => this.ensure(s)));
+  }
+
+  /** Runs a map or cache stage once per batch; later readers reuse its outputs. */
+  private ensure(stage: StageInfo): Promise<void> {
+    let p = this.running.get(stage.key);
+    if (!p) {
+      this.stages.set(stage.key, stage);
+      p = (async () => {
+        await this.ensureDeps(stage.root, stage.plan);
+        const results = await this.runStage(stage);
+        this.outputs.set(
+          stage.key,
+          results.map((r) => (r.map ?? r.cache) as MapOutput | CacheOutput),
+        );
+        await this.c.stepHook('stage', this.time);
+      })();
+      this.running.set(stage.key, p);
+    }
+    return p;
+  }
+
+  private async runStage(stage: StageInfo, localAction?: ResultAction): Promise<TaskResult[]> {
+    const n = stage.root.numPartitions;
+    const results: TaskResult[] = new Array(n);
+    const lanes = stage.local ? 1 : this.c.rt.invoker.parallelism;
+    await forEachLimit(n, lanes, async (p) => {
+      results[p] = await this.runTask(stage, p, localAction);
+    });
+    await this.seal(stage, results);
+    return results;
+  }
+
+  /** Records the ranges that tasks consumed from open splits, before anything downstream uses them. */
+  private async seal(stage: StageInfo, results: TaskResult[]): Promise<void> {
+    const splits = this.splitsAt.get(stage.plan.time);
+    if (!splits) return;
+    let changed = false;
+    for (const r of results) {
+      if (!r.sealed) continue;
+      for (const [nodeId, parts] of Object.entries(r.sealed)) {
+        for (const [p, split] of Object.entries(parts)) {
+          splits[nodeId][Number(p)] = split;
+          changed = true;
+        }
+      }
+    }
+    if (!changed || stage.plan.time !== this.time) return;
+    this.sealing = this.sealing.then(async () => {
+      const v = await this.c.rt.meta.put(keys.batch(this.time), this.record, { expectedVersion: this.recordVersion, epoch: this.c.epochNow });
+      if (v === undefined) throw new CheckpointError(`could not seal the input of batch ${this.time}: another coordinator has taken over`);
+      this.recordVersion = v;
+    });
+    await this.sealing;
+  }
+
+  private nextAttempt(stageKey: string, p: number): number {
+    const k = `${stageKey}/${p}`;
+    const a = this.attempts.get(k) ?? 0;
+    this.attempts.set(k, a + 1);
+    return a;
+  }
+
+  private describe(stage: StageInfo, p: number, attempt: number): TaskDescriptor {
+    const shuffleReads: Record<string, BlockRef[]> = {};
+    const cacheReads: Record<string, BlockRef> = {};
+    const root = stage.root;
+    const time = stage.plan.time;
+    const visit = (d: Batch<unknown>, q: number) => {
+      if (d !== root && d.cached) {
+        const key = stageKeyOf({ kind: 'cache', dataset: d.id }, time);
+        cacheReads[`${d.id}/${q}`] = this.blockRef(key, q, this.outputs.get(key)?.[q] as CacheOutput | undefined, undefined);
+        return;
+      }
+      if (d instanceof ShuffledBatch) {
+        d.parents.forEach((_parent, i) => {
+          const key = stageKeyOf({ kind: 'map', shuffle: d.id, parent: i }, time);
+          const outs = (this.outputs.get(key) ?? []) as MapOutput[];
+          shuffleReads[`${d.id}/${i}/${q}`] = outs.map((o, m) => this.blockRef(key, m, o, q));
+        });
+        return;
+      }
+      if (d instanceof UnionBatch) {
+        const [parent, q2] = d.locate(q);
+        visit(parent, q2);
+        return;
+      }
+      if (d instanceof SourceBatch || d instanceof StaticBatch) return;
+      visit(d.parents[0], q);
+    };
+    // The root of a map or result stage reads its own inputs; a ShuffledBatch root reads its segments.
+    visit(root, p);
+    return {
+      protocol: 1,
+      job: this.c.graph.name,
+      fingerprint: this.c.planFingerprint,
+      time,
+      stage: stage.ref,
+      stageKey: stage.key,
+      partition: p,
+      attempt,
+      splits: this.splitsAt.get(time) ?? {},
+      shuffleReads,
+      cacheReads,
+      inlineLimit: this.c.rt.inlineLimit ?? 64 * 1024,
+    };
+  }
+
+  /** Where partition `q`'s segment of map task `m`'s output (or cached partition `m`) is. */
+  private blockRef(stageKey: string, m: number, out: MapOutput | CacheOutput | undefined, q: number | undefined): BlockRef {
+    if (!out) throw new SluiceError(`internal: no output of stage ${stageKey} partition ${m}`);
+    if (q === undefined) {
+      const c = out as CacheOutput;
+      if (c.inline) return { stage: stageKey, partition: m, inline: c.inline };
+      return { stage: stageKey, partition: m, blob: c.blob!, start: 0, end: Number.POSITIVE_INFINITY };
+    }
+    const o = out as MapOutput;
+    if (o.inline) return { stage: stageKey, partition: m, inline: o.inline[q] };
+    const start = o.offsets![q];
+    const end = o.offsets![q + 1];
+    if (start === end) return { stage: stageKey, partition: m, empty: true };
+    return { stage: stageKey, partition: m, blob: o.blob!, start, end };
+  }
+
+  private async runTask(stage: StageInfo, p: number, localAction?: ResultAction): Promise<TaskResult> {
+    const max = this.c.options.maxTaskAttempts;
+    let failures = 0;
+    let refetches = 0;
+    for (;;) {
+      const attempt = this.nextAttempt(stage.key, p);
+      const task = this.describe(stage, p, attempt);
+      let res: TaskResult | TaskFailure;
+      try {
+        res = stage.local
+          ? await this.c.worker.execute(task, stage.plan, localAction)
+          : ((await this.c.rt.invoker.invoke(task)) as TaskResult | TaskFailure);
+      } catch (e) {
+        res = {
+          ok: false,
+          error: { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined },
+          retryable: true,
+        };
+      }
+      if (res.ok) return res;
+      if (res.fetchFailed && refetches < max) {
+        // Lost shuffle output: recompute that map task from lineage, then read again.
+        refetches++;
+        this.c.rt.log.warn(`task ${stage.key} partition ${p}: ${res.error.message}; recomputing it`);
+        await this.recompute(res.fetchFailed.stage, res.fetchFailed.partition);
+        continue;
+      }
+      failures++;
+      if (!res.retryable || failures >= max) throw taskError(res, stage.key, p, failures);
+      this.c.rt.log.warn(`task ${stage.key} partition ${p} attempt ${failures} failed (${res.error.message}); retrying`);
+      await sleep((this.c.rt.retryBackoffMs ?? 50) * 2 ** (failures - 1));
+    }
+  }
+
+  private async recompute(stageKey: string, m: number): Promise<void> {
+    const stage = this.stages.get(stageKey);
+    const outs = this.outputs.get(stageKey);
+    if (!stage || !outs) throw new SluiceError(`internal: lost output of unknown stage ${stageKey}`);
+    const r = await this.runTask(stage, m);
+    outs[m] = (r.map ?? r.cache) as MapOutput | CacheOutput;
+  }
+}

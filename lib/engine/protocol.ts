@@ -1,0 +1,136 @@
+import type { InputSplit, JsonValue } from '../ports/index.ts';
+
+/**
+ * The messages and durable records of the batch protocol (DESIGN.md §4). Everything here is
+ * plain data: it crosses worker-thread and Lambda boundaries and lands in the MetaStore.
+ */
+
+/** Which stage a task belongs to. */
+export type StageRef =
+  /** Map side of a shuffle: computes partition p of `shuffle`'s parent `parent` and buckets it. */
+  | { readonly kind: 'map'; readonly shuffle: string; readonly parent: number }
+  /** Computes partition p of a dataset read by several consumers and stores it. */
+  | { readonly kind: 'cache'; readonly dataset: string }
+  /** Computes partition p of `dataset` and applies an action (collect, count, an output). */
+  | { readonly kind: 'result'; readonly dataset: string; readonly action: TaskAction };
+
+/** The shippable actions (a `foreachPartition` function of `foreachRDD` runs on the coordinator instead). */
+export type TaskAction = { readonly kind: 'collect'; readonly limit?: number } | { readonly kind: 'count' } | { readonly kind: 'output'; readonly outputId: string };
+
+/** Where a segment of map output or a cached partition is: a byte range of a blob, or inline bytes. */
+export type BlockRef = {
+  /** Stage key and partition of the task that wrote it, to recompute it if it is lost. */
+  readonly stage: string;
+  readonly partition: number;
+} & ({ readonly blob: string; readonly start: number; readonly end: number } | { readonly inline: Uint8Array } | { readonly empty: true });
+
+/** One task: everything a worker needs besides the job's code. */
+export interface TaskDescriptor {
+  readonly protocol: 1;
+  readonly job: string;
+  readonly fingerprint: string;
+  /** Batch time of the plan the stage belongs to. */
+  readonly time: number;
+  readonly stage: StageRef;
+  /** Key of the stage, for blob names and errors. */
+  readonly stageKey: string;
+  readonly partition: number;
+  readonly attempt: number;
+  /** Input splits of every source in this batch (partition counts come from them). */
+  readonly splits: { readonly [nodeId: string]: readonly InputSplit[] };
+  /** Shuffle segments this task reads, by `<shuffleId>/<parent>/<reducePartition>`, one per map task in map order. */
+  readonly shuffleReads: { readonly [key: string]: readonly BlockRef[] };
+  /** Cached partitions this task reads, by `<datasetId>/<partition>`. */
+  readonly cacheReads: { readonly [key: string]: BlockRef };
+  /** Shuffle output larger than this goes to the blob store instead of the result. */
+  readonly inlineLimit: number;
+}
+
+/** What a map task produced. */
+export interface MapOutput {
+  readonly blob?: string;
+  /** Byte offsets of each reduce partition's segment in the blob (length numReducers + 1). */
+  readonly offsets?: readonly number[];
+  /** Or the segments themselves, when small. */
+  readonly inline?: readonly Uint8Array[];
+}
+
+/** What a cache task produced. */
+export interface CacheOutput {
+  readonly blob?: string;
+  readonly inline?: Uint8Array;
+}
+
+/** A task's answer. */
+export interface TaskResult {
+  readonly ok: true;
+  /** Records that entered the stage from sources. */
+  readonly inputRecords: number;
+  /** Splits sealed by this task (open splits it read), by source node and partition. */
+  readonly sealed?: { readonly [nodeId: string]: { readonly [partition: number]: InputSplit } };
+  readonly map?: MapOutput;
+  readonly cache?: CacheOutput;
+  /** The action's value for a result task. */
+  readonly value?: unknown;
+}
+
+/** A task's failure, as plain data. */
+export interface TaskFailure {
+  readonly ok: false;
+  readonly error: { readonly name: string; readonly message: string; readonly stack?: string };
+  /** Set when the task could not read a map output: the coordinator recomputes it. */
+  readonly fetchFailed?: { readonly stage: string; readonly partition: number };
+  /** False for errors that will fail the same way again (a wrong payload, a changed plan). */
+  readonly retryable: boolean;
+}
+
+/** The lineage record of one batch (MetaStore key `batch/<time>`). */
+export interface BatchRecord {
+  readonly [key: string]: JsonValue;
+  time: number;
+  fingerprint: string;
+  status: 'RUNNING' | 'COMPLETED';
+  /** Input splits per source; sealed once read. */
+  splits: { [nodeId: string]: InputSplit[] };
+  /** Each source's position after this batch. */
+  sourceState: { [nodeId: string]: JsonValue };
+  /** Where outputs of this batch were written. */
+  outputs: string[];
+  /** Per-partition state blob pointers written by this batch (windows, keyed state). */
+  state: { [nodeId: string]: JsonValue };
+}
+
+/** The job checkpoint (MetaStore key `checkpoint`): the commit point of every batch. */
+export interface Checkpoint {
+  readonly [key: string]: JsonValue;
+  job: string;
+  fingerprint: string;
+  /** Per-node signatures, to name the nodes that changed when a plan is refused. */
+  signatures: { [nodeId: string]: string };
+  batchInterval: number;
+  /** Time of the last batch whose outputs all exist; the next batch is this plus the interval. */
+  lastCompleted: number;
+  sourceState: { [nodeId: string]: JsonValue };
+  /** Pointers to the current state blobs of stateful nodes. */
+  state: { [nodeId: string]: JsonValue };
+}
+
+/** The coordinator lease (MetaStore key `lease`). */
+export interface Lease {
+  readonly [key: string]: JsonValue;
+  owner: string;
+  expiresAt: number;
+}
+
+/** MetaStore and BlobStore key layout. */
+export const keys = {
+  lease: 'lease',
+  checkpoint: 'checkpoint',
+  batch: (time: number) => `batch/${String(time).padStart(15, '0')}`,
+  batchBlobs: (time: number) => `batch/${String(time).padStart(15, '0')}/`,
+  shuffle: (time: number, stageKey: string, partition: number, attempt: number) =>
+    `batch/${String(time).padStart(15, '0')}/shuffle/${stageKey}/m${partition}-a${attempt}`,
+  cache: (time: number, stageKey: string, partition: number, attempt: number) =>
+    `batch/${String(time).padStart(15, '0')}/cache/${stageKey}/p${partition}-a${attempt}`,
+  input: (time: number, nodeId: string, partition: number) => `batch/${String(time).padStart(15, '0')}/input/${nodeId}/p${partition}`,
+};

@@ -1,0 +1,291 @@
+import { FetchFailedError, RecordError, SluiceError } from '../api/errors.ts';
+import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch } from '../plan/batch.ts';
+import type { BatchPlan, JobGraph } from '../plan/graph.ts';
+import { planBatch } from '../plan/planBatch.ts';
+import { ShuffleWriter } from '../plan/shuffle.ts';
+import type { BlobStore, InputSplit, RecordSource, SinkResolver, SourceFactory } from '../ports/index.ts';
+import { decodeRecords, encodeRecords } from './codec.ts';
+import { formatRecord, jsonLine, outputLocation, partName } from './format.ts';
+import { type BlockRef, keys, type TaskDescriptor, type TaskFailure, type TaskResult } from './protocol.ts';
+
+/** What a worker needs from its environment. */
+export interface WorkerRuntime {
+  /** Shuffle output, cached partitions and received blocks. */
+  readonly blobs: BlobStore;
+  /** Builds source adapters to read input splits. */
+  readonly sources: SourceFactory;
+  /** Resolves output locations of `saveAs*Files`. */
+  readonly sinks: SinkResolver;
+}
+
+/** A task payload that cannot be run: running it again will not help. */
+export class TaskPayloadError extends SluiceError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TaskPayloadError';
+  }
+}
+
+const PLAN_CACHE = 8;
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return !!v && typeof v === 'object' && !Array.isArray(v);
+}
+
+/** Checks a payload's shape, so a wrong payload fails with a clear message instead of deep inside. */
+export function validateTask(payload: unknown): TaskDescriptor {
+  const bad = (what: string) => new TaskPayloadError(`not a Sluice task payload: ${what}`);
+  if (!isObject(payload)) throw bad(`expected an object, got ${payload === null ? 'null' : typeof payload}`);
+  const t = payload as Partial<TaskDescriptor> & Record<string, unknown>;
+  if (t.protocol !== 1) throw bad(`protocol must be 1, got ${JSON.stringify(t.protocol)}`);
+  if (typeof t.job !== 'string') throw bad('job must be a string');
+  if (typeof t.fingerprint !== 'string') throw bad('fingerprint must be a string');
+  if (typeof t.time !== 'number' || !Number.isFinite(t.time)) throw bad('time must be a number');
+  if (typeof t.stageKey !== 'string') throw bad('stageKey must be a string');
+  if (!Number.isInteger(t.partition) || (t.partition as number) < 0) throw bad('partition must be a whole number >= 0');
+  if (!Number.isInteger(t.attempt) || (t.attempt as number) < 0) throw bad('attempt must be a whole number >= 0');
+  if (!isObject(t.splits)) throw bad('splits must be an object');
+  if (!isObject(t.shuffleReads)) throw bad('shuffleReads must be an object');
+  if (!isObject(t.cacheReads)) throw bad('cacheReads must be an object');
+  if (typeof t.inlineLimit !== 'number') throw bad('inlineLimit must be a number');
+  const s = t.stage as Record<string, unknown> | undefined;
+  if (!isObject(s)) throw bad('stage must be an object');
+  if (s.kind === 'map') {
+    if (typeof s.shuffle !== 'string' || !Number.isInteger(s.parent)) throw bad('a map stage needs shuffle and parent');
+  } else if (s.kind === 'cache') {
+    if (typeof s.dataset !== 'string') throw bad('a cache stage needs dataset');
+  } else if (s.kind === 'result') {
+    const a = s.action as Record<string, unknown> | undefined;
+    if (typeof s.dataset !== 'string' || !isObject(a) || !['collect', 'count', 'output'].includes(a.kind as string)) {
+      throw bad('a result stage needs dataset and an action (collect, count or output)');
+    }
+  } else {
+    throw bad(`unknown stage kind ${JSON.stringify(s.kind)}`);
+  }
+  return payload as unknown as TaskDescriptor;
+}
+
+/** Turns any error into a task failure message. */
+export function toFailure(e: unknown): TaskFailure {
+  const err = e instanceof Error ? e : new Error(String(e));
+  return {
+    ok: false,
+    error: { name: err.name, message: err.message, stack: err.stack },
+    fetchFailed: e instanceof FetchFailedError ? { stage: e.mapStage, partition: e.mapPartition } : undefined,
+    retryable: !(e instanceof TaskPayloadError),
+  };
+}
+
+/**
+ * Runs tasks: rebuilds the batch's plan from the job's code (nothing but ids arrives), computes one
+ * partition through the fused operator chain, and writes shuffle output, a cached partition, or
+ * an output part.
+ */
+export class Worker {
+  private readonly plans = new Map<string, BatchPlan>();
+  private readonly adapters = new Map<string, RecordSource>();
+  private fingerprintMemo: string | undefined;
+
+  constructor(
+    readonly graph: JobGraph,
+    readonly rt: WorkerRuntime,
+  ) {}
+
+  get fingerprint(): string {
+    this.fingerprintMemo ??= this.graph.fingerprint();
+    return this.fingerprintMemo;
+  }
+
+  /** The adapter that reads splits of source `nodeId`. */
+  adapter(nodeId: string): RecordSource {
+    let a = this.adapters.get(nodeId);
+    if (!a) {
+      a = this.rt.sources(this.graph.source(nodeId), { blobs: this.rt.blobs, job: this.graph.name, batchInterval: this.graph.batchInterval });
+      this.adapters.set(nodeId, a);
+    }
+    return a;
+  }
+
+  /** Runs one task payload. Never throws: a failure comes back as a {@link TaskFailure}. */
+  async run(payload: unknown): Promise<TaskResult | TaskFailure> {
+    try {
+      const task = validateTask(payload);
+      if (task.job !== this.graph.name) throw new TaskPayloadError(`task for job ${task.job} sent to a worker of job ${this.graph.name}`);
+      if (task.fingerprint !== this.fingerprint) {
+        throw new TaskPayloadError(
+          `task of plan ${task.fingerprint} sent to a worker with plan ${this.fingerprint}: coordinator and workers run different versions of job ${task.job}`,
+        );
+      }
+      return await this.execute(task, this.planFor(task));
+    } catch (e) {
+      return toFailure(e);
+    }
+  }
+
+  private planFor(task: TaskDescriptor): BatchPlan {
+    const counts: Record<string, number> = {};
+    for (const [id, splits] of Object.entries(task.splits)) counts[id] = splits.length;
+    const key = `${task.time}:${JSON.stringify(counts)}`;
+    let plan = this.plans.get(key);
+    if (!plan) {
+      plan = planBatch(this.graph, task.time, counts);
+      this.plans.set(key, plan);
+      if (this.plans.size > PLAN_CACHE) this.plans.delete(this.plans.keys().next().value as string);
+    }
+    return plan;
+  }
+
+  /**
+   * Runs a task against a plan. The coordinator calls this directly, with its own plan, for stages
+   * that only it can run (datasets made inside `foreachRDD`, `foreachPartition` functions there).
+   */
+  async execute(task: TaskDescriptor, plan: BatchPlan, localAction?: ResultAction): Promise<TaskResult> {
+    const stage = task.stage;
+    const p = task.partition;
+    let shuffle: ShuffledBatch<unknown> | undefined;
+    let root: Batch<unknown>;
+    if (stage.kind === 'map') {
+      const s = plan.lookup(stage.shuffle);
+      if (!(s instanceof ShuffledBatch)) throw new TaskPayloadError(`dataset ${stage.shuffle} is not a shuffle`);
+      shuffle = s;
+      root = s.parents[stage.parent];
+      if (!root) throw new TaskPayloadError(`shuffle ${stage.shuffle} has no parent ${stage.parent}`);
+    } else {
+      root = plan.lookup(stage.dataset);
+    }
+    if (p >= root.numPartitions) throw new TaskPayloadError(`partition ${p} of ${root.id} does not exist (it has ${root.numPartitions})`);
+    const reader = new TaskReader(task, root, this);
+    try {
+      switch (stage.kind) {
+        case 'map': {
+          const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions);
+          await root.push(p, reader, writer.emit);
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, map: await this.storeSegments(task, writer.segments()) };
+        }
+        case 'cache': {
+          const records: unknown[] = [];
+          await root.push(p, reader, (x) => {
+            records.push(x);
+          });
+          const bytes = encodeRecords(records);
+          if (bytes.byteLength <= task.inlineLimit) return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, cache: { inline: bytes } };
+          const blob = keys.cache(task.time, task.stageKey, p, task.attempt);
+          await this.rt.blobs.put(blob, bytes);
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, cache: { blob } };
+        }
+        case 'result': {
+          const action = localAction ?? (stage.action as ResultAction);
+          const value = await this.act(task, root, reader, action);
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, value };
+        }
+      }
+    } catch (e) {
+      if (e instanceof RecordError && e.batchTime === undefined) {
+        throw new RecordError(`${e.message} (batch ${task.time}, partition ${p})`, { nodeId: e.nodeId, batchTime: task.time, partition: p, cause: e.cause ?? e });
+      }
+      throw e;
+    }
+  }
+
+  private async act(task: TaskDescriptor, root: Batch<unknown>, reader: TaskReader, action: ResultAction): Promise<unknown> {
+    const p = task.partition;
+    if (action.kind === 'count') {
+      let n = 0;
+      await root.push(p, reader, () => {
+        n++;
+      });
+      return n;
+    }
+    const records: unknown[] = [];
+    await root.push(p, reader, (x) => {
+      records.push(x);
+    });
+    switch (action.kind) {
+      case 'collect':
+        return action.limit !== undefined && records.length > action.limit ? records.slice(0, action.limit) : records;
+      case 'foreachPartition':
+        await action.fn(records, { partition: p, batchTime: task.time });
+        return undefined;
+      case 'output': {
+        const out = this.graph.output(action.outputId);
+        if (out.kind === 'foreachPartition') {
+          await out.fn!(records, { partition: p, batchTime: task.time });
+          return undefined;
+        }
+        if (out.kind !== 'saveAsTextFiles' && out.kind !== 'saveAsJsonFiles') throw new TaskPayloadError(`output ${out.node.id} (${out.kind}) does not run on workers`);
+        const line = out.kind === 'saveAsJsonFiles' ? jsonLine : formatRecord;
+        let text = '';
+        for (let i = 0; i < records.length; i++) text += `${line(records[i])}\n`;
+        const { store, key } = this.rt.sinks(outputLocation(out.prefix!, task.time, out.suffix));
+        await store.put(`${key}/${partName(p)}`, text);
+        return records.length;
+      }
+    }
+  }
+
+  private async storeSegments(task: TaskDescriptor, segments: unknown[][]) {
+    const encoded = segments.map(encodeRecords);
+    let total = 0;
+    for (const e of encoded) total += e.byteLength;
+    if (total <= task.inlineLimit) return { inline: encoded };
+    // One blob per map task, a segment per reduce partition; reducers range-read their segment.
+    const body = new Uint8Array(total);
+    const offsets = [0];
+    let at = 0;
+    for (const e of encoded) {
+      body.set(e, at);
+      at += e.byteLength;
+      offsets.push(at);
+    }
+    const blob = keys.shuffle(task.time, task.stageKey, task.partition, task.attempt);
+    await this.rt.blobs.put(blob, body);
+    return { blob, offsets };
+  }
+}
+
+/** Reads a task's inputs: source splits, shuffle segments and cached partitions. */
+class TaskReader implements PartitionReader {
+  inputRecords = 0;
+  sealed: Record<string, Record<number, InputSplit>> | undefined;
+  readonly time: number;
+
+  constructor(
+    private readonly task: TaskDescriptor,
+    readonly root: Batch<unknown>,
+    private readonly worker: Worker,
+  ) {
+    this.time = task.time;
+  }
+
+  async source(nodeId: string, partition: number): Promise<readonly unknown[]> {
+    const split = this.task.splits[nodeId]?.[partition];
+    if (!split) throw new TaskPayloadError(`the task has no split ${partition} of source ${nodeId}`);
+    const { records, sealedSplit } = await this.worker.adapter(nodeId).read(split);
+    if (sealedSplit) {
+      this.sealed ??= {};
+      (this.sealed[nodeId] ??= {})[partition] = sealedSplit;
+    }
+    this.inputRecords += records.length;
+    return records;
+  }
+
+  async shuffle(shuffle: ShuffledBatch<unknown>, parentIndex: number, partition: number): Promise<readonly (readonly unknown[])[]> {
+    const refs = this.task.shuffleReads[`${shuffle.id}/${parentIndex}/${partition}`];
+    if (!refs) throw new TaskPayloadError(`the task has no shuffle input ${shuffle.id}/${parentIndex}/${partition}`);
+    return Promise.all(refs.map((r) => this.block(r)));
+  }
+
+  async cache(dataset: Batch<unknown>, partition: number): Promise<readonly unknown[]> {
+    const ref = this.task.cacheReads[`${dataset.id}/${partition}`];
+    if (!ref) throw new TaskPayloadError(`the task has no cached input ${dataset.id}/${partition}`);
+    return this.block(ref);
+  }
+
+  private async block(ref: BlockRef): Promise<unknown[]> {
+    if ('empty' in ref) return [];
+    if ('inline' in ref) return decodeRecords(ref.inline);
+    const bytes = ref.end === Number.POSITIVE_INFINITY ? await this.worker.rt.blobs.get(ref.blob) : await this.worker.rt.blobs.getRange(ref.blob, ref.start, ref.end);
+    if (!bytes) throw new FetchFailedError(`map output ${ref.blob} is missing`, ref.stage, ref.partition);
+    return decodeRecords(bytes);
+  }
+}

@@ -1,0 +1,19 @@
+/**
+ * Sluice: Spark Streaming's DStream model on serverless AWS, and locally in one process.
+ * Everything a job file needs is exported here.
+ */
+export { defineJob, type JobDefinition, type JobOptions, type OnRecordError } from './api/job.ts';
+export {
+  StreamingContext,
+  type GeneratorStreamOptions,
+  type KinesisInitialPosition,
+  type KinesisStreamOptions,
+  type QueueStreamOptions,
+  type TextFileStreamOptions,
+} from './api/context.ts';
+export { DStream, type BatchLike } from './api/dstream.ts';
+export { type Duration, milliseconds, minutes, seconds, toMillis } from './api/duration.ts';
+export { CheckpointError, FetchFailedError, JobDefinitionError, RecordError, SluiceError } from './api/errors.ts';
+export type { BatchInfo, StreamingListener } from './api/listener.ts';
+export type { Receiver } from './api/receiver.ts';
+export { Batch, type PartitionInfo, type PartitionOptions } from './plan/batch.ts';

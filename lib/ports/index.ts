@@ -1,0 +1,199 @@
+/**
+ * The ports: the only things the engine knows of the world around it. Local mode and AWS mode
+ * differ only in which adapters are plugged in here (DESIGN.md §1). Interfaces only.
+ */
+
+/** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
+export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+
+/**
+ * Immutable blobs by key: shuffle output, received input blocks, state, large lineage parts and
+ * sink files. Writes are whole-object and idempotent (the engine only writes deterministic
+ * content to a given key, or a key unique to one task attempt), so no conditional writes are needed.
+ *
+ * @example
+ * ```ts
+ * await blobs.put('shuffle/1000/m0', bytes);
+ * const seg = await blobs.getRange('shuffle/1000/m0', 128, 512); // bytes [128, 512)
+ * ```
+ */
+export interface BlobStore {
+  /** Writes (or overwrites) the whole object. Readers never see a partial object. */
+  put(key: string, body: Uint8Array | string): Promise<void>;
+  /** The object's bytes, or `undefined` when there is no such key. */
+  get(key: string): Promise<Uint8Array | undefined>;
+  /** Bytes `[start, end)` of the object, or `undefined` when there is no such key. */
+  getRange(key: string, start: number, end: number): Promise<Uint8Array | undefined>;
+  /** Whether the key exists. */
+  exists(key: string): Promise<boolean>;
+  /** Removes the keys that exist; missing keys are ignored. */
+  delete(keys: readonly string[]): Promise<void>;
+  /** Every key that starts with `prefix`, in lexicographic order. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/** One item of the {@link MetaStore}. `version` grows by one at every write; `epoch` fences writers. */
+export interface MetaItem<T extends JsonValue = JsonValue> {
+  readonly key: string;
+  readonly version: number;
+  readonly epoch: number;
+  readonly value: T;
+}
+
+/**
+ * Small JSON items with single-item conditional writes: the lease, the job checkpoint and a
+ * lineage record per batch. Correctness relies on nothing else (no transactions), so DynamoDB,
+ * LocalStack and the emulators all qualify.
+ *
+ * @example
+ * ```ts
+ * const cur = await meta.get('checkpoint');
+ * const ok = await meta.put('checkpoint', next, { expectedVersion: cur?.version ?? 0, epoch: myEpoch });
+ * if (!ok) throw new Error('someone else moved the checkpoint'); // fenced or raced
+ * ```
+ */
+export interface MetaStore {
+  get<T extends JsonValue = JsonValue>(key: string): Promise<MetaItem<T> | undefined>;
+  /**
+   * Writes `value` only if the stored item's version equals `expectedVersion` (0: the item must
+   * not exist; `'any'`: any version) and the stored epoch is not greater than `epoch`.
+   * Returns the new version, or `undefined` when the condition failed (nothing was written).
+   */
+  put(key: string, value: JsonValue, condition: { expectedVersion: number | 'any'; epoch: number }): Promise<number | undefined>;
+  /** Deletes the item if its epoch is not greater than `epoch`; a missing item is ignored. */
+  delete(key: string, condition: { epoch: number }): Promise<void>;
+  /** Keys that start with `prefix`, in lexicographic order. */
+  list(prefix: string): Promise<string[]>;
+}
+
+/**
+ * Runs one task somewhere: in this process, in a worker thread, or in a worker Lambda.
+ * The payload and the result are plain data (structured-clone safe; `Uint8Array` allowed).
+ *
+ * @example
+ * ```ts
+ * const result = await invoker.invoke(task);
+ * ```
+ */
+export interface Invoker {
+  invoke(task: unknown): Promise<unknown>;
+  /** How many tasks it runs at once; the coordinator sizes its waves by it. */
+  readonly parallelism: number;
+  /** Releases threads or connections. */
+  close(): Promise<void>;
+}
+
+/**
+ * Time for the coordinator. The wall clock sleeps; the manual clock of the test harness jumps.
+ *
+ * @example
+ * ```ts
+ * await clock.sleepUntil(batchTime);
+ * ```
+ */
+export interface Clock {
+  now(): number;
+  /** Resolves once `now() >= time` (or at once, if it is already), or when `signal` aborts. */
+  sleepUntil(time: number, signal?: AbortSignal): Promise<void>;
+}
+
+/**
+ * Where per-batch metrics go (CloudWatch EMF on AWS, the progress line locally).
+ *
+ * @example
+ * ```ts
+ * metrics.batch({ batchTime, inputRecords: 1000, schedulingDelayMs: 3, processingDelayMs: 40, totalDelayMs: 43 });
+ * ```
+ */
+export interface Metrics {
+  batch(info: BatchMetrics): void;
+}
+
+/** What {@link Metrics} is told about every completed batch. */
+export interface BatchMetrics {
+  readonly job: string;
+  readonly batchTime: number;
+  readonly inputRecords: number;
+  readonly schedulingDelayMs: number;
+  readonly processingDelayMs: number;
+  readonly totalDelayMs: number;
+  readonly deadLetters?: number;
+}
+
+/** An input split: one input partition of one batch, as plain JSON (a shard range, a block, a file). */
+export type InputSplit = { readonly [key: string]: JsonValue };
+
+/** What a {@link RecordSource} may use. */
+export interface SourceIO {
+  /** The job's blob store, for received blocks. */
+  readonly blobs: BlobStore;
+  /** The job name. */
+  readonly job: string;
+  /** The job's batch interval (ms). */
+  readonly batchInterval?: number;
+}
+
+/**
+ * Where a stream's records come from. `cut` runs on the coordinator once per batch; `read` runs on
+ * a worker for one split. A split returned by `cut` with `sealed: true` is final; an open split
+ * is read up to the batch boundary by the task, which reports the range it consumed
+ * (`sealedSplit`) for the coordinator to seal: every later read of that partition reads exactly
+ * that range, so a recomputation sees the same records.
+ *
+ * @example
+ * ```ts
+ * const { splits, state } = await source.cut(2000, previousState);
+ * const { records } = await source.read(splits[0]);
+ * ```
+ */
+export interface RecordSource {
+  /** Starts receiving (push sources such as sockets); called once, on the coordinator only. */
+  start?(): Promise<void>;
+  /** Stops receiving. */
+  stop?(): Promise<void>;
+  /**
+   * The splits of the batch that ends at `time`. `state` is the value this source returned for
+   * the previous batch (`undefined` at the very first batch of a job); the returned `state` is
+   * stored in the lineage record and, on commit, in the job checkpoint.
+   */
+  cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }>;
+  /** Reads one split. For an open split, also returns the sealed split it consumed. */
+  read(split: InputSplit): Promise<{ records: unknown[]; sealedSplit?: InputSplit }>;
+}
+
+/**
+ * Builds the adapter for a source node of the plan. `spec.kind` says which kind
+ * (`queue`, `generator`, `socket`, `textFile`, `receiver`, `kinesis`, ...).
+ */
+export type SourceFactory = (spec: SourceSpec, io: SourceIO) => RecordSource;
+
+/** The description of a source node, as recorded in the plan. `make` holds in-process parts (functions, data). */
+export interface SourceSpec {
+  readonly nodeId: string;
+  readonly kind: string;
+  readonly params: { readonly [key: string]: JsonValue };
+  /** Non-JSON parts that only exist in memory (a queue's arrays, a generator function, a custom receiver). */
+  readonly local?: unknown;
+}
+
+/**
+ * Resolves an output location such as `out/wordcount` or `s3://bucket/prefix` to a blob store and
+ * a key prefix within it.
+ *
+ * @example
+ * ```ts
+ * const { store, key } = sinks('out/wordcount-1000'); // local directory
+ * await store.put(`${key}/part-00000`, text);
+ * ```
+ */
+export type SinkResolver = (location: string) => { store: BlobStore; key: string };
+
+/** Where `print()` and progress lines go. */
+export interface OutputLog {
+  /** Writes one block of text (a `print()` block). */
+  print(text: string): void;
+  /** Informational line (progress, recovery). */
+  info(line: string): void;
+  /** Something went wrong but the engine carries on (a retried task). */
+  warn(line: string): void;
+}
