@@ -116,7 +116,6 @@ export class Coordinator {
     await this.loadCheckpoint();
     for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
     this.started = true;
-    await this.step('lease', this.nextBatchTime);
   }
 
   /** Stops the receivers. The checkpoint stays; a later start resumes from it. */
@@ -222,6 +221,7 @@ export class Coordinator {
     const submissionTime = t;
     this.emit('onBatchSubmitted', { batchTime: t, numRecords: 0, submissionTime });
     await this.renewLease();
+    await this.step('lease', t);
 
     const run = await this.openBatch(t);
     const processingStartTime = this.rt.clock.now();
@@ -357,11 +357,11 @@ export class Coordinator {
     const old: string[] = [];
     for (const k of await blobs.list('batch/')) {
       const time = Number(k.slice(6, 21));
-      if (time < keepFrom) old.push(k);
+      if (time <= keepFrom) old.push(k);
     }
     if (old.length) await blobs.delete(old);
     for (const k of await this.rt.meta.list('batch/')) {
-      if (Number(k.slice(6, 21)) < keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
+      if (Number(k.slice(6, 21)) <= keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
     }
     await this.step('cleanup', t);
   }

@@ -1,0 +1,102 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { input } from '../fixtures/restart-job.ts';
+import { readSavedBatches, type SavedBatch } from '../helpers/outputs.ts';
+
+const SLUICE = join(import.meta.dirname, '../../bin/sluice.mjs');
+const JOB = join(import.meta.dirname, '../fixtures/restart-job.ts');
+
+interface Run {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+}
+
+/** Runs `sluice run` on the fixture job; `killAfterMs` sends SIGKILL after that long. */
+function sluice(args: string[], env: Record<string, string>, killAfterMs?: number): Promise<Run> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SLUICE, 'run', JOB, '--quiet', ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
+    child.on('error', reject);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      resolve({ code, signal, stderr });
+    });
+  });
+}
+
+/** The non-empty batches in order: batch times differ between runs, the sequence must not. */
+function contents(batches: SavedBatch[]): Record<string, string>[] {
+  return batches.map((b) => b.files).filter((f) => Object.entries(f).some(([name, text]) => name !== '_SUCCESS' && text !== ''));
+}
+
+describe('sluice run killed and started again resumes from its checkpoint', () => {
+  let dir: string;
+  let refDir: string;
+  let expected: Record<string, string>[];
+  beforeAll(async () => {
+    // The uninterrupted run every crashed run is compared with.
+    refDir = await mkdtemp(join(tmpdir(), 'sluice-kill-ref-'));
+    const reference = await sluice(['--state-dir', join(refDir, 'state'), '--batches', String(input.length)], { SLUICE_TEST_OUT: refDir });
+    expect(reference.code, reference.stderr).toBe(0);
+    expected = contents(await readSavedBatches(refDir, 'counts'));
+    expect(expected).toHaveLength(input.filter((b) => b.length > 0).length);
+  }, 30_000);
+  afterAll(async () => {
+    await rm(refDir, { recursive: true, force: true });
+  });
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-kill-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  async function run(name: string, crash?: string, killAfterMs?: number) {
+    const env = { SLUICE_TEST_OUT: join(dir, name), ...(crash ? { SLUICE_CRASH_AT: crash } : {}) };
+    const state = ['--state-dir', join(dir, `${name}-state`)];
+    const first = await sluice([...state, '--batches', String(input.length + 2)], env, killAfterMs);
+    const second = await sluice([...state, '--batches', String(input.length + 2)], { SLUICE_TEST_OUT: join(dir, name) });
+    return { first, second, saved: await readSavedBatches(join(dir, name), 'counts') };
+  }
+
+  it.each(['cut@3', 'sealed@3', 'stage@3', 'part@3', 'success@3', 'commit@3', 'cleanup@3'])(
+    'exit at %s: every batch saved exactly once, equal to an uninterrupted run',
+    async (crash) => {
+      // Act
+      const { first, second, saved } = await run('crashed', crash);
+
+      // Assess
+      expect(first.code).toBe(137);
+      expect(second.code, second.stderr).toBe(0);
+      expect(contents(saved)).toEqual(expected);
+      const times = saved.map((b) => b.time);
+      expect(new Set(times).size).toBe(times.length);
+      for (let i = 1; i < times.length; i++) expect(times[i] - times[i - 1]).toBe(100);
+      for (const b of saved) expect(Object.keys(b.files)).toEqual(['_SUCCESS', 'part-00000', 'part-00001', 'part-00002']);
+      expect((await readdir(join(dir, 'crashed'))).filter((f) => f.startsWith('.'))).toEqual([]);
+    },
+    60_000,
+  );
+
+  it('SIGKILL at random moments: the output is still exactly the uninterrupted one', async () => {
+    for (const ms of [350, 500, 650, 800]) {
+      const name = `killed-${ms}`;
+      const { second, saved } = await run(name, undefined, ms);
+      expect(second.code, second.stderr).toBe(0);
+      expect(contents(saved)).toEqual(expected);
+      const times = saved.map((b) => b.time);
+      expect(new Set(times).size).toBe(times.length);
+    }
+  }, 120_000);
+});
