@@ -125,7 +125,7 @@ export class StreamingContext {
     }
     if (typeof options.make !== 'function') throw new JobDefinitionError(`generatorStream: make must be a function, got ${describeValue(options.make)}`);
     const numPartitions = checkPartitionCount(options.numPartitions, 'generatorStream');
-    return this.sourceStream<T>('generator', { ratePerSec: rate, numPartitions, make: options.make.toString() }, { make: options.make });
+    return this.sourceStream<T>('generator', { ratePerSec: rate, numPartitions }, { make: options.make });
   }
 
   /**

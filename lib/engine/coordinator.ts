@@ -1,6 +1,6 @@
 import type { ResolvedJobOptions } from '../api/job.ts';
 import type { BatchInfo } from '../api/listener.ts';
-import { CheckpointError, SluiceError } from '../api/errors.ts';
+import { CheckpointError, RecordError, SluiceError } from '../api/errors.ts';
 import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, UnionBatch, SourceBatch, StaticBatch } from '../plan/batch.ts';
 import { type BatchPlan, changedNodes, type JobGraph, type OutputNode } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
@@ -59,6 +59,8 @@ interface StageInfo {
   readonly shuffle?: ShuffledBatch<unknown>;
   readonly plan: BatchPlan;
   readonly local: boolean;
+  /** A result stage over a cached dataset reads the cached partitions instead of computing them. */
+  readonly fromCache?: boolean;
 }
 
 /**
@@ -416,9 +418,12 @@ function splitCounts(splits: Record<string, InputSplit[]>): Record<string, numbe
 
 /** Failure of a task after its retries, as an error the user can act on. */
 function taskError(f: TaskFailure, stageKey: string, partition: number, attempts: number): SluiceError {
-  const e = new SluiceError(`task ${stageKey} partition ${partition} failed after ${attempts} attempt(s): ${f.error.name}: ${f.error.message}`, {
-    partition,
-  });
+  const ctx = { nodeId: f.error.nodeId, batchTime: f.error.batchTime, partition: f.error.partition ?? partition };
+  // A user function's or a record's fault stays a RecordError, whatever thread or Lambda it ran in.
+  const e =
+    f.error.name === 'RecordError'
+      ? new RecordError(`${f.error.message} [task ${stageKey}, ${attempts} attempt(s)]`, ctx)
+      : new SluiceError(`task ${stageKey} partition ${partition} failed after ${attempts} attempt(s): ${f.error.name}: ${f.error.message}`, ctx);
   if (f.error.stack) e.stack = `${e.name}: ${e.message}\ncaused by ${f.error.stack}`;
   return e;
 }
@@ -434,6 +439,7 @@ class BatchRun implements BatchExecutor {
   private readonly otherRecords = new Map<number, Promise<BatchPlan | undefined>>();
   private readonly splitsAt = new Map<number, Record<string, InputSplit[]>>();
   private sealing: Promise<void> = Promise.resolve();
+  private readonly readCounts = new Map<string, number>();
 
   constructor(
     private readonly c: Coordinator,
@@ -446,9 +452,14 @@ class BatchRun implements BatchExecutor {
     this.plan.executor = this;
   }
 
+  /** Records of this batch's input: counted at the cut (blocks) or when a task read the split (files, shards). */
   inputRecords(): number {
     let n = 0;
-    for (const splits of Object.values(this.record.splits)) for (const s of splits) if (typeof s.count === 'number') n += s.count;
+    for (const [nodeId, splits] of Object.entries(this.record.splits)) {
+      splits.forEach((s, p) => {
+        n += typeof s.count === 'number' ? s.count : (this.readCounts.get(`${nodeId}/${p}`) ?? 0);
+      });
+    }
     return n;
   }
 
@@ -476,22 +487,28 @@ class BatchRun implements BatchExecutor {
 
   async runJob(dataset: Batch<unknown>, action: ResultAction): Promise<unknown[]> {
     const plan = this.planOf(dataset);
-    await this.ensureDeps(dataset, plan);
+    // A cached dataset is computed by its cache stage once per batch; each action reads that.
+    const fromCache = dataset.cached;
+    await this.ensureDeps(dataset, plan, fromCache ? undefined : dataset);
     const shippable = action.kind !== 'foreachPartition';
-    const ref: StageRef = { kind: 'result', dataset: dataset.id, action: shippable ? action : { kind: 'collect' } };
-    const info: StageInfo = { key: stageKeyOf(ref, plan.time), ref, root: dataset, plan, local: dataset.driverOnly || !shippable };
+    const ref: StageRef = { kind: 'result', dataset: dataset.id, action: shippable ? action : { kind: 'collect' }, ...(fromCache ? { fromCache } : {}) };
+    const info: StageInfo = { key: stageKeyOf(ref, plan.time), ref, root: dataset, plan, local: dataset.driverOnly || !shippable, fromCache };
     const results = await this.runStage(info, shippable ? undefined : action);
     return results.map((r) => r.value);
   }
 
-  /** The stages `root`'s stage reads from: map sides of shuffles, cached datasets. */
-  private dependencies(root: Batch<unknown>, plan: BatchPlan): StageInfo[] {
+  /**
+   * The stages that a stage over `root` reads from: map sides of shuffles, cached datasets.
+   * `computes` is the dataset the stage itself computes even if it is cached (the root of a
+   * cache stage); undefined when the stage reads its root from the cache.
+   */
+  private dependencies(root: Batch<unknown>, plan: BatchPlan, computes: Batch<unknown> | undefined): StageInfo[] {
     const deps: StageInfo[] = [];
     const seen = new Set<Batch<unknown>>();
     const visit = (d: Batch<unknown>) => {
       if (seen.has(d)) return;
       seen.add(d);
-      if (d !== root && d.cached) {
+      if (d !== computes && d.cached) {
         const ref: StageRef = { kind: 'cache', dataset: d.id };
         deps.push({ key: stageKeyOf(ref, plan.time), ref, root: d, plan, local: d.driverOnly });
         return;
@@ -509,8 +526,8 @@ class BatchRun implements BatchExecutor {
     return deps;
   }
 
-  private async ensureDeps(root: Batch<unknown>, plan: BatchPlan): Promise<void> {
-    await Promise.all(this.dependencies(root, plan).map((s) => this.ensure(s)));
+  private async ensureDeps(root: Batch<unknown>, plan: BatchPlan, computes: Batch<unknown> | undefined): Promise<void> {
+    await Promise.all(this.dependencies(root, plan, computes).map((s) => this.ensure(s)));
   }
 
   /** Runs a map or cache stage once per batch; later readers reuse its outputs. */
@@ -519,7 +536,7 @@ class BatchRun implements BatchExecutor {
     if (!p) {
       this.stages.set(stage.key, stage);
       p = (async () => {
-        await this.ensureDeps(stage.root, stage.plan);
+        await this.ensureDeps(stage.root, stage.plan, stage.root);
         const results = await this.runStage(stage);
         this.outputs.set(
           stage.key,
@@ -537,7 +554,11 @@ class BatchRun implements BatchExecutor {
     const results: TaskResult[] = new Array(n);
     const lanes = stage.local ? 1 : this.c.rt.invoker.parallelism;
     await forEachLimit(n, lanes, async (p) => {
-      results[p] = await this.runTask(stage, p, localAction);
+      const r = await this.runTask(stage, p, localAction);
+      results[p] = r;
+      if (r.sourceReads && stage.plan.time === this.time) {
+        for (const [nodeId, parts] of Object.entries(r.sourceReads)) for (const [q, count] of Object.entries(parts)) this.readCounts.set(`${nodeId}/${q}`, count);
+      }
     });
     await this.seal(stage, results);
     return results;
@@ -577,9 +598,10 @@ class BatchRun implements BatchExecutor {
     const shuffleReads: Record<string, BlockRef[]> = {};
     const cacheReads: Record<string, BlockRef> = {};
     const root = stage.root;
+    const computes = stage.fromCache ? undefined : root;
     const time = stage.plan.time;
     const visit = (d: Batch<unknown>, q: number) => {
-      if (d !== root && d.cached) {
+      if (d !== computes && d.cached) {
         const key = stageKeyOf({ kind: 'cache', dataset: d.id }, time);
         cacheReads[`${d.id}/${q}`] = this.blockRef(key, q, this.outputs.get(key)?.[q] as CacheOutput | undefined, undefined);
         return;

@@ -12,7 +12,7 @@ export type StageRef =
   /** Computes partition p of a dataset read by several consumers and stores it. */
   | { readonly kind: 'cache'; readonly dataset: string }
   /** Computes partition p of `dataset` and applies an action (collect, count, an output). */
-  | { readonly kind: 'result'; readonly dataset: string; readonly action: TaskAction };
+  | { readonly kind: 'result'; readonly dataset: string; readonly action: TaskAction; readonly fromCache?: boolean };
 
 /** The shippable actions (a `foreachPartition` function of `foreachRDD` runs on the coordinator instead). */
 export type TaskAction = { readonly kind: 'collect'; readonly limit?: number } | { readonly kind: 'count' } | { readonly kind: 'output'; readonly outputId: string };
@@ -66,6 +66,8 @@ export interface TaskResult {
   readonly ok: true;
   /** Records that entered the stage from sources. */
   readonly inputRecords: number;
+  /** Records read per source split, by source node and partition. */
+  readonly sourceReads?: { readonly [nodeId: string]: { readonly [partition: number]: number } };
   /** Splits sealed by this task (open splits it read), by source node and partition. */
   readonly sealed?: { readonly [nodeId: string]: { readonly [partition: number]: InputSplit } };
   readonly map?: MapOutput;
@@ -77,7 +79,14 @@ export interface TaskResult {
 /** A task's failure, as plain data. */
 export interface TaskFailure {
   readonly ok: false;
-  readonly error: { readonly name: string; readonly message: string; readonly stack?: string };
+  readonly error: {
+    readonly name: string;
+    readonly message: string;
+    readonly stack?: string;
+    readonly nodeId?: string;
+    readonly batchTime?: number;
+    readonly partition?: number;
+  };
   /** Set when the task could not read a map output: the coordinator recomputes it. */
   readonly fetchFailed?: { readonly stage: string; readonly partition: number };
   /** False for errors that will fail the same way again (a wrong payload, a changed plan). */

@@ -19,9 +19,21 @@ export abstract class BlockSource implements RecordSource {
   /** The records of the batch ending at `time`, per partition, and the position after them. */
   protected abstract take(time: number, state: JsonValue | undefined): { partitions: unknown[][]; state: JsonValue };
 
+  /** Gives back what `take` handed out when its blocks could not be written (push sources re-buffer it). */
+  protected untake(_partitions: unknown[][]): void {}
+
   async cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const { partitions, state: next } = this.take(time, state);
-    const splits: InputSplit[] = await Promise.all(
+    try {
+      return { splits: await this.writeBlocks(time, partitions), state: next };
+    } catch (e) {
+      this.untake(partitions);
+      throw e;
+    }
+  }
+
+  private writeBlocks(time: number, partitions: unknown[][]): Promise<InputSplit[]> {
+    return Promise.all(
       partitions.map(async (records, p): Promise<InputSplit> => {
         if (records.length === 0) return { count: 0 };
         const block = keys.input(time, this.spec.nodeId, p);
@@ -29,7 +41,6 @@ export abstract class BlockSource implements RecordSource {
         return { block, count: records.length };
       }),
     );
-    return { splits, state: next };
   }
 
   async read(split: InputSplit): Promise<{ records: unknown[] }> {
@@ -98,6 +109,14 @@ export class PushBuffer {
     this.buffer = [];
     return out;
   }
+  /** Puts drained records back in front of what arrived since, in order. */
+  restore(records: readonly unknown[]): void {
+    this.buffer = [...records, ...this.buffer];
+  }
+  /** Records waiting for the next cut. */
+  get size(): number {
+    return this.buffer.length;
+  }
 }
 
 /** `ctx.receiverStream`: a user's receiver, started on the coordinator. */
@@ -114,6 +133,9 @@ export class ReceiverSource extends BlockSource {
   }
   protected take(): { partitions: unknown[][]; state: JsonValue } {
     return { partitions: [this.buffer.drain()], state: null };
+  }
+  protected override untake(partitions: unknown[][]): void {
+    this.buffer.restore(partitions.flat());
   }
 }
 

@@ -68,9 +68,10 @@ export function validateTask(payload: unknown): TaskDescriptor {
 /** Turns any error into a task failure message. */
 export function toFailure(e: unknown): TaskFailure {
   const err = e instanceof Error ? e : new Error(String(e));
+  const ctx = e instanceof SluiceError ? { nodeId: e.nodeId, batchTime: e.batchTime, partition: e.partition } : {};
   return {
     ok: false,
-    error: { name: err.name, message: err.message, stack: err.stack },
+    error: { name: err.name, message: err.message, stack: err.stack, ...ctx },
     fetchFailed: e instanceof FetchFailedError ? { stage: e.mapStage, partition: e.mapPartition } : undefined,
     retryable: !(e instanceof TaskPayloadError),
   };
@@ -154,13 +155,13 @@ export class Worker {
       root = plan.lookup(stage.dataset);
     }
     if (p >= root.numPartitions) throw new TaskPayloadError(`partition ${p} of ${root.id} does not exist (it has ${root.numPartitions})`);
-    const reader = new TaskReader(task, root, this);
+    const reader = new TaskReader(task, stage.kind === 'result' && stage.fromCache ? undefined : root, this);
     try {
       switch (stage.kind) {
         case 'map': {
           const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions);
           await root.push(p, reader, writer.emit);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, map: await this.storeSegments(task, writer.segments()) };
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, map: await this.storeSegments(task, writer.segments()) };
         }
         case 'cache': {
           const records: unknown[] = [];
@@ -168,15 +169,15 @@ export class Worker {
             records.push(x);
           });
           const bytes = encodeRecords(records);
-          if (bytes.byteLength <= task.inlineLimit) return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, cache: { inline: bytes } };
+          if (bytes.byteLength <= task.inlineLimit) return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { inline: bytes } };
           const blob = keys.cache(task.time, task.stageKey, p, task.attempt);
           await this.rt.blobs.put(blob, bytes);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, cache: { blob } };
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { blob } };
         }
         case 'result': {
           const action = localAction ?? (stage.action as ResultAction);
           const value = await this.act(task, root, reader, action);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, value };
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, value };
         }
       }
     } catch (e) {
@@ -247,11 +248,12 @@ export class Worker {
 class TaskReader implements PartitionReader {
   inputRecords = 0;
   sealed: Record<string, Record<number, InputSplit>> | undefined;
+  reads: Record<string, Record<number, number>> | undefined;
   readonly time: number;
 
   constructor(
     private readonly task: TaskDescriptor,
-    readonly root: Batch<unknown>,
+    readonly root: Batch<unknown> | undefined,
     private readonly worker: Worker,
   ) {
     this.time = task.time;
@@ -266,6 +268,8 @@ class TaskReader implements PartitionReader {
       (this.sealed[nodeId] ??= {})[partition] = sealedSplit;
     }
     this.inputRecords += records.length;
+    this.reads ??= {};
+    (this.reads[nodeId] ??= {})[partition] = records.length;
     return records;
   }
 

@@ -69,7 +69,11 @@ export function serveBlobStore(port: MessagePort, store: BlobStore): () => void 
       port.postMessage(response, transfer);
     } catch (e) {
       // A value that cannot be cloned must still answer the call, or the client waits forever.
-      port.postMessage({ id: response.id, ok: false, error: errorInfo(e) } satisfies RpcResponse);
+      try {
+        port.postMessage({ id: response.id, ok: false, error: errorInfo(e) } satisfies RpcResponse);
+      } catch {
+        // The port is gone (its thread ended): nobody is waiting for the answer.
+      }
     }
   };
   const onMessage = async (m: unknown) => {

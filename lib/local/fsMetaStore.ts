@@ -1,3 +1,4 @@
+import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import type { Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
@@ -161,7 +162,7 @@ export class FsMetaStore implements MetaStore {
         const handle = await fs.open(lockPath, 'wx');
         try {
           // Who holds the lock, for a human looking at a stuck directory.
-          await handle.writeFile(JSON.stringify({ pid: process.pid, since: new Date().toISOString() }));
+          await handle.writeFile(JSON.stringify({ pid: process.pid, host: hostname(), since: new Date().toISOString() }));
           return { path: lockPath, ino: (await handle.stat()).ino };
         } finally {
           await handle.close();
@@ -195,7 +196,7 @@ export class FsMetaStore implements MetaStore {
       if (errorCode(error) === 'ENOENT') return true; // released meanwhile
       throw error;
     }
-    if (Date.now() - seen.mtimeMs <= STALE_LOCK_MS) return false;
+    if (Date.now() - seen.mtimeMs <= STALE_LOCK_MS && !(await holderIsGone(lockPath, seen))) return false;
     const aside = path.join(this.#root, `${TEMP_PREFIX}stale-${randomBytes(8).toString('hex')}`);
     try {
       await fs.rename(lockPath, aside);
@@ -221,5 +222,33 @@ export class FsMetaStore implements MetaStore {
     } catch (error) {
       if (errorCode(error) !== 'ENOENT') throw error;
     }
+  }
+}
+
+/**
+ * True when the lock's writer is known to be gone: a process of this host that no longer exists
+ * (killed inside its critical section), or a lock file left empty for over a second (killed
+ * between creating and writing it). Such a lock is broken at once instead of after
+ * {@link STALE_LOCK_MS}, so a restarted job does not wait on its own dead predecessor.
+ */
+async function holderIsGone(lockPath: string, seen: Stats): Promise<boolean> {
+  let text: string;
+  try {
+    text = await fs.readFile(lockPath, 'utf8');
+  } catch {
+    return false;
+  }
+  let holder: { pid?: unknown; host?: unknown };
+  try {
+    holder = JSON.parse(text) as { pid?: unknown; host?: unknown };
+  } catch {
+    return Date.now() - seen.mtimeMs > 1000;
+  }
+  if (holder.host !== hostname() || typeof holder.pid !== 'number' || holder.pid === process.pid) return false;
+  try {
+    process.kill(holder.pid, 0);
+    return false;
+  } catch (error) {
+    return errorCode(error) === 'ESRCH';
   }
 }

@@ -43,7 +43,6 @@ export type SocketSourceStatus = 'stopped' | 'connecting' | 'connected' | 'waiti
  */
 export class SocketTextSource extends BlockSource {
   private readonly buffer = new PushBuffer();
-  private count = 0;
   private socket: Socket | undefined;
   private timer: NodeJS.Timeout | undefined;
   private stopped = true;
@@ -85,7 +84,7 @@ export class SocketTextSource extends BlockSource {
 
   /** Lines received and not yet cut into a batch (for tests and progress output). */
   get buffered(): number {
-    return this.count;
+    return this.buffer.size;
   }
 
   /** Whether the source is stopped, connecting, connected, or waiting to reconnect. */
@@ -124,9 +123,11 @@ export class SocketTextSource extends BlockSource {
   protected take(): { partitions: unknown[][]; state: JsonValue } {
     // No position to keep: what was received is the batch, and the block written by `cut`
     // (not the socket) is what every read of this batch sees.
-    const lines = this.buffer.drain();
-    this.count = 0;
-    return { partitions: [lines], state: null };
+    return { partitions: [this.buffer.drain()], state: null };
+  }
+
+  protected override untake(partitions: unknown[][]): void {
+    this.buffer.restore(partitions.flat());
   }
 
   private connect(settled?: () => void): void {
@@ -198,6 +199,5 @@ export class SocketTextSource extends BlockSource {
 
   private push(lines: string[]): void {
     this.buffer.store(lines);
-    this.count += lines.length;
   }
 }

@@ -1,6 +1,6 @@
 import { SluiceError } from '../api/errors.ts';
 import { coreSource } from '../engine/sources.ts';
-import type { SourceFactory } from '../ports/index.ts';
+import type { RecordSource, SourceFactory, SourceIO, SourceSpec } from '../ports/index.ts';
 import { SocketTextSource } from './socketSource.ts';
 import { TextFileSource } from './textFileSource.ts';
 
@@ -28,7 +28,7 @@ const stderrWarning = (line: string): void => {
  * const source = sources(graph.source('queue-1'), { blobs, job: 'wordcount' });
  * ```
  */
-export function localSources(extra?: SourceFactory, options: LocalSourcesOptions = {}): SourceFactory {
+export function localSources(extra?: (spec: SourceSpec, io: SourceIO) => RecordSource | undefined, options: LocalSourcesOptions = {}): SourceFactory {
   const log = options.log ?? stderrWarning;
   return (spec, io) => {
     const core = coreSource(spec, io);

@@ -61,6 +61,9 @@ export async function runWorkerThread(): Promise<void> {
   } catch (e) {
     const err = e instanceof Error ? e : new Error(String(e));
     send({ type: 'loadFailed', name: err.name, message: err.message });
+    // Stay alive until the invoker terminates us: exiting now could make the exit event race the
+    // message, and the invoker would report a bare "exited before the job loaded".
+    port.on('message', () => {});
     return;
   }
 

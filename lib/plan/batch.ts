@@ -13,8 +13,8 @@ export type Emit<T> = (record: T) => void;
 export interface PartitionReader {
   /** The batch time of the running task. */
   readonly time: number;
-  /** The dataset whose partitions the running stage computes. */
-  readonly root: Batch<unknown>;
+  /** The dataset the running stage computes even when it is cached (undefined: read every cached dataset). */
+  readonly root: Batch<unknown> | undefined;
   /** Records of split `partition` of source node `nodeId`. */
   source(nodeId: string, partition: number): Promise<readonly unknown[]>;
   /** For each map task of parent `parentIndex` of `shuffle`, in map-partition order, the segment of reduce partition `partition`. */
@@ -83,7 +83,8 @@ function checkPartitions(n: number | undefined, what: string): number | undefine
   return n;
 }
 
-function userError(label: string, record: unknown, e: unknown): SluiceError {
+/** @internal A user function's exception as a RecordError naming the operator and the record. */
+export function userError(label: string, record: unknown, e: unknown): SluiceError {
   if (e instanceof SluiceError) return e;
   const msg = e instanceof Error ? e.message : String(e);
   return new RecordError(`${label} threw on ${describeValue(record)}: ${msg}`, { nodeId: label, cause: e });

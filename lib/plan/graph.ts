@@ -11,8 +11,8 @@ export interface GraphNode {
   readonly parents: readonly GraphNode[];
   /** Static parameters that change what the node computes (durations, partition counts, paths). */
   readonly params: { readonly [key: string]: JsonValue };
-  /** Source text of user functions; a changed function is a changed node. */
-  readonly fns: readonly string[];
+  /** How many user functions the node holds (their text is not compared: transpilers reprint it). */
+  readonly fns: number;
   /** Interval (ms) at which the node produces batches. */
   readonly slide: number;
 }
@@ -81,7 +81,7 @@ export class JobGraph implements Scope {
       kind,
       parents,
       params,
-      fns: fns.map((f) => (typeof f === 'function' ? f.toString() : String(f))),
+      fns: fns.length,
       slide: slide ?? (parents.length ? parents[0].slide : this.batchInterval),
     };
     this.nodes.push(node);
@@ -127,7 +127,11 @@ export class JobGraph implements Scope {
     throw new SluiceError(`source ${nodeId} has no input outside a batch`, { nodeId });
   }
 
-  /** What each node computes, as text: equal signatures mean the node computes the same thing. */
+  /**
+   * Each node's signature: kind, parents, parameters, slide. Function bodies are left out on
+   * purpose: tsx, vitest and the Lambda bundler print the same function differently, and a
+   * fingerprint that changed with the transpiler would refuse every resume after an upgrade.
+   */
   signatures(): Record<string, string> {
     const out: Record<string, string> = {};
     for (const n of this.nodes) {

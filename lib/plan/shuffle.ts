@@ -1,5 +1,5 @@
 import { type Aggregator, CombinerMap } from './aggregate.ts';
-import { assertPair, type Emit, type ShuffledBatch } from './batch.ts';
+import { assertPair, type Emit, type ShuffledBatch, userError } from './batch.ts';
 import { canonicalKey, partitionOf } from './keys.ts';
 
 /**
@@ -29,7 +29,11 @@ export class ShuffleWriter {
         assertPair(label, r);
         this.records++;
         const k = r[0];
-        maps[partitionOf(k, n, label)].addValue(k, r[1], agg as Aggregator<unknown, unknown>, encode);
+        try {
+          maps[partitionOf(k, n, label)].addValue(k, r[1], agg as Aggregator<unknown, unknown>, encode);
+        } catch (e) {
+          throw userError(label, r, e);
+        }
       };
     } else {
       const lists: unknown[][] = Array.from({ length: n }, () => []);
@@ -81,10 +85,16 @@ export function mergeSegments(shuffle: ShuffledBatch<unknown>, segments: readonl
       for (const seg of segments[0]) {
         for (let i = 0; i < seg.length; i++) {
           const e = seg[i] as [unknown, unknown];
-          merged.addCombiner(e[0], e[1], combine, encode);
+          try {
+            merged.addCombiner(e[0], e[1], combine, encode);
+          } catch (err) {
+            throw userError(label, e, err);
+          }
         }
       }
-      merged.forEach((k, c) => emit([k, c]));
+      merged.forEach((k, c) => {
+        emit([k, c]);
+      });
       return;
     }
     case 'cogroup': {
@@ -106,7 +116,9 @@ export function mergeSegments(shuffle: ShuffledBatch<unknown>, segments: readonl
           }
         }
       }
-      merged.forEach((k, groups) => emit([k, groups]));
+      merged.forEach((k, groups) => {
+        emit([k, groups]);
+      });
       return;
     }
     case 'repartition': {
