@@ -63,7 +63,11 @@ export interface BatchOutput<T> {
  * // [{ time: 1000, data: [['a', 1], ['b', 2]], ... }, { time: 2000, data: [['c', 1]], ... }]
  * ```
  */
-export async function runBatches<T>(options: RunBatchesOptions, build: (ctx: StreamingContext) => DStream<T> | undefined | void): Promise<BatchOutput<T>[]> {
+export async function runBatches<T>(
+  options: RunBatchesOptions,
+  // biome-ignore lint/suspicious/noConfusingVoidType: a build function that registers its own outputs returns nothing
+  build: (ctx: StreamingContext) => DStream<T> | undefined | void,
+): Promise<BatchOutput<T>[]> {
   const job = defineJob(
     { name: options.name ?? 'test', batchInterval: options.batchInterval, defaultParallelism: options.defaultParallelism, maxTaskAttempts: options.maxTaskAttempts },
     build,
