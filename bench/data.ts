@@ -109,19 +109,23 @@ function sampleWord(v: Vocabulary, rand: () => number): string {
 function makeLine(v: Vocabulary, rand: () => number, withError: boolean): string {
   // Where the marker goes (as the k-th word) when this line has one; lines hold ~16 words.
   const errorAt = withError ? Math.floor(rand() * 8) : -1;
-  let line = '';
-  for (let k = 0; ; k++) {
-    const room = LINE_BYTES - line.length - (k === 0 ? 0 : 1);
+  const words: string[] = [];
+  let length = -1; // length of words.join(' ') so far (no separator before the first word)
+  for (;;) {
+    const room = LINE_BYTES - length - 1; // bytes left for the next word after its separator
     if (room <= MAX_WORD) {
       // Fill the rest exactly with a word of that length (every length has some).
       const fit = v.byLength[room];
-      line += (k === 0 ? '' : ' ') + fit[Math.floor(rand() * fit.length)];
-      return line;
+      words.push(fit[Math.floor(rand() * fit.length)]);
+      // join() builds a flat string; concatenation would leave a rope that whichever side of a
+      // comparison touched it first would pay to flatten.
+      return words.join(' ');
     }
-    let w = k === errorAt ? ERROR_MARKER : sampleWord(v, rand);
+    let w = words.length === errorAt ? ERROR_MARKER : sampleWord(v, rand);
     // Never leave exactly 1 byte: it would only fit the separator, not a word.
     while (room - w.length === 1) w = sampleWord(v, rand);
-    line += (k === 0 ? '' : ' ') + w;
+    words.push(w);
+    length += w.length + 1;
   }
 }
 
@@ -143,21 +147,9 @@ export function generateBatches(options: GenerateOptions): string[][] {
   for (let b = 0; b < options.batches; b++) {
     const lines = new Array<string>(options.linesPerBatch);
     for (let i = 0; i < options.linesPerBatch; i++) {
-      const line = makeLine(vocab, rand, rand() < errorRate);
-      // Lines built by concatenation are V8 cons-strings (ropes); flatten them now so neither
-      // side of a comparison pays the one-time flattening inside its timed region.
-      lines[i] = flatten(line);
+      lines[i] = makeLine(vocab, rand, rand() < errorRate);
     }
     out.push(lines);
   }
   return out;
-}
-
-/**
- * A flat (sequential) copy of a string. `Number()` on a non-numeric string forces V8 to flatten
- * its argument in place; that side effect is what we want, the result is discarded.
- */
-function flatten(s: string): string {
-  Number(s);
-  return s;
 }

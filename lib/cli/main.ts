@@ -82,7 +82,12 @@ export async function main(argv: string[]): Promise<number> {
     if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
     const batches = positiveInt(values.batches, '--batches') ?? Number.POSITIVE_INFINITY;
     const parallelism = positiveInt(values.parallelism, '--parallelism') ?? 1;
-    const durationMs = values.duration === undefined ? undefined : toMillis(values.duration, '--duration');
+    let durationMs: number | undefined;
+    try {
+      durationMs = values.duration === undefined ? undefined : toMillis(values.duration, '--duration');
+    } catch (e) {
+      throw new UsageError((e as Error).message);
+    }
     const onStep = crashHook(process.env.SLUICE_CRASH_AT);
 
     const job = await loadJob(file);
@@ -101,6 +106,12 @@ export async function main(argv: string[]): Promise<number> {
     if (values.reset) await rm(rt.stateDir, { recursive: true, force: true });
     return await runLoop(job.options.name, new Coordinator(graph, job.options, rt), rt, { batches, durationMs, quiet });
   } catch (e) {
+    // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes.
+    const code = (e as NodeJS.ErrnoException).code;
+    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
+      log.warn(`UsageError: ${(e as Error).message}; see sluice --help`);
+      return 2;
+    }
     const err = e instanceof Error ? e : new Error(String(e));
     log.warn(`${err.name}: ${err.message}`);
     if (process.env.SLUICE_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);

@@ -1,0 +1,142 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { readSavedBatches } from '../helpers/outputs.ts';
+
+const ROOT = join(import.meta.dirname, '../..');
+const SLUICE = join(ROOT, 'bin/sluice.mjs');
+
+interface Result {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs the sluice command; `onStdout` may act on output as it arrives (e.g. send a signal). */
+function sluice(args: string[], opts: { cwd?: string; env?: Record<string, string>; onStdout?: (all: string, kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [SLUICE, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => {
+      stdout += d;
+      opts.onStdout?.(stdout, (s) => child.kill(s));
+    });
+    child.stderr.on('data', (d) => {
+      stderr += d;
+    });
+    child.on('error', reject);
+    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+  });
+}
+
+describe('sluice run', () => {
+  let dir: string;
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'sluice-cli-'));
+  });
+  afterEach(async () => {
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs the wordcount demo: Spark-style print blocks, saved output, a progress line per batch', async () => {
+    const r = await sluice(['run', join(ROOT, 'examples/wordcount.ts'), '--batches', '2'], { cwd: dir });
+    expect(r.code, r.stderr).toBe(0);
+    const blocks = r.stdout.split('-------------------------------------------\nTime: ').slice(1);
+    expect(blocks).toHaveLength(2);
+    for (const b of blocks) {
+      expect(b).toMatch(/^\d+ ms\n-{43}\n/);
+      expect(b).toContain('(I,1000)\n');
+      expect(b).toContain('(dummy,1000)\n');
+    }
+    expect(r.stderr.match(/^batch \S+ {2}1000 records {2}processed in \d+ ms {2}scheduling delay \d+ ms$/gm)).toHaveLength(2);
+    const saved = await readSavedBatches(join(dir, 'out'), 'wordcount');
+    expect(saved).toHaveLength(2);
+    for (const b of saved) {
+      expect(Object.keys(b.files)).toEqual(['_SUCCESS', 'part-00000']);
+      const counts = Object.fromEntries(b.files['part-00000'].trim().split('\n').map((l) => [l.slice(1, l.lastIndexOf(',')), Number(l.slice(l.lastIndexOf(',') + 1, -1))]));
+      expect(counts.I).toBe(1000);
+      expect(Object.values(counts).reduce((a, c) => a + c, 0)).toBe(6000);
+    }
+    // State went to .sluice/<job> under the working directory.
+    expect(await readdir(join(dir, '.sluice'))).toEqual(['wordcount']);
+  }, 30_000);
+
+  it('gives the same output on worker threads as in one thread', async () => {
+    const job = join(ROOT, 'test/fixtures/restart-job.ts');
+    const one = await sluice(['run', job, '--batches', '6', '--quiet', '--state-dir', join(dir, 's1')], { env: { SLUICE_TEST_OUT: join(dir, 'one') } });
+    const three = await sluice(['run', job, '--batches', '6', '--quiet', '--parallelism', '3', '--state-dir', join(dir, 's3')], {
+      env: { SLUICE_TEST_OUT: join(dir, 'three') },
+    });
+    expect(one.code, one.stderr).toBe(0);
+    expect(three.code, three.stderr).toBe(0);
+    const a = (await readSavedBatches(join(dir, 'one'), 'counts')).map((b) => b.files);
+    const b = (await readSavedBatches(join(dir, 'three'), 'counts')).map((x) => x.files);
+    expect(a).toHaveLength(6);
+    expect(b).toEqual(a);
+  }, 60_000);
+
+  it('stops gracefully on Ctrl-C after the current batch', async () => {
+    let sent = false;
+    const r = await sluice(['run', join(ROOT, 'examples/wordcount.ts')], {
+      cwd: dir,
+      onStdout: (all, kill) => {
+        if (!sent && all.includes('Time: ')) {
+          sent = true;
+          kill('SIGINT');
+        }
+      },
+    });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('stopping after the current batch');
+    expect(r.stderr).toMatch(/stopped after \d+ batch\(es\)/);
+    // Every batch that printed was also saved completely.
+    for (const b of await readSavedBatches(join(dir, 'out'), 'wordcount')) expect(b.files._SUCCESS).toBe('');
+  }, 30_000);
+});
+
+describe('sluice with wrong input', () => {
+  it.each([
+    [['--help'], 0, /Usage: sluice run <job.ts>/, 'stdout'],
+    [[], 2, /Usage: sluice run/, 'stdout'],
+    [['run'], 2, /sluice run needs a job file/, 'stderr'],
+    [['deploy', 'x.ts'], 2, /unknown command "deploy"/, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--batches', '0'], 2, /--batches must be a whole number >= 1, got "0"/, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--parallelism', 'two'], 2, /--parallelism must be a whole number >= 1/, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--duration', 'soon'], 2, /--duration: cannot read "soon" as a duration/, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--frobnicate'], 2, /Unknown option '--frobnicate'/, 'stderr'],
+    [['run', 'examples/nope.ts'], 1, /job file examples\/nope.ts does not exist/, 'stderr'],
+    [['run', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
+    [['run', 'test/fixtures/throws-on-load.ts'], 1, /failed to load: config file missing/, 'stderr'],
+  ] as [string[], number, RegExp, 'stdout' | 'stderr'][])('sluice %j exits %i with a clear message', async (args, code, message, stream) => {
+    const r = await sluice(args);
+    expect(r.code).toBe(code);
+    expect(r[stream]).toMatch(message);
+  });
+
+  it('refuses a second run on the same state directory while the first is running', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-cli-lease-'));
+    try {
+      let second: Result | undefined;
+      const first = await sluice(['run', join(ROOT, 'examples/wordcount.ts'), '--duration', '20s'], {
+        cwd: dir,
+        onStdout: (all, kill) => {
+          if (!second && all.includes('Time: ')) {
+            second = { code: -1, stdout: '', stderr: '' };
+            void sluice(['run', join(ROOT, 'examples/wordcount.ts'), '--batches', '1'], { cwd: dir }).then((r) => {
+              second = r;
+              kill('SIGINT');
+            });
+          }
+        },
+      });
+      expect(first.code).toBe(0);
+      expect(second!.code).toBe(1);
+      expect(second!.stderr).toMatch(/job wordcount is already running: coordinator .* holds the lease/);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
