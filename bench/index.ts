@@ -1,0 +1,269 @@
+/**
+ * Sluice's benchmark suite (`npm run bench`, or `npm run bench -- --quick` for a smoke run).
+ *
+ * It answers three questions about the local runtime, each measured against something timed in
+ * the same process on the same generated 100-byte lines, so the numbers mean something on any
+ * machine:
+ *  1. word count: how close is a job running through the real coordinator and worker (one
+ *     in-process lane) to the loop you would write by hand? Target: ≥ 0.5 of its throughput.
+ *  2. grep (filter only): same question for a pipeline with no shuffle. Target: ≥ 0.3.
+ *  3. the fixed cost of a batch with nothing in it, in ms and relative to the batch interval and
+ *     to a full word-count batch.
+ * Targets are reported, not enforced: timings depend on the machine. What is enforced is that
+ * Sluice computed exactly what the hand loop computed (the process exits non-zero otherwise).
+ */
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { generateBatches, LINE_BYTES } from './data.ts';
+import { exposeGc, race, type Timing } from './measure.ts';
+import {
+  BATCH_INTERVAL_MS,
+  emptyMismatch,
+  grepMismatch,
+  handGrep,
+  handWordCount,
+  sluiceEmptyBatches,
+  sluiceGrep,
+  sluiceWordCount,
+  type WordCounts,
+  wordCountMismatch,
+} from './pipelines.ts';
+import { formatReport } from './report.ts';
+
+/** Options of {@link runBench}; anything left out comes from the full or the quick preset. */
+export interface BenchOptions {
+  /** Small input and one repetition: a smoke run that checks the suite works, not a measurement. */
+  readonly quick?: boolean;
+  readonly linesPerBatch?: number;
+  readonly batches?: number;
+  /** Timed repetitions of each side; the median is reported. */
+  readonly reps?: number;
+  /** Empty batches run to measure the fixed per-batch cost. */
+  readonly emptyBatches?: number;
+  /** Seed of the generated input. */
+  readonly seed?: number;
+  /** Full GC before each run (see {@link exposeGc}); without it, runs pay for each other's garbage. */
+  readonly gc?: () => void;
+  /** Progress messages (the CLI sends them to stderr so stdout is only the report). */
+  readonly log?: (message: string) => void;
+}
+
+export interface BenchConfig {
+  readonly linesPerBatch: number;
+  readonly batches: number;
+  readonly reps: number;
+  readonly warmups: number;
+  readonly emptyBatches: number;
+  readonly seed: number;
+  readonly gc: boolean;
+}
+
+/** The timing of one side, turned into throughput over the input lines. */
+export interface Throughput extends Timing {
+  /** Input records (lines) processed per run. */
+  readonly records: number;
+  /** Input records per second, at the median time. */
+  readonly recordsPerSec: number;
+  /** Input megabytes (10^6 bytes) per second, at the median time. */
+  readonly mbPerSec: number;
+}
+
+/** A Sluice variant against the hand-written loop, timed in the same interleaved rounds. */
+export interface Comparison {
+  readonly name: string;
+  readonly hand: Throughput;
+  readonly sluice: Throughput;
+  /** Sluice records/s ÷ hand-loop records/s. */
+  readonly ratio: number;
+  /** The ratio the issue asks for, if this comparison has one. */
+  readonly target: number | undefined;
+  readonly met: boolean | undefined;
+  /** Why Sluice's output differs from the hand loop's; undefined when they agree. */
+  readonly mismatch: string | undefined;
+}
+
+export interface EmptyBatchResult {
+  readonly batches: number;
+  /** Median ms of a run of `batches` empty batches, and of a run of none (start and stop only). */
+  readonly runMs: Timing;
+  readonly baselineMs: Timing;
+  /** (run − baseline) ÷ batches. */
+  readonly perBatchMs: number;
+  /** Per-batch cost as a percentage of the batch interval. */
+  readonly percentOfInterval: number;
+  /** Per-batch cost as a percentage of one word-count batch of `linesPerBatch` lines (Sluice, 1 partition). */
+  readonly percentOfWordCountBatch: number;
+  readonly mismatch: string | undefined;
+}
+
+export interface BenchResult {
+  readonly config: BenchConfig;
+  readonly input: { readonly lines: number; readonly bytes: number; readonly words: number; readonly distinctWords: number; readonly errorLines: number };
+  readonly wordCount: Comparison;
+  /** Word count with 4 input partitions and 4 reduce partitions (hash partitioning in the shuffle). */
+  readonly wordCount4: Comparison;
+  readonly grep: Comparison;
+  readonly emptyBatch: EmptyBatchResult;
+  /** True when every Sluice result matched the hand loop's. */
+  readonly ok: boolean;
+}
+
+const FULL = { linesPerBatch: 200_000, batches: 3, reps: 5, emptyBatches: 200 };
+const QUICK = { linesPerBatch: 20_000, batches: 2, reps: 1, emptyBatches: 20 };
+
+export const WORD_COUNT_TARGET = 0.5;
+export const GREP_TARGET = 0.3;
+
+function throughput(t: Timing, records: number): Throughput {
+  const seconds = t.medianMs / 1000;
+  return { ...t, records, recordsPerSec: records / seconds, mbPerSec: (records * LINE_BYTES) / 1e6 / seconds };
+}
+
+function compare(name: string, hand: Timing, sluice: Timing, records: number, target: number | undefined, mismatch: string | undefined): Comparison {
+  const h = throughput(hand, records);
+  const s = throughput(sluice, records);
+  const ratio = s.recordsPerSec / h.recordsPerSec;
+  return { name, hand: h, sluice: s, ratio, target, met: target === undefined ? undefined : ratio >= target, mismatch };
+}
+
+/** Runs the whole suite and returns the measurements; prints nothing (see {@link formatReport}). */
+export async function runBench(options: BenchOptions = {}): Promise<BenchResult> {
+  const preset = options.quick ? QUICK : FULL;
+  const config: BenchConfig = {
+    linesPerBatch: options.linesPerBatch ?? preset.linesPerBatch,
+    batches: options.batches ?? preset.batches,
+    reps: options.reps ?? preset.reps,
+    warmups: 1,
+    emptyBatches: options.emptyBatches ?? preset.emptyBatches,
+    seed: options.seed ?? 42,
+    gc: options.gc !== undefined,
+  };
+  const log = options.log ?? (() => {});
+  const raceOptions = { reps: config.reps, warmups: config.warmups, gc: options.gc };
+  const rounds = (what: string) => (round: number) => log(`${what}: round ${round + 1}/${config.reps}`);
+
+  log(`generating ${config.batches} × ${config.linesPerBatch} lines`);
+  const input = generateBatches({ seed: config.seed, batches: config.batches, linesPerBatch: config.linesPerBatch });
+  const lines = config.batches * config.linesPerBatch;
+
+  log('word count: warm-up');
+  type WordCountResult = WordCounts[] | Awaited<ReturnType<typeof sluiceWordCount>>;
+  const wc = await race<WordCountResult>(
+    [
+      { name: 'hand loop', run: () => handWordCount(input) },
+      { name: 'sluice, 1 partition', run: () => sluiceWordCount(input, 1) },
+      { name: 'sluice, 4 partitions', run: () => sluiceWordCount(input, 4) },
+    ],
+    { ...raceOptions, onRound: rounds('word count') },
+  );
+  const handCounts = wc.results[0] as WordCounts[];
+  const wordCount = compare(
+    'word count',
+    wc.timings[0],
+    wc.timings[1],
+    lines,
+    WORD_COUNT_TARGET,
+    wordCountMismatch(wc.results[1] as Awaited<ReturnType<typeof sluiceWordCount>>, handCounts),
+  );
+  const wordCount4 = compare(
+    'word count, 4 partitions',
+    wc.timings[0],
+    wc.timings[2],
+    lines,
+    undefined,
+    wordCountMismatch(wc.results[2] as Awaited<ReturnType<typeof sluiceWordCount>>, handCounts),
+  );
+
+  log('grep: warm-up');
+  type GrepResult = string[][] | Awaited<ReturnType<typeof sluiceGrep>>;
+  const gr = await race<GrepResult>(
+    [
+      { name: 'hand loop', run: () => handGrep(input) },
+      { name: 'sluice', run: () => sluiceGrep(input) },
+    ],
+    { ...raceOptions, onRound: rounds('grep') },
+  );
+  const handMatches = gr.results[0] as string[][];
+  const grep = compare('grep', gr.timings[0], gr.timings[1], lines, GREP_TARGET, grepMismatch(gr.results[1] as Awaited<ReturnType<typeof sluiceGrep>>, handMatches));
+
+  log('empty batches: warm-up');
+  // Start and stop of a run are paid once, not per batch: time a run without batches too and
+  // subtract it, so the per-batch figure does not depend on how many batches were run.
+  const eb = await race(
+    [
+      { name: `${config.emptyBatches} empty batches`, run: () => sluiceEmptyBatches(config.emptyBatches) },
+      { name: 'no batches', run: () => sluiceEmptyBatches(0) },
+    ],
+    { ...raceOptions, onRound: rounds('empty batches') },
+  );
+  const perBatchMs = Math.max(0, eb.timings[0].medianMs - eb.timings[1].medianMs) / config.emptyBatches;
+  const wordCountBatchMs = wordCount.sluice.medianMs / config.batches;
+  const emptyBatch: EmptyBatchResult = {
+    batches: config.emptyBatches,
+    runMs: eb.timings[0],
+    baselineMs: eb.timings[1],
+    perBatchMs,
+    percentOfInterval: (perBatchMs / BATCH_INTERVAL_MS) * 100,
+    percentOfWordCountBatch: (perBatchMs / wordCountBatchMs) * 100,
+    mismatch: emptyMismatch(eb.results[0], config.emptyBatches) ?? emptyMismatch(eb.results[1], 0),
+  };
+
+  let words = 0;
+  const distinct = new Set<string>();
+  for (const counts of handCounts) {
+    for (const [w, n] of counts) {
+      words += n;
+      distinct.add(w);
+    }
+  }
+  let errorLines = 0;
+  for (const m of handMatches) errorLines += m.length;
+
+  return {
+    config,
+    input: { lines, bytes: lines * LINE_BYTES, words, distinctWords: distinct.size, errorLines },
+    wordCount,
+    wordCount4,
+    grep,
+    emptyBatch,
+    ok: [wordCount, wordCount4, grep, emptyBatch].every((r) => r.mismatch === undefined),
+  };
+}
+
+async function main(): Promise<void> {
+  const { values } = parseArgs({
+    options: {
+      quick: { type: 'boolean', default: false },
+      lines: { type: 'string' },
+      batches: { type: 'string' },
+      reps: { type: 'string' },
+      seed: { type: 'string' },
+    },
+  });
+  const int = (name: string, v: string | undefined, min: number): number | undefined => {
+    if (v === undefined) return undefined;
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, got ${v}`);
+    return n;
+  };
+  const gc = exposeGc();
+  const result = await runBench({
+    quick: values.quick,
+    linesPerBatch: int('lines', values.lines, 1),
+    batches: int('batches', values.batches, 1),
+    reps: int('reps', values.reps, 1),
+    seed: int('seed', values.seed, 0),
+    gc,
+    log: (m) => process.stderr.write(`[bench] ${m}\n`),
+  });
+  process.stdout.write(formatReport(result));
+  if (!result.ok) process.exitCode = 1;
+}
+
+// Run only when executed as a script (`npm run bench`), not when imported by the test.
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  main().catch((e: unknown) => {
+    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+    process.exitCode = 1;
+  });
+}
