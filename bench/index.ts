@@ -24,6 +24,8 @@ import {
   handWordCount,
   sluiceEmptyBatches,
   sluiceGrep,
+  type SluiceMatches,
+  type SluiceWordCounts,
   sluiceWordCount,
   type WordCounts,
   wordCountMismatch,
@@ -147,8 +149,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   const lines = config.batches * config.linesPerBatch;
 
   log('word count: warm-up');
-  type WordCountResult = WordCounts[] | Awaited<ReturnType<typeof sluiceWordCount>>;
-  const wc = await race<WordCountResult>(
+  const wc = await race<WordCounts[] | SluiceWordCounts>(
     [
       { name: 'hand loop', run: () => handWordCount(input) },
       { name: 'sluice, 1 partition', run: () => sluiceWordCount(input, 1) },
@@ -163,7 +164,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     wc.timings[1],
     lines,
     WORD_COUNT_TARGET,
-    wordCountMismatch(wc.results[1] as Awaited<ReturnType<typeof sluiceWordCount>>, handCounts),
+    wordCountMismatch(wc.results[1] as SluiceWordCounts, handCounts),
   );
   const wordCount4 = compare(
     'word count, 4 partitions',
@@ -171,12 +172,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     wc.timings[2],
     lines,
     undefined,
-    wordCountMismatch(wc.results[2] as Awaited<ReturnType<typeof sluiceWordCount>>, handCounts),
+    wordCountMismatch(wc.results[2] as SluiceWordCounts, handCounts),
   );
 
   log('grep: warm-up');
-  type GrepResult = string[][] | Awaited<ReturnType<typeof sluiceGrep>>;
-  const gr = await race<GrepResult>(
+  const gr = await race<string[][] | SluiceMatches>(
     [
       { name: 'hand loop', run: () => handGrep(input) },
       { name: 'sluice', run: () => sluiceGrep(input) },
@@ -184,7 +184,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     { ...raceOptions, onRound: rounds('grep') },
   );
   const handMatches = gr.results[0] as string[][];
-  const grep = compare('grep', gr.timings[0], gr.timings[1], lines, GREP_TARGET, grepMismatch(gr.results[1] as Awaited<ReturnType<typeof sluiceGrep>>, handMatches));
+  const grep = compare('grep', gr.timings[0], gr.timings[1], lines, GREP_TARGET, grepMismatch(gr.results[1] as SluiceMatches, handMatches));
 
   log('empty batches: warm-up');
   // Start and stop of a run are paid once, not per batch: time a run without batches too and

@@ -10,6 +10,10 @@ import { ERROR_MARKER } from './data.ts';
 export const BATCH_INTERVAL_MS = 1000;
 
 export type WordCounts = Map<string, number>;
+/** What the Sluice word-count job produced: `[word, count]` pairs per batch. */
+export type SluiceWordCounts = BatchOutput<[string, number]>[];
+/** What the Sluice grep job produced: the matching lines per batch. */
+export type SluiceMatches = BatchOutput<string>[];
 
 // ------------------------------------------------------------------------------- word count
 
@@ -35,7 +39,7 @@ export function handWordCount(batches: readonly (readonly string[])[]): WordCoun
  * each queued batch into input blocks, the map stage with its map-side combine, the shuffle,
  * the reduce stage and collecting the result to the coordinator, i.e. everything a batch costs.
  */
-export function sluiceWordCount(batches: string[][], numPartitions: number): Promise<BatchOutput<[string, number]>[]> {
+export function sluiceWordCount(batches: string[][], numPartitions: number): Promise<SluiceWordCounts> {
   return runBatches({ batchInterval: BATCH_INTERVAL_MS, batches: batches.length }, (ctx) =>
     ctx
       .queueStream(batches, { numPartitions })
@@ -46,7 +50,7 @@ export function sluiceWordCount(batches: string[][], numPartitions: number): Pro
 }
 
 /** Why Sluice's word counts differ from the hand loop's, or undefined when they are equal. */
-export function wordCountMismatch(sluice: readonly BatchOutput<[string, number]>[], hand: readonly WordCounts[]): string | undefined {
+export function wordCountMismatch(sluice: Readonly<SluiceWordCounts>, hand: readonly WordCounts[]): string | undefined {
   if (sluice.length !== hand.length) return `Sluice produced ${sluice.length} batches, expected ${hand.length}`;
   for (let b = 0; b < hand.length; b++) {
     const { time, data } = sluice[b];
@@ -79,14 +83,14 @@ export function handGrep(batches: readonly (readonly string[])[]): string[][] {
 }
 
 /** The same filter as a Sluice job; the harness collects the matching lines of every batch. */
-export function sluiceGrep(batches: string[][]): Promise<BatchOutput<string>[]> {
+export function sluiceGrep(batches: string[][]): Promise<SluiceMatches> {
   return runBatches({ batchInterval: BATCH_INTERVAL_MS, batches: batches.length }, (ctx) =>
     ctx.queueStream(batches, { numPartitions: 1 }).filter((l) => l.includes(ERROR_MARKER)),
   );
 }
 
 /** Why Sluice's matches differ from the hand loop's (same lines, same order), or undefined. */
-export function grepMismatch(sluice: readonly BatchOutput<string>[], hand: readonly string[][]): string | undefined {
+export function grepMismatch(sluice: Readonly<SluiceMatches>, hand: readonly string[][]): string | undefined {
   if (sluice.length !== hand.length) return `Sluice produced ${sluice.length} batches, expected ${hand.length}`;
   for (let b = 0; b < hand.length; b++) {
     const got = sluice[b].data;

@@ -1,6 +1,6 @@
 import { SluiceError } from '../api/errors.ts';
 import type { Receiver } from '../api/receiver.ts';
-import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
+import type { BlobStore, InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 import { decodeRecords, encodeRecords } from './codec.ts';
 import { keys } from './protocol.ts';
 
@@ -10,6 +10,46 @@ import { keys } from './protocol.ts';
  * to the blob store *before* the batch record seals it, so any worker, and any later
  * recomputation, reads exactly those records.
  */
+/**
+ * Blocks cut in this process, decoded, per blob store: a task in the same process reads them
+ * without decoding the durable copy (a block never changes once its batch is sealed, so this is
+ * only a cache). Bounded by the number of records it holds.
+ */
+class RecentBlocks {
+  private readonly blocks = new Map<string, unknown[]>();
+  private records = 0;
+  static readonly MAX_RECORDS = 2_000_000;
+
+  get(key: string): unknown[] | undefined {
+    return this.blocks.get(key);
+  }
+
+  set(key: string, records: unknown[]): void {
+    const old = this.blocks.get(key);
+    if (old) {
+      this.records -= old.length;
+      this.blocks.delete(key);
+    }
+    this.blocks.set(key, records);
+    this.records += records.length;
+    for (const [k, v] of this.blocks) {
+      if (this.records <= RecentBlocks.MAX_RECORDS || this.blocks.size === 1) break;
+      this.blocks.delete(k);
+      this.records -= v.length;
+    }
+  }
+}
+
+const recentByStore = new WeakMap<BlobStore, RecentBlocks>();
+function recentBlocks(store: BlobStore): RecentBlocks {
+  let r = recentByStore.get(store);
+  if (!r) {
+    r = new RecentBlocks();
+    recentByStore.set(store, r);
+  }
+  return r;
+}
+
 export abstract class BlockSource implements RecordSource {
   constructor(
     protected readonly spec: SourceSpec,
@@ -38,6 +78,7 @@ export abstract class BlockSource implements RecordSource {
         if (records.length === 0) return { count: 0 };
         const block = keys.input(time, this.spec.nodeId, p);
         await this.io.blobs.put(block, encodeRecords(records));
+        recentBlocks(this.io.blobs).set(block, records);
         return { block, count: records.length };
       }),
     );
@@ -47,6 +88,8 @@ export abstract class BlockSource implements RecordSource {
     if (split.count === 0) return { records: [] };
     const key = split.block;
     if (typeof key !== 'string') throw new SluiceError(`${this.spec.nodeId}: malformed input split ${JSON.stringify(split)}`, { nodeId: this.spec.nodeId });
+    const cached = recentBlocks(this.io.blobs).get(key);
+    if (cached) return { records: cached };
     const bytes = await this.io.blobs.get(key);
     if (!bytes) {
       throw new SluiceError(`${this.spec.nodeId}: the received block ${key} is missing from the state store; its records cannot be recomputed`, {
@@ -64,16 +107,57 @@ export function slices<T>(records: readonly T[], n: number): T[][] {
   return out;
 }
 
-/** `ctx.queueStream`: the position is the number of queued arrays consumed, kept in the checkpoint. */
-export class QueueSource extends BlockSource {
-  protected take(_time: number, state: JsonValue | undefined): { partitions: unknown[][]; state: JsonValue } {
-    const local = this.spec.local as { batches: unknown[][]; default?: unknown[] };
+/**
+ * `ctx.queueStream`: the queue is part of the job's code, so, like a Kinesis shard, it retains its
+ * data and a split is just a position in it. Every process that loads the job has the same queue,
+ * so nothing is copied into blocks: a recomputation re-reads the same arrays.
+ */
+export class QueueSource implements RecordSource {
+  constructor(
+    private readonly spec: SourceSpec,
+    _io: SourceIO,
+  ) {}
+
+  private get local(): { batches: unknown[][]; default?: unknown[] } {
+    return this.spec.local as { batches: unknown[][]; default?: unknown[] };
+  }
+
+  async cut(_time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const n = this.spec.params.numPartitions as number;
     const pos = typeof state === 'number' ? state : 0;
-    const queue = local.batches;
-    if (pos >= queue.length) return { partitions: slices(local.default ?? [], n), state: pos };
-    if (this.spec.params.oneAtATime) return { partitions: slices(queue[pos], n), state: pos + 1 };
-    return { partitions: slices(queue.slice(pos).flat(), n), state: queue.length };
+    const queue = this.local.batches;
+    let from = pos;
+    let to = pos;
+    if (pos < queue.length) to = this.spec.params.oneAtATime ? pos + 1 : queue.length;
+    const records = this.records(from, to);
+    const splits: InputSplit[] = [];
+    for (let p = 0; p < n; p++) {
+      const count = Math.floor(((p + 1) * records.length) / n) - Math.floor((p * records.length) / n);
+      splits.push({ from, to, partition: p, of: n, count });
+    }
+    from = to;
+    return { splits, state: to };
+  }
+
+  /** The records of queue entries [from, to), or the default batch when the range is empty. */
+  private records(from: number, to: number): unknown[] {
+    const queue = this.local.batches;
+    if (from === to) return this.local.default ?? [];
+    return to === from + 1 ? queue[from] : queue.slice(from, to).flat();
+  }
+
+  async read(split: InputSplit): Promise<{ records: unknown[] }> {
+    const { from, to, partition, of, count } = split as { from: number; to: number; partition: number; of: number; count: number };
+    const all = this.records(from, to);
+    const records = all.slice(Math.floor((partition * all.length) / of), Math.floor(((partition + 1) * all.length) / of));
+    if (records.length !== count || to > this.local.batches.length) {
+      throw new SluiceError(
+        `${this.spec.nodeId}: queue entries ${from}..${to} hold other records here than where the batch was cut (${records.length} instead of ${count} in partition ${partition}); ` +
+          'arrays pushed onto a queueStream while the job runs are only seen by tasks in the coordinator\'s process (run with --parallelism 1)',
+        { nodeId: this.spec.nodeId },
+      );
+    }
+    return { records };
   }
 }
 

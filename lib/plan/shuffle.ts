@@ -9,9 +9,10 @@ import { canonicalKey, partitionOf } from './keys.ts';
 export class ShuffleWriter {
   /** Pushes one record of the map partition; pass it as the end of the fused operator chain. */
   readonly emit: Emit<unknown>;
-  private readonly combiners: CombinerMap<unknown>[] | undefined;
+  private readonly combiners: CombinerMap<unknown> | undefined;
   private readonly lists: unknown[][] | undefined;
   records = 0;
+  private readonly label: string;
 
   constructor(
     shuffle: ShuffledBatch<unknown>,
@@ -20,17 +21,19 @@ export class ShuffleWriter {
   ) {
     const n = numReducers;
     const label = shuffle.label;
+    this.label = label;
     const agg = shuffle.mapAggregator();
     const encode = (k: unknown) => canonicalKey(k, label);
     if (agg) {
-      const maps = Array.from({ length: n }, () => new CombinerMap<unknown>());
-      this.combiners = maps;
+      // One map for the whole map partition: keys are hashed to their reduce partition once
+      // each when the segments are cut, not once per record.
+      const map = new CombinerMap<unknown>();
+      this.combiners = map;
       this.emit = (r) => {
         assertPair(label, r);
         this.records++;
-        const k = r[0];
         try {
-          maps[partitionOf(k, n, label)].addValue(k, r[1], agg as Aggregator<unknown, unknown>, encode);
+          map.addValue(r[0], r[1], agg as Aggregator<unknown, unknown>, encode);
         } catch (e) {
           throw userError(label, r, e);
         }
@@ -58,8 +61,15 @@ export class ShuffleWriter {
 
   /** The bucket of every reduce partition: `[key, combiner]` pairs for keyed shuffles, records otherwise. */
   segments(): unknown[][] {
-    if (this.combiners) return this.combiners.map((m) => m.toPairs());
-    return this.lists!;
+    const map = this.combiners;
+    if (!map) return this.lists!;
+    const n = this.numReducers;
+    if (n === 1) return [map.toPairs()];
+    const out: unknown[][] = Array.from({ length: n }, () => []);
+    map.forEach((k, c) => {
+      out[partitionOf(k, n, this.label)].push([k, c]);
+    });
+    return out;
   }
 }
 

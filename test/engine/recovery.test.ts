@@ -95,10 +95,18 @@ describe('restart after a crash at every step of the batch protocol', () => {
   it('leaves no shuffle or cache blobs behind once batches commit', async () => {
     const blobs = new MemoryBlobStore();
     const out = join(dir, 'gc');
-    await runBatches({ batchInterval: 1000, batches: input.length, sinks: localSinks(out), blobs, inlineLimit: 0 }, job(out));
+    await runBatches({ batchInterval: 1000, batches: input.length, sinks: localSinks(out), blobs, inlineLimit: 0 }, (ctx) => {
+      const counts = ctx
+        .generatorStream({ ratePerSec: 50, make: (i) => `w${i % 7}`, numPartitions: 2 })
+        .map((w) => [w, 1] as [string, number])
+        .reduceByKey((a, b) => a + b, { numPartitions: 3 });
+      counts.saveAsTextFiles(join(out, 'counts'));
+      counts.print();
+    });
     const left = await blobs.list('batch/');
     expect(left.filter((k) => k.includes('/shuffle/') || k.includes('/cache/'))).toEqual([]);
     // Only the last batch's received blocks are kept (remember defaults to one interval).
+    expect(left.length).toBe(2);
     expect(new Set(left.map((k) => k.slice(0, 21)))).toEqual(new Set([`batch/${String(input.length * 1000).padStart(15, '0')}`]));
   });
 });
