@@ -9,6 +9,13 @@
  *  2. grep (filter only): same question for a pipeline with no shuffle. Target: ≥ 0.3.
  *  3. the fixed cost of a batch with nothing in it, in ms and relative to the batch interval and
  *     to a full word-count batch.
+ * Two informational variants (no target) of the 1-partition word count, raced against the same
+ * hand loop in the same interleaved rounds, show what durability costs on top of that:
+ *  - durable state: the file-system stores `sluice run` uses, in a fresh temp directory per run,
+ *    so checkpoint, lineage and shuffle writes hit the disk;
+ *  - received input: the same, with the lines arriving through a generatorStream, so every
+ *    batch's input is also serialised into a block file at the cut (a queueStream's split is
+ *    only a position in the queue and never serialises anything).
  * Targets are reported, not enforced: timings depend on the machine. What is enforced is that
  * Sluice computed exactly what the hand loop computed (the process exits non-zero otherwise).
  */
@@ -25,12 +32,14 @@ import {
   sluiceEmptyBatches,
   sluiceGrep,
   type SluiceMatches,
+  sluiceReceivedWordCount,
   type SluiceWordCounts,
   sluiceWordCount,
   type WordCounts,
   wordCountMismatch,
 } from './pipelines.ts';
 import { formatReport } from './report.ts';
+import { type StateTraffic, TempState } from './state.ts';
 
 /** Options of {@link runBench}; anything left out comes from the full or the quick preset. */
 export interface BenchOptions {
@@ -40,6 +49,8 @@ export interface BenchOptions {
   readonly batches?: number;
   /** Timed repetitions of each side; the median is reported. */
   readonly reps?: number;
+  /** Timed repetitions of the informational durable variants (capped at `reps`). */
+  readonly infoReps?: number;
   /** Empty batches run to measure the fixed per-batch cost. */
   readonly emptyBatches?: number;
   /** Seed of the generated input. */
@@ -54,6 +65,8 @@ export interface BenchConfig {
   readonly linesPerBatch: number;
   readonly batches: number;
   readonly reps: number;
+  /** Timed repetitions of the informational durable variants (the first `infoReps` rounds). */
+  readonly infoReps: number;
   readonly warmups: number;
   readonly emptyBatches: number;
   readonly seed: number;
@@ -84,6 +97,11 @@ export interface Comparison {
   readonly mismatch: string | undefined;
 }
 
+/** A comparison whose Sluice side ran on file-system stores, with what went through them in its last run. */
+export interface DurableComparison extends Comparison {
+  readonly traffic: StateTraffic;
+}
+
 export interface EmptyBatchResult {
   readonly batches: number;
   /** Median ms of a run of `batches` empty batches, and of a run of none (start and stop only). */
@@ -104,14 +122,18 @@ export interface BenchResult {
   readonly wordCount: Comparison;
   /** Word count with 4 input partitions and 4 reduce partitions (hash partitioning in the shuffle). */
   readonly wordCount4: Comparison;
+  /** Informational: the 1-partition word count with FsBlobStore + FsMetaStore in a fresh temp directory. */
+  readonly wordCountDurable: DurableComparison;
+  /** Informational: the same, its input received through a generatorStream (written as blocks at the cut). */
+  readonly wordCountReceived: DurableComparison;
   readonly grep: Comparison;
   readonly emptyBatch: EmptyBatchResult;
   /** True when every Sluice result matched the hand loop's. */
   readonly ok: boolean;
 }
 
-const FULL = { linesPerBatch: 200_000, batches: 3, reps: 5, emptyBatches: 200 };
-const QUICK = { linesPerBatch: 20_000, batches: 2, reps: 1, emptyBatches: 20 };
+const FULL = { linesPerBatch: 200_000, batches: 3, reps: 5, infoReps: 5, emptyBatches: 200 };
+const QUICK = { linesPerBatch: 20_000, batches: 2, reps: 1, infoReps: 1, emptyBatches: 20 };
 
 export const WORD_COUNT_TARGET = 0.5;
 export const GREP_TARGET = 0.3;
@@ -128,6 +150,17 @@ function compare(name: string, hand: Timing, sluice: Timing, records: number, ta
   return { name, hand: h, sluice: s, ratio, target, met: target === undefined ? undefined : ratio >= target, mismatch };
 }
 
+/**
+ * Why the received-input run did not go through input blocks as it should (one per batch, every
+ * line in one), or undefined: without this, a source that stopped writing blocks would still
+ * produce the right counts and the variant would silently measure something else.
+ */
+function receivedMismatch(t: StateTraffic, batches: number, lines: number): string | undefined {
+  if (t.inputBlocks !== batches) return `${t.inputBlocks} input blocks written, expected ${batches} (one per batch)`;
+  if (t.inputBytes < lines) return `input blocks hold ${t.inputBytes} bytes, fewer than one per line (${lines} lines)`;
+  return undefined;
+}
+
 /** Runs the whole suite and returns the measurements; prints nothing (see {@link formatReport}). */
 export async function runBench(options: BenchOptions = {}): Promise<BenchResult> {
   const preset = options.quick ? QUICK : FULL;
@@ -135,6 +168,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     linesPerBatch: options.linesPerBatch ?? preset.linesPerBatch,
     batches: options.batches ?? preset.batches,
     reps: options.reps ?? preset.reps,
+    infoReps: Math.min(options.infoReps ?? preset.infoReps, options.reps ?? preset.reps),
     warmups: 1,
     emptyBatches: options.emptyBatches ?? preset.emptyBatches,
     seed: options.seed ?? 42,
@@ -147,6 +181,14 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
   log(`generating ${config.batches} × ${config.linesPerBatch} lines`);
   const input = generateBatches({ seed: config.seed, batches: config.batches, linesPerBatch: config.linesPerBatch });
   const lines = config.batches * config.linesPerBatch;
+  // What the generator of the received-input variant hands out, line i of the whole run.
+  const allLines = input.flat();
+
+  // The durable variants get a fresh state directory per run: made before and removed after the
+  // timed call, so neither is timed (and a leftover checkpoint would make the job resume).
+  const durableState = new TempState();
+  const receivedState = new TempState();
+  const inTempState = (state: TempState) => ({ before: () => state.create(), after: () => state.remove(), reps: config.infoReps });
 
   log('word count: warm-up');
   const wc = await race<WordCounts[] | SluiceWordCounts>(
@@ -154,6 +196,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       { name: 'hand loop', run: () => handWordCount(input) },
       { name: 'sluice, 1 partition', run: () => sluiceWordCount(input, 1) },
       { name: 'sluice, 4 partitions', run: () => sluiceWordCount(input, 4) },
+      { name: 'sluice, durable state', run: () => sluiceWordCount(input, 1, durableState.stores), ...inTempState(durableState) },
+      {
+        name: 'sluice, received input',
+        run: () => sluiceReceivedWordCount(allLines, config.batches, config.linesPerBatch, receivedState.stores),
+        ...inTempState(receivedState),
+      },
     ],
     { ...raceOptions, onRound: rounds('word count') },
   );
@@ -174,6 +222,29 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     undefined,
     wordCountMismatch(wc.results[2] as SluiceWordCounts, handCounts),
   );
+  const wordCountDurable: DurableComparison = {
+    ...compare(
+      'word count, durable state',
+      wc.timings[0],
+      wc.timings[3],
+      lines,
+      undefined,
+      wordCountMismatch(wc.results[3] as SluiceWordCounts, handCounts) ??
+        (durableState.traffic.metaPuts === 0 ? 'nothing was written to the file-system meta store' : undefined),
+    ),
+    traffic: durableState.traffic,
+  };
+  const wordCountReceived: DurableComparison = {
+    ...compare(
+      'word count, received input (blocks)',
+      wc.timings[0],
+      wc.timings[4],
+      lines,
+      undefined,
+      wordCountMismatch(wc.results[4] as SluiceWordCounts, handCounts) ?? receivedMismatch(receivedState.traffic, config.batches, lines),
+    ),
+    traffic: receivedState.traffic,
+  };
 
   log('grep: warm-up');
   const gr = await race<string[][] | SluiceMatches>(
@@ -224,9 +295,11 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     input: { lines, bytes: lines * LINE_BYTES, words, distinctWords: distinct.size, errorLines },
     wordCount,
     wordCount4,
+    wordCountDurable,
+    wordCountReceived,
     grep,
     emptyBatch,
-    ok: [wordCount, wordCount4, grep, emptyBatch].every((r) => r.mismatch === undefined),
+    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch].every((r) => r.mismatch === undefined),
   };
 }
 
@@ -237,6 +310,7 @@ async function main(): Promise<void> {
       lines: { type: 'string' },
       batches: { type: 'string' },
       reps: { type: 'string' },
+      'info-reps': { type: 'string' },
       seed: { type: 'string' },
     },
   });
@@ -252,6 +326,7 @@ async function main(): Promise<void> {
     linesPerBatch: int('lines', values.lines, 1),
     batches: int('batches', values.batches, 1),
     reps: int('reps', values.reps, 1),
+    infoReps: int('info-reps', values['info-reps'], 1),
     seed: int('seed', values.seed, 0),
     gc,
     log: (m) => process.stderr.write(`[bench] ${m}\n`),

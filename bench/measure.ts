@@ -10,6 +10,16 @@ import { runInNewContext } from 'node:vm';
 export interface Contestant<R> {
   readonly name: string;
   readonly run: () => R | Promise<R>;
+  /** Untimed set-up before every run of `run` (warm-ups included), e.g. creating a state directory. */
+  readonly before?: () => void | Promise<void>;
+  /** Untimed clean-up after every run of `run`, also when it threw, e.g. removing that directory. */
+  readonly after?: () => void | Promise<void>;
+  /**
+   * Timed rounds this contestant takes part in: the first `reps` of the race's rounds, so a slow,
+   * informational side can be sampled less often while staying interleaved with the others.
+   * @default every round
+   */
+  readonly reps?: number;
 }
 
 /** The timings of one contestant. */
@@ -48,23 +58,32 @@ export function median(xs: readonly number[]): number {
 export async function race<R>(contestants: readonly Contestant<R>[], options: RaceOptions): Promise<{ timings: Timing[]; results: R[] }> {
   const results: R[] = new Array(contestants.length);
   const samples: number[][] = contestants.map(() => []);
-  for (let w = 0; w < options.warmups; w++) {
-    for (let i = 0; i < contestants.length; i++) {
+  /** One run of contestant `i`: set-up, GC, the timed call, clean-up. */
+  const runOnce = async (i: number): Promise<number> => {
+    const c = contestants[i];
+    await c.before?.();
+    try {
       options.gc?.();
-      results[i] = await contestants[i].run();
+      const t0 = performance.now();
+      const r = await c.run();
+      const elapsed = performance.now() - t0;
+      results[i] = r;
+      return elapsed;
+    } finally {
+      await c.after?.();
     }
+  };
+  for (let w = 0; w < options.warmups; w++) {
+    for (let i = 0; i < contestants.length; i++) await runOnce(i);
   }
   for (let round = 0; round < options.reps; round++) {
     options.onRound?.(round);
     for (let k = 0; k < contestants.length; k++) {
       const i = (round + k) % contestants.length;
+      if (round >= Math.max(1, contestants[i].reps ?? options.reps)) continue;
       // Drop the previous result before collecting, so the collection frees it.
       results[i] = undefined as R;
-      options.gc?.();
-      const t0 = performance.now();
-      const r = await contestants[i].run();
-      samples[i].push(performance.now() - t0);
-      results[i] = r;
+      samples[i].push(await runOnce(i));
     }
   }
   const timings = contestants.map((c, i): Timing => {

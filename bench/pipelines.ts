@@ -3,11 +3,14 @@
  * (`runBatches`), and the loop someone would write by hand — plus the checks that they computed
  * the same thing, so a broken pipeline can never show up as a fast one.
  */
-import { type BatchOutput, runBatches } from '../lib/testing/index.ts';
+import { type BatchOutput, type RunBatchesOptions, runBatches } from '../lib/testing/index.ts';
 import { ERROR_MARKER } from './data.ts';
 
 /** The batch interval of every bench job. It does not slow anything down (the clock is manual). */
 export const BATCH_INTERVAL_MS = 1000;
+
+/** State stores for `runBatches`; left out, it uses fresh in-memory ones. */
+export type Stores = Pick<RunBatchesOptions, 'blobs' | 'meta'>;
 
 export type WordCounts = Map<string, number>;
 /** What the Sluice word-count job produced: `[word, count]` pairs per batch. */
@@ -39,13 +42,35 @@ export function handWordCount(batches: readonly (readonly string[])[]): WordCoun
  * each queued batch into input blocks, the map stage with its map-side combine, the shuffle,
  * the reduce stage and collecting the result to the coordinator, i.e. everything a batch costs.
  */
-export function sluiceWordCount(batches: string[][], numPartitions: number): Promise<SluiceWordCounts> {
-  return runBatches({ batchInterval: BATCH_INTERVAL_MS, batches: batches.length }, (ctx) =>
+export function sluiceWordCount(batches: string[][], numPartitions: number, stores: Stores = {}): Promise<SluiceWordCounts> {
+  return runBatches({ batchInterval: BATCH_INTERVAL_MS, batches: batches.length, ...stores }, (ctx) =>
     ctx
       .queueStream(batches, { numPartitions })
       .flatMap((l) => l.split(' '))
       .map((w) => [w, 1] as [string, number])
       .reduceByKey((a, b) => a + b, { numPartitions }),
+  );
+}
+
+/**
+ * The same word count, 1 partition, with the input *received* instead of queued: a
+ * `generatorStream` hands out `lines[i]` in order, `linesPerBatch` per batch. A queueStream's
+ * split is only a position in the queue (the queue is part of the job's code); a receiver-type
+ * source (generator, receiver, socket) instead writes each batch's records as a block to the
+ * blob store at the cut, before the batch is sealed, so this path pays for serialising the input.
+ *
+ * Batch b holds exactly lines [b × linesPerBatch, (b + 1) × linesPerBatch): the generator makes
+ * `ratePerSec × elapsed / 1000` records per batch, the first batch covering one batch interval
+ * and every later one the interval since the previous cut, and the manual clock advances by
+ * exactly one interval per batch.
+ */
+export function sluiceReceivedWordCount(lines: readonly string[], batches: number, linesPerBatch: number, stores: Stores = {}): Promise<SluiceWordCounts> {
+  return runBatches({ batchInterval: BATCH_INTERVAL_MS, batches, ...stores }, (ctx) =>
+    ctx
+      .generatorStream({ ratePerSec: (linesPerBatch * 1000) / BATCH_INTERVAL_MS, make: (i) => lines[i], numPartitions: 1 })
+      .flatMap((l) => l.split(' '))
+      .map((w) => [w, 1] as [string, number])
+      .reduceByKey((a, b) => a + b, { numPartitions: 1 }),
   );
 }
 

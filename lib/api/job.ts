@@ -17,7 +17,19 @@ export interface JobOptions {
   readonly defaultParallelism?: number;
   /** Attempts of a task before its batch fails (Spark's `spark.task.maxFailures`). @default 4 */
   readonly maxTaskAttempts?: number;
-  /** @default 'fail': the batch fails and is retried, a record is never skipped silently */
+  /**
+   * How long one task may run before it counts as failed and is retried (a hung sink, a lost
+   * worker). A task stuck in a synchronous loop in the coordinator's own thread cannot be timed out.
+   * @default '15m' (the longest a Lambda function may run)
+   */
+  readonly taskTimeout?: Duration;
+  /**
+   * A record that a user function throws on (or that a pair operator cannot use): `'fail'` fails
+   * the task, which is retried, then the batch — never skipped silently; `'dead-letter'` writes the
+   * record, where it came from and the error to `dead-letters/<batchTime>/` in the job's state
+   * store, counts it in the batch's metrics, and goes on.
+   * @default 'fail'
+   */
   readonly onRecordError?: OnRecordError;
 }
 
@@ -28,6 +40,7 @@ export interface ResolvedJobOptions {
   readonly defaultParallelism: number | undefined;
   readonly maxTaskAttempts: number;
   readonly onRecordError: OnRecordError;
+  readonly taskTimeout: number;
 }
 
 /** A job: its options and the function that builds its streams. What a job file exports by default. */
@@ -57,7 +70,8 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
   if (onRecordError !== 'fail' && onRecordError !== 'dead-letter') {
     throw new JobDefinitionError(`job ${name}: onRecordError must be 'fail' or 'dead-letter', got ${describeValue(onRecordError)}`);
   }
-  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError };
+  const taskTimeout = toMillis(options.taskTimeout ?? '15m', `job ${name}: taskTimeout`);
+  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout };
 }
 
 /**
@@ -91,7 +105,7 @@ export function isJobDefinition(v: unknown): v is JobDefinition {
  */
 export function buildGraph(job: JobDefinition, extend?: (built: unknown, ctx: StreamingContext) => void): JobGraph {
   const o = job.options;
-  const graph = new JobGraph(o.name, o.batchInterval, o.defaultParallelism);
+  const graph = new JobGraph(o.name, o.batchInterval, o.defaultParallelism, o.onRecordError);
   const ctx = new StreamingContext(graph);
   const built = job.build(ctx);
   if (built && typeof (built as Promise<unknown>).then === 'function') {

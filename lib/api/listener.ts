@@ -12,6 +12,8 @@ export interface BatchInfo {
   readonly schedulingDelay?: number;
   readonly processingDelay?: number;
   readonly totalDelay?: number;
+  /** Records set aside under `onRecordError: 'dead-letter'` (absent when none). */
+  readonly numDeadLetters?: number;
 }
 
 /**

@@ -244,6 +244,8 @@ export class Coordinator {
     await this.cleanup(t);
 
     const end = this.rt.clock.now();
+    const deadLetters = run.deadLetters();
+    if (deadLetters) this.rt.log.warn(`batch ${t}: ${deadLetters} record(s) set aside under dead-letters/${String(t).padStart(15, '0')}/ in the state store`);
     const info: BatchInfo = {
       batchTime: t,
       numRecords: run.inputRecords(),
@@ -253,6 +255,7 @@ export class Coordinator {
       schedulingDelay: processingStartTime - t,
       processingDelay: end - processingStartTime,
       totalDelay: end - t,
+      ...(deadLetters ? { numDeadLetters: deadLetters } : {}),
     };
     this.emit('onBatchCompleted', info);
     this.rt.metrics?.batch({
@@ -262,6 +265,7 @@ export class Coordinator {
       schedulingDelayMs: info.schedulingDelay!,
       processingDelayMs: info.processingDelay!,
       totalDelayMs: info.totalDelay!,
+      deadLetters,
     });
     return info;
   }
@@ -399,6 +403,15 @@ export class Coordinator {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
+/** `p`, or a rejection with `message` once `ms` have passed (the task itself is left to finish or die). */
+function withTimeout<T>(p: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new SluiceError(message)), ms);
+  });
+  return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
+}
+
 function stageKeyOf(ref: StageRef, time: number): string {
   switch (ref.kind) {
     case 'map':
@@ -440,6 +453,7 @@ class BatchRun implements BatchExecutor {
   private readonly splitsAt = new Map<number, Record<string, InputSplit[]>>();
   private sealing: Promise<void> = Promise.resolve();
   private readonly readCounts = new Map<string, number>();
+  private readonly deadLetterCounts = new Map<string, number>();
 
   constructor(
     private readonly c: Coordinator,
@@ -460,6 +474,13 @@ class BatchRun implements BatchExecutor {
         n += typeof s.count === 'number' ? s.count : (this.readCounts.get(`${nodeId}/${p}`) ?? 0);
       });
     }
+    return n;
+  }
+
+  /** Records set aside as dead letters in this batch (each task counted once, however often it ran). */
+  deadLetters(): number {
+    let n = 0;
+    for (const c of this.deadLetterCounts.values()) n += c;
     return n;
   }
 
@@ -556,6 +577,7 @@ class BatchRun implements BatchExecutor {
     await forEachLimit(n, lanes, async (p) => {
       const r = await this.runTask(stage, p, localAction);
       results[p] = r;
+      if (r.deadLetters) this.deadLetterCounts.set(`${stage.key}/${p}`, r.deadLetters);
       if (r.sourceReads && stage.plan.time === this.time) {
         for (const [nodeId, parts] of Object.entries(r.sourceReads)) for (const [q, count] of Object.entries(parts)) this.readCounts.set(`${nodeId}/${q}`, count);
       }
@@ -665,9 +687,8 @@ class BatchRun implements BatchExecutor {
       const task = this.describe(stage, p, attempt);
       let res: TaskResult | TaskFailure;
       try {
-        res = stage.local
-          ? await this.c.worker.execute(task, stage.plan, localAction)
-          : ((await this.c.rt.invoker.invoke(task)) as TaskResult | TaskFailure);
+        const running = stage.local ? this.c.worker.execute(task, stage.plan, localAction) : (this.c.rt.invoker.invoke(task) as Promise<TaskResult | TaskFailure>);
+        res = await withTimeout(running, this.c.options.taskTimeout, `task ${stage.key} partition ${p} timed out after ${this.c.options.taskTimeout} ms`);
       } catch (e) {
         res = {
           ok: false,

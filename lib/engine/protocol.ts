@@ -74,6 +74,8 @@ export interface TaskResult {
   readonly cache?: CacheOutput;
   /** The action's value for a result task. */
   readonly value?: unknown;
+  /** Records set aside under `onRecordError: 'dead-letter'`. */
+  readonly deadLetters?: number;
 }
 
 /** A task's failure, as plain data. */
@@ -141,5 +143,6 @@ export const keys = {
     `batch/${String(time).padStart(15, '0')}/shuffle/${stageKey}/m${partition}-a${attempt}`,
   cache: (time: number, stageKey: string, partition: number, attempt: number) =>
     `batch/${String(time).padStart(15, '0')}/cache/${stageKey}/p${partition}-a${attempt}`,
+  deadLetters: (time: number, stageKey: string, partition: number) => `dead-letters/${String(time).padStart(15, '0')}/${stageKey}-p${partition}.jsonl`,
   input: (time: number, nodeId: string, partition: number) => `batch/${String(time).padStart(15, '0')}/input/${nodeId}/p${partition}`,
 };

@@ -1,5 +1,5 @@
 import { FetchFailedError, RecordError, SluiceError } from '../api/errors.ts';
-import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch } from '../plan/batch.ts';
+import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch, userError } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
 import { ShuffleWriter } from '../plan/shuffle.ts';
@@ -159,9 +159,10 @@ export class Worker {
     try {
       switch (stage.kind) {
         case 'map': {
-          const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions);
+          const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions, (label, record, e) => reader.recordFailed(label, record, e));
           await root.push(p, reader, writer.emit);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, map: await this.storeSegments(task, writer.segments()) };
+          const map = await this.storeSegments(task, writer.segments());
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, map, deadLetters: await this.storeDeadLetters(task, reader) };
         }
         case 'cache': {
           const records: unknown[] = [];
@@ -169,15 +170,16 @@ export class Worker {
             records.push(x);
           });
           const bytes = encodeRecords(records);
-          if (bytes.byteLength <= task.inlineLimit) return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { inline: bytes } };
+          const deadLetters = await this.storeDeadLetters(task, reader);
+          if (bytes.byteLength <= task.inlineLimit) return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { inline: bytes }, deadLetters };
           const blob = keys.cache(task.time, task.stageKey, p, task.attempt);
           await this.rt.blobs.put(blob, bytes);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { blob } };
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { blob }, deadLetters };
         }
         case 'result': {
           const action = localAction ?? (stage.action as ResultAction);
           const value = await this.act(task, root, reader, action);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, value };
+          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, value, deadLetters: await this.storeDeadLetters(task, reader) };
         }
       }
     } catch (e) {
@@ -224,6 +226,14 @@ export class Worker {
     }
   }
 
+  /** Writes the task's dead letters to a key of its own: a re-run overwrites it with the same lines. */
+  private async storeDeadLetters(task: TaskDescriptor, reader: TaskReader): Promise<number | undefined> {
+    const lines = reader.deadLetters;
+    if (!lines?.length) return undefined;
+    await this.rt.blobs.put(keys.deadLetters(task.time, task.stageKey, task.partition), `${lines.join('\n')}\n`);
+    return lines.length;
+  }
+
   private async storeSegments(task: TaskDescriptor, segments: unknown[][]) {
     const encoded = segments.map(encodeRecords);
     let total = 0;
@@ -247,6 +257,9 @@ export class Worker {
 /** Reads a task's inputs: source splits, shuffle segments and cached partitions. */
 class TaskReader implements PartitionReader {
   inputRecords = 0;
+  position: { nodeId: string; partition: number; offset: number } | undefined;
+  /** Records set aside under `onRecordError: 'dead-letter'`, as JSON lines. */
+  deadLetters: string[] | undefined;
   sealed: Record<string, Record<number, InputSplit>> | undefined;
   reads: Record<string, Record<number, number>> | undefined;
   readonly time: number;
@@ -257,6 +270,21 @@ class TaskReader implements PartitionReader {
     private readonly worker: Worker,
   ) {
     this.time = task.time;
+  }
+
+  recordFailed(label: string, record: unknown, error: unknown): void {
+    const err = userError(label, record, error);
+    if (this.worker.graph.onRecordError !== 'dead-letter' || !(err instanceof RecordError)) throw err;
+    const pos = this.position;
+    (this.deadLetters ??= []).push(
+      jsonLine({
+        batchTime: this.time,
+        node: label,
+        error: (error instanceof Error ? error.message : String(error)) || err.message,
+        source: pos ? { node: pos.nodeId, partition: pos.partition, offset: pos.offset, split: this.task.splits[pos.nodeId]?.[pos.partition] ?? null } : null,
+        record: toJsonSafe(record),
+      }),
+    );
   }
 
   async source(nodeId: string, partition: number): Promise<readonly unknown[]> {
@@ -291,5 +319,15 @@ class TaskReader implements PartitionReader {
     const bytes = ref.end === Number.POSITIVE_INFINITY ? await this.worker.rt.blobs.get(ref.blob) : await this.worker.rt.blobs.getRange(ref.blob, ref.start, ref.end);
     if (!bytes) throw new FetchFailedError(`map output ${ref.blob} is missing`, ref.stage, ref.partition);
     return decodeRecords(bytes);
+  }
+}
+
+/** A record as JSON, or its text when JSON cannot hold it (cycles, bigints, functions). */
+function toJsonSafe(record: unknown): unknown {
+  try {
+    JSON.stringify(record);
+    return record === undefined ? null : record;
+  } catch {
+    return String(record);
   }
 }

@@ -21,6 +21,13 @@ export interface PartitionReader {
   shuffle(shuffle: ShuffledBatch<unknown>, parentIndex: number, partition: number): Promise<readonly (readonly unknown[])[]>;
   /** The records of partition `partition` of a cached dataset. */
   cache(dataset: Batch<unknown>, partition: number): Promise<readonly unknown[]>;
+  /**
+   * A user function threw on `record` (or the record is malformed for the operator): throws a
+   * RecordError (`onRecordError: 'fail'`), or sets the record aside as a dead letter and returns.
+   */
+  recordFailed(label: string, record: unknown, error: unknown): void;
+  /** Position of the source record being pushed, for dead letters: set by source datasets. */
+  position: { nodeId: string; partition: number; offset: number } | undefined;
 }
 
 /** What an action asks of every partition of the dataset it runs on. */
@@ -90,16 +97,17 @@ export function userError(label: string, record: unknown, e: unknown): SluiceErr
   return new RecordError(`${label} threw on ${describeValue(record)}: ${msg}`, { nodeId: label, cause: e });
 }
 
-function notPair(label: string, record: unknown): RecordError {
+/** @internal Whether `r` is a `[key, value]` pair. */
+export function isPair(r: unknown): r is [unknown, unknown] {
+  return Array.isArray(r) && r.length === 2;
+}
+
+/** @internal The error for a record that a pair operator cannot use. */
+export function notPair(label: string, record: unknown): RecordError {
   return new RecordError(
     `${label} expects [key, value] pairs, got ${describeValue(record)}; map the stream to pairs first, e.g. .map((x) => [key(x), x])`,
     { nodeId: label },
   );
-}
-
-/** @internal Throws unless `r` is a `[key, value]` pair. */
-export function assertPair(label: string, r: unknown): asserts r is [unknown, unknown] {
-  if (!Array.isArray(r) || r.length !== 2) throw notPair(label, r);
 }
 
 /** Pair-operator options. */
@@ -169,12 +177,13 @@ export abstract class Batch<T> {
    * ```
    */
   map<U>(fn: (record: T) => U, label = 'map'): Batch<U> {
-    return new NarrowBatch<T, U>(this, label, (emit) => (x) => {
+    return new NarrowBatch<T, U>(this, label, (emit, r) => (x) => {
       let y: U;
       try {
         y = fn(x);
       } catch (e) {
-        throw userError(label, x, e);
+        r.recordFailed(label, x, e);
+        return;
       }
       emit(y);
     });
@@ -188,22 +197,28 @@ export abstract class Batch<T> {
    * ```
    */
   flatMap<U>(fn: (record: T) => Iterable<U>, label = 'flatMap'): Batch<U> {
-    return new NarrowBatch<T, U>(this, label, (emit) => (x) => {
+    return new NarrowBatch<T, U>(this, label, (emit, r) => (x) => {
       let ys: Iterable<U>;
       try {
         ys = fn(x);
       } catch (e) {
-        throw userError(label, x, e);
+        r.recordFailed(label, x, e);
+        return;
       }
       if (Array.isArray(ys)) {
         for (let i = 0; i < ys.length; i++) emit(ys[i]);
-      } else {
-        if (ys == null || typeof (ys as Iterable<U>)[Symbol.iterator] !== 'function') {
-          throw new RecordError(`${label}: the function must return an array or iterable, got ${describeValue(ys)}`, {
-            nodeId: label,
-          });
-        }
+        return;
+      }
+      if (ys == null || typeof (ys as Iterable<U>)[Symbol.iterator] !== 'function') {
+        r.recordFailed(label, x, new RecordError(`${label}: the function must return an array or iterable, got ${describeValue(ys)}`, { nodeId: label }));
+        return;
+      }
+      try {
         for (const y of ys) emit(y);
+      } catch (e) {
+        // Errors of operators further down are theirs (SluiceErrors); anything else came from the iterable.
+        if (e instanceof SluiceError) throw e;
+        r.recordFailed(label, x, e);
       }
     });
   }
@@ -216,12 +231,13 @@ export abstract class Batch<T> {
    * ```
    */
   filter(fn: (record: T) => boolean, label = 'filter'): Batch<T> {
-    return new NarrowBatch<T, T>(this, label, (emit) => (x) => {
+    return new NarrowBatch<T, T>(this, label, (emit, r) => (x) => {
       let keep: boolean;
       try {
         keep = fn(x);
       } catch (e) {
-        throw userError(label, x, e);
+        r.recordFailed(label, x, e);
+        return;
       }
       if (keep) emit(x);
     });
@@ -308,13 +324,17 @@ export abstract class Batch<T> {
    * ```
    */
   mapValues<K, V, U>(this: Batch<[K, V]>, fn: (value: V) => U, label = 'mapValues'): Batch<[K, U]> {
-    return new NarrowBatch<[K, V], [K, U]>(this, label, (emit) => (x) => {
-      assertPair(label, x);
+    return new NarrowBatch<[K, V], [K, U]>(this, label, (emit, r) => (x) => {
+      if (!isPair(x)) {
+        r.recordFailed(label, x, notPair(label, x));
+        return;
+      }
       let y: U;
       try {
         y = fn(x[1]);
       } catch (e) {
-        throw userError(label, x, e);
+        r.recordFailed(label, x, e);
+        return;
       }
       emit([x[0], y]);
     });
@@ -328,15 +348,24 @@ export abstract class Batch<T> {
    * ```
    */
   flatMapValues<K, V, U>(this: Batch<[K, V]>, fn: (value: V) => Iterable<U>, label = 'flatMapValues'): Batch<[K, U]> {
-    return new NarrowBatch<[K, V], [K, U]>(this, label, (emit) => (x) => {
-      assertPair(label, x);
+    return new NarrowBatch<[K, V], [K, U]>(this, label, (emit, r) => (x) => {
+      if (!isPair(x)) {
+        r.recordFailed(label, x, notPair(label, x));
+        return;
+      }
       let ys: Iterable<U>;
       try {
         ys = fn(x[1]);
       } catch (e) {
-        throw userError(label, x, e);
+        r.recordFailed(label, x, e);
+        return;
       }
-      for (const y of ys) emit([x[0], y]);
+      try {
+        for (const y of ys) emit([x[0], y]);
+      } catch (e) {
+        if (e instanceof SluiceError) throw e;
+        r.recordFailed(label, x, e);
+      }
     });
   }
 
@@ -564,7 +593,7 @@ export class NarrowBatch<T, U> extends Batch<U> {
     readonly parent: Batch<T>,
     label: string,
     /** Turns the downstream receiver into this operator's receiver. */
-    readonly link: (emit: Emit<U>) => Emit<T>,
+    readonly link: (emit: Emit<U>, r: PartitionReader) => Emit<T>,
   ) {
     super([parent as Batch<unknown>], label);
   }
@@ -572,7 +601,7 @@ export class NarrowBatch<T, U> extends Batch<U> {
     return this.parent.numPartitions;
   }
   protected compute(p: number, r: PartitionReader, emit: Emit<U>): Promise<void> {
-    return this.parent.push(p, r, this.link(emit));
+    return this.parent.push(p, r, this.link(emit, r));
   }
 }
 
@@ -645,7 +674,15 @@ export class SourceBatch<T> extends Batch<T> {
   }
   protected async compute(p: number, r: PartitionReader, emit: Emit<T>): Promise<void> {
     const records = await r.source(this.nodeId, p);
-    for (let i = 0; i < records.length; i++) emit(records[i] as T);
+    // The position is kept up to date only for dead letters to name where a bad record came from.
+    const pos = { nodeId: this.nodeId, partition: p, offset: 0 };
+    const outer = r.position;
+    r.position = pos;
+    for (let i = 0; i < records.length; i++) {
+      pos.offset = i;
+      emit(records[i] as T);
+    }
+    r.position = outer;
   }
 }
 

@@ -67,6 +67,8 @@ export class JobGraph implements Scope {
     readonly name: string,
     readonly batchInterval: number,
     readonly defaultParallelism: number | undefined,
+    /** What a task does with a record a user function throws on: fail the batch, or set it aside. */
+    readonly onRecordError: 'fail' | 'dead-letter' = 'fail',
   ) {}
 
   /** Adds a node with the next id of its kind. */

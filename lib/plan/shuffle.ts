@@ -1,5 +1,5 @@
 import { type Aggregator, CombinerMap } from './aggregate.ts';
-import { assertPair, type Emit, type ShuffledBatch, userError } from './batch.ts';
+import { type Emit, isPair, notPair, type ShuffledBatch, userError } from './batch.ts';
 import { canonicalKey, partitionOf } from './keys.ts';
 
 /**
@@ -18,6 +18,10 @@ export class ShuffleWriter {
     shuffle: ShuffledBatch<unknown>,
     mapPartition: number,
     readonly numReducers: number,
+    /** Where records the shuffle cannot take go (see `PartitionReader.recordFailed`). */
+    fail: (label: string, record: unknown, error: unknown) => void = (label, record, e) => {
+      throw userError(label, record, e);
+    },
   ) {
     const n = numReducers;
     const label = shuffle.label;
@@ -30,12 +34,15 @@ export class ShuffleWriter {
       const map = new CombinerMap<unknown>();
       this.combiners = map;
       this.emit = (r) => {
-        assertPair(label, r);
+        if (!isPair(r)) {
+          fail(label, r, notPair(label, r));
+          return;
+        }
         this.records++;
         try {
           map.addValue(r[0], r[1], agg as Aggregator<unknown, unknown>, encode);
         } catch (e) {
-          throw userError(label, r, e);
+          fail(label, r, e);
         }
       };
     } else {

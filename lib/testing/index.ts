@@ -1,7 +1,7 @@
 import type { StreamingContext } from '../api/context.ts';
 import { DStream } from '../api/dstream.ts';
 import type { Duration } from '../api/duration.ts';
-import { buildGraph, defineJob } from '../api/job.ts';
+import { buildGraph, defineJob, type OnRecordError } from '../api/job.ts';
 import { Coordinator, type ProtocolStep } from '../engine/coordinator.ts';
 import { Worker } from '../engine/worker.ts';
 import { ManualClock } from '../local/clock.ts';
@@ -25,6 +25,10 @@ export interface RunBatchesOptions {
   readonly defaultParallelism?: number;
   /** @default 4 */
   readonly maxTaskAttempts?: number;
+  /** @default 'fail' */
+  readonly onRecordError?: OnRecordError;
+  /** @default '15m' */
+  readonly taskTimeout?: Duration;
   /** Where `print()` blocks and warnings go. @default kept in memory */
   readonly log?: OutputLog;
   /** Output locations of `saveAs*Files`. @default the local file system, relative to the working directory */
@@ -69,7 +73,7 @@ export async function runBatches<T>(
   build: (ctx: StreamingContext) => DStream<T> | undefined | void,
 ): Promise<BatchOutput<T>[]> {
   const job = defineJob(
-    { name: options.name ?? 'test', batchInterval: options.batchInterval, defaultParallelism: options.defaultParallelism, maxTaskAttempts: options.maxTaskAttempts },
+    { name: options.name ?? 'test', batchInterval: options.batchInterval, defaultParallelism: options.defaultParallelism, maxTaskAttempts: options.maxTaskAttempts, onRecordError: options.onRecordError, taskTimeout: options.taskTimeout },
     build,
   );
   if (!Number.isInteger(options.batches) || options.batches < 0) {

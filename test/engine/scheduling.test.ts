@@ -231,3 +231,24 @@ describe('checkpoints and plans', () => {
     expect(second.log.infos).toContain('recovering batch 2000 from its lineage record');
   });
 });
+
+describe('task timeouts', () => {
+  it('retries a task that does not answer within taskTimeout', async () => {
+    const out = new Map<number, [string, number][]>();
+    let hung = 0;
+    const t = testCoordinator({ batchInterval: 1000, taskTimeout: '50ms' }, wordCount(out), {
+      wrapInvoker: (inner) =>
+        interceptInvoker(inner, async (task, go) => {
+          if (task.stage.kind === 'map' && task.partition === 0 && task.attempt === 0) {
+            hung++;
+            return new Promise(() => {}); // a worker that never answers
+          }
+          return go();
+        }),
+    });
+    await t.run(2);
+    expect(out).toEqual(expected);
+    expect(hung).toBe(2);
+    expect(t.log.warnings.filter((w) => w.includes('timed out after 50 ms'))).toHaveLength(2);
+  });
+});
