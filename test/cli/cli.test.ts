@@ -1,36 +1,11 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT, type RunSluiceOptions, runSluice, type SluiceRun } from '../helpers/cli.ts';
 import { readSavedBatches } from '../helpers/outputs.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
-const SLUICE = join(ROOT, 'bin/sluice.mjs');
-
-interface Result {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs the sluice command; `onStdout` may act on output as it arrives (e.g. send a signal). */
-function sluice(args: string[], opts: { cwd?: string; env?: Record<string, string>; onStdout?: (all: string, kill: (s: NodeJS.Signals) => void) => void } = {}): Promise<Result> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SLUICE, ...args], { cwd: opts.cwd ?? ROOT, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-      opts.onStdout?.(stdout, (s) => child.kill(s));
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const sluice = (args: string[], opts?: RunSluiceOptions) => runSluice(args, opts);
 
 describe('sluice run', () => {
   let dir: string;
@@ -119,12 +94,12 @@ describe('sluice with wrong input', () => {
   it('refuses a second run on the same state directory while the first is running', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-cli-lease-'));
     try {
-      let second: Result | undefined;
+      let second: SluiceRun | undefined;
       const first = await sluice(['run', join(ROOT, 'examples/wordcount.ts'), '--duration', '20s'], {
         cwd: dir,
         onStdout: (all, kill) => {
           if (!second && all.includes('Time: ')) {
-            second = { code: -1, stdout: '', stderr: '' };
+            second = { code: -1, signal: null, stdout: '', stderr: '' };
             void sluice(['run', join(ROOT, 'examples/wordcount.ts'), '--batches', '1'], { cwd: dir }).then((r) => {
               second = r;
               kill('SIGINT');

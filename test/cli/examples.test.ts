@@ -1,36 +1,18 @@
-import { spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ROOT, runSluice } from '../helpers/cli.ts';
 import { readSavedBatches } from '../helpers/outputs.ts';
 
-const ROOT = join(import.meta.dirname, '../..');
-
-/** Runs an example; `onStderr` sees stderr as it grows (progress lines tell when batches ran). */
-function runExample(
-  name: string,
-  args: string[],
-  opts: { cwd: string; env?: Record<string, string>; onStderr?: (all: string, stop: () => void) => void },
-): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(ROOT, 'bin/sluice.mjs'), 'run', join(ROOT, 'examples', name), ...args], {
-      cwd: opts.cwd,
-      env: { ...process.env, ...opts.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => {
-      stdout += d;
-    });
-    child.stderr.on('data', (d) => {
-      stderr += d;
-      opts.onStderr?.(stderr, () => child.kill('SIGINT'));
-    });
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code, stdout, stderr }));
+/** Runs an example; `onStderr` sees stderr as it grows (progress lines tell when batches ran), `stop` sends SIGINT. */
+function runExample(name: string, args: string[], opts: { cwd: string; env?: Record<string, string>; onStderr?: (all: string, stop: () => void) => void }) {
+  const onStderr = opts.onStderr;
+  return runSluice(['run', join(ROOT, 'examples', name), ...args], {
+    cwd: opts.cwd,
+    env: opts.env,
+    onStderr: onStderr && ((all, signal) => onStderr(all, () => signal('SIGINT'))),
   });
 }
 

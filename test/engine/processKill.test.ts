@@ -1,38 +1,16 @@
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { input } from '../fixtures/restart-job.ts';
+import { runSluice } from '../helpers/cli.ts';
 import { readSavedBatches, type SavedBatch } from '../helpers/outputs.ts';
 
-const SLUICE = join(import.meta.dirname, '../../bin/sluice.mjs');
 const JOB = join(import.meta.dirname, '../fixtures/restart-job.ts');
 
-interface Run {
-  code: number | null;
-  signal: NodeJS.Signals | null;
-  stderr: string;
-}
-
 /** Runs `sluice run` on the fixture job; `killAfterMs` sends SIGKILL after that long. */
-function sluice(args: string[], env: Record<string, string>, killAfterMs?: number): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [SLUICE, 'run', JOB, '--quiet', ...args], {
-      env: { ...process.env, ...env },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    let stderr = '';
-    child.stderr.on('data', (d) => {
-      stderr += d;
-    });
-    const timer = killAfterMs === undefined ? undefined : setTimeout(() => child.kill('SIGKILL'), killAfterMs);
-    child.on('error', reject);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      resolve({ code, signal, stderr });
-    });
-  });
+function sluice(args: string[], env: Record<string, string>, killAfterMs?: number) {
+  return runSluice(['run', JOB, '--quiet', ...args], { env, killAfterMs });
 }
 
 /** The non-empty batches in order: batch times differ between runs, the sequence must not. */
