@@ -126,7 +126,7 @@ export class QueueSource implements RecordSource {
     const n = this.spec.params.numPartitions as number;
     const pos = typeof state === 'number' ? state : 0;
     const queue = this.local.batches;
-    let from = pos;
+    const from = pos;
     let to = pos;
     if (pos < queue.length) to = this.spec.params.oneAtATime ? pos + 1 : queue.length;
     const records = this.records(from, to);
@@ -135,7 +135,6 @@ export class QueueSource implements RecordSource {
       const count = Math.floor(((p + 1) * records.length) / n) - Math.floor((p * records.length) / n);
       splits.push({ from, to, partition: p, of: n, count });
     }
-    from = to;
     return { splits, state: to };
   }
 

@@ -69,7 +69,6 @@ export interface BatchOutput<T> {
  */
 export async function runBatches<T>(
   options: RunBatchesOptions,
-  // biome-ignore lint/suspicious/noConfusingVoidType: a build function that registers its own outputs returns nothing
   build: (ctx: StreamingContext) => DStream<T> | undefined | void,
 ): Promise<BatchOutput<T>[]> {
   const job = defineJob(

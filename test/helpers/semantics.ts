@@ -82,7 +82,7 @@ export async function caught(fn: () => unknown): Promise<Error> {
     await fn();
   } catch (e) {
     if (e instanceof Error) return e;
-    throw new Error(`threw a non-Error: ${String(e)}`);
+    throw new Error(`threw a non-Error: ${String(e)}`, { cause: e });
   }
   throw new Error('expected an error, but none was thrown');
 }
