@@ -8,7 +8,13 @@ import { JobDefinitionError } from './errors.ts';
 import type { StreamingListener } from './listener.ts';
 import type { Receiver } from './receiver.ts';
 
-/** Options of {@link StreamingContext.queueStream}. */
+/**
+ * Options of {@link StreamingContext.queueStream}.
+ * @example
+ * ```ts
+ * ctx.queueStream(batches, { numPartitions: 4, oneAtATime: true, default: [] });
+ * ```
+ */
 export interface QueueStreamOptions<T> {
   /** Partitions each queued batch is split into. @default 1 */
   readonly numPartitions?: number;
@@ -18,7 +24,13 @@ export interface QueueStreamOptions<T> {
   readonly default?: readonly T[];
 }
 
-/** Options of {@link StreamingContext.generatorStream}. */
+/**
+ * Options of {@link StreamingContext.generatorStream}.
+ * @example
+ * ```ts
+ * ctx.generatorStream({ ratePerSec: 5000, make: (i) => ({ user: `u${i % 100}`, at: i }), numPartitions: 2 });
+ * ```
+ */
 export interface GeneratorStreamOptions<T> {
   /** Records per second. */
   readonly ratePerSec: number;
@@ -28,10 +40,22 @@ export interface GeneratorStreamOptions<T> {
   readonly numPartitions?: number;
 }
 
-/** Where a Kinesis stream is read from at the very first batch of a job. */
+/**
+ * Where a Kinesis stream is read from at the very first batch of a job.
+ * @example
+ * ```ts
+ * ctx.kinesisStream('clicks', { initialPosition: { timestamp: Date.parse('2026-11-01T00:00:00Z') } });
+ * ```
+ */
 export type KinesisInitialPosition = 'TRIM_HORIZON' | 'LATEST' | { readonly timestamp: number | Date };
 
-/** Options of {@link StreamingContext.kinesisStream}. */
+/**
+ * Options of {@link StreamingContext.kinesisStream}.
+ * @example
+ * ```ts
+ * ctx.kinesisStream('orders', { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: 5000, decode: (b) => JSON.parse(new TextDecoder().decode(b)) });
+ * ```
+ */
 export interface KinesisStreamOptions<T> {
   /** @default 'LATEST' */
   readonly initialPosition?: KinesisInitialPosition;
@@ -41,7 +65,13 @@ export interface KinesisStreamOptions<T> {
   readonly maxRecordsPerBatch?: number;
 }
 
-/** Options of {@link StreamingContext.textFileStream}. */
+/**
+ * Options of {@link StreamingContext.textFileStream}.
+ * @example
+ * ```ts
+ * ctx.textFileStream('incoming/', { includeExisting: true });
+ * ```
+ */
 export interface TextFileStreamOptions {
   /** Also read files that were in the directory before the job started. @default false */
   readonly includeExisting?: boolean;

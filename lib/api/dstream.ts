@@ -4,7 +4,13 @@ import { toMillis, type Duration } from './duration.ts';
 import { JobDefinitionError, SluiceError } from './errors.ts';
 import { describeValue } from '../plan/keys.ts';
 
-/** What a transform function may return: a batch, or a plain array (one partition). */
+/**
+ * What a transform function may return: a batch, or a plain array (one partition).
+ * @example
+ * ```ts
+ * stream.transform((batch, time) => (time % 60_000 === 0 ? batch : []));
+ * ```
+ */
 export type BatchLike<U> = Batch<U> | U[];
 
 function checkFn(fn: unknown, op: string): void {

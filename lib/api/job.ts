@@ -4,10 +4,22 @@ import { StreamingContext } from './context.ts';
 import { type Duration, toMillis } from './duration.ts';
 import { JobDefinitionError } from './errors.ts';
 
-/** What to do with a record that a user function or decoder throws on. */
+/**
+ * What to do with a record that a user function or decoder throws on.
+ * @example
+ * ```ts
+ * defineJob({ name: 'etl', batchInterval: '5s', onRecordError: 'dead-letter' }, build);
+ * ```
+ */
 export type OnRecordError = 'fail' | 'dead-letter';
 
-/** Options of {@link defineJob}. */
+/**
+ * Options of {@link defineJob}.
+ * @example
+ * ```ts
+ * const options: JobOptions = { name: 'clicks', batchInterval: '2s', defaultParallelism: 8, taskTimeout: '1m' };
+ * ```
+ */
 export interface JobOptions {
   /** The job's name: letters, digits, `-` and `_`. Names its state directory, stack and metrics. */
   readonly name: string;
@@ -43,7 +55,14 @@ export interface ResolvedJobOptions {
   readonly taskTimeout: number;
 }
 
-/** A job: its options and the function that builds its streams. What a job file exports by default. */
+/**
+ * A job: its options and the function that builds its streams. What a job file exports by default.
+ * @example
+ * ```ts
+ * const job: JobDefinition = defineJob({ name: 'j', batchInterval: '1s' }, (ctx) => ctx.queueStream([[1]]).print());
+ * job.options.batchInterval; // 1000
+ * ```
+ */
 export interface JobDefinition {
   readonly kind: 'sluice-job';
   readonly options: ResolvedJobOptions;

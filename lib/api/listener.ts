@@ -2,6 +2,11 @@
  * Timing of one batch, as Spark's `BatchInfo`: all times in epoch milliseconds, delays in ms.
  * `schedulingDelay` is how long the batch waited after its time before it started,
  * `processingDelay` how long it ran, `totalDelay` the sum.
+ *
+ * @example
+ * ```ts
+ * ctx.addListener({ onBatchCompleted: (b: BatchInfo) => b.totalDelay! > ctx.batchInterval && console.warn('falling behind') });
+ * ```
  */
 export interface BatchInfo {
   readonly batchTime: number;

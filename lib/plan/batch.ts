@@ -37,7 +37,13 @@ export type ResultAction =
   | { readonly kind: 'output'; readonly outputId: string }
   | { readonly kind: 'foreachPartition'; readonly fn: (records: unknown[], info: PartitionInfo) => unknown };
 
-/** Where `foreachPartition` functions run. */
+/**
+ * Which partition and batch a `foreachPartition` function is called for.
+ * @example
+ * ```ts
+ * stream.foreachPartition((records, { partition, batchTime }) => console.log(batchTime, partition, records.length));
+ * ```
+ */
 export interface PartitionInfo {
   /** The partition index. */
   readonly partition: number;
@@ -110,7 +116,13 @@ export function notPair(label: string, record: unknown): RecordError {
   );
 }
 
-/** Pair-operator options. */
+/**
+ * Pair-operator options.
+ * @example
+ * ```ts
+ * pairs.reduceByKey((a, b) => a + b, { numPartitions: 16 });
+ * ```
+ */
 export interface PartitionOptions {
   /** Number of reduce partitions (Spark's `numPartitions`); default: the job's `defaultParallelism`, else the largest parent's partition count. */
   readonly numPartitions?: number;

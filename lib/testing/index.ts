@@ -13,7 +13,13 @@ import { localSinks } from '../local/sinks.ts';
 import { localSources } from '../local/sourceFactory.ts';
 import type { BlobStore, MetaStore, OutputLog, SinkResolver } from '../ports/index.ts';
 
-/** Options of {@link runBatches}. */
+/**
+ * Options of {@link runBatches}.
+ * @example
+ * ```ts
+ * await runBatches({ batchInterval: '1s', batches: 3, defaultParallelism: 4, onRecordError: 'dead-letter' }, build);
+ * ```
+ */
 export interface RunBatchesOptions {
   /** The batch interval of the test job. */
   readonly batchInterval: Duration;
@@ -44,7 +50,14 @@ export interface RunBatchesOptions {
   readonly inlineLimit?: number;
 }
 
-/** What {@link runBatches} returns for each batch at which the stream produced one. */
+/**
+ * What {@link runBatches} returns for each batch at which the stream produced one.
+ * @example
+ * ```ts
+ * const [first] = await runBatches({ batchInterval: 1000, batches: 1 }, (ctx) => ctx.queueStream([[1, 2]]).count());
+ * first; // { time: 1000, data: [2], partitions: [[2]] }
+ * ```
+ */
 export interface BatchOutput<T> {
   /** Batch time in ms: batch i of a queueStream is at `(i + 1) × batchInterval`. */
   readonly time: number;
