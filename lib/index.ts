@@ -11,7 +11,8 @@ export {
   type QueueStreamOptions,
   type TextFileStreamOptions,
 } from './api/context.ts';
-export { DStream, type BatchLike } from './api/dstream.ts';
+export { DStream, MapWithStateDStream, StateSpec, type BatchLike } from './api/dstream.ts';
+export type { State } from './plan/state.ts';
 export { type Duration, milliseconds, minutes, seconds, toMillis } from './api/duration.ts';
 export { CheckpointError, FetchFailedError, JobDefinitionError, RecordError, SluiceError } from './api/errors.ts';
 export type { BatchInfo, StreamingListener } from './api/listener.ts';

@@ -1,4 +1,5 @@
-import { type Batch, type PartitionInfo, type PartitionOptions, StaticBatch } from '../plan/batch.ts';
+import { type Batch, DEFAULT_STATE_PARTITIONS, type PartitionInfo, type PartitionOptions, StatefulBatch, StaticBatch } from '../plan/batch.ts';
+import { checkWindow, MAPPED, MapWithStateOp, SNAPSHOT, type State, type StateOp, UpdateStateOp, type WindowKind, WindowOp } from '../plan/state.ts';
 import type { BatchPlan, GraphNode, JobGraph, OutputKind, OutputNode } from '../plan/graph.ts';
 import { toMillis, type Duration } from './duration.ts';
 import { JobDefinitionError, SluiceError } from './errors.ts';
@@ -461,6 +462,278 @@ export class DStream<T> {
     return pairJoin(this, other, 'cogroup', options, (a, b, id) => a.cogroup(b, options, id));
   }
 
+  // ------------------------------------------------------------------ windows and state
+
+  /** @internal Adds a stateful node whose batch is computed at every batch time. */
+  protected statefulNode<U>(kind: string, params: GraphNode['params'], fns: unknown[], slideMs: number, numPartitions: number | undefined, makeOp: (node: GraphNode) => StateOp): DStream<U> {
+    const node = this.graph.addNode(kind, [this.node], params, fns, slideMs);
+    const op = makeOp(node);
+    const stateAt = (plan: BatchPlan): StatefulBatch<unknown> => {
+      const key = `${node.id}#state`;
+      let b = plan.memo.get(key) as StatefulBatch<unknown> | undefined;
+      if (!b) {
+        // A parent with a longer slide has no batch at some times: the state still moves on, with no input.
+        const input = (this.batchAt(plan) as Batch<unknown> | undefined) ?? new StaticBatch<unknown>([], 1, `${node.id}-no-input`, plan);
+        b = new StatefulBatch<unknown>(input, node, op, numPartitions);
+        plan.memo.set(key, b);
+      }
+      return b;
+    };
+    this.graph.stateful.push({ node, batchAt: stateAt, op });
+    return new DStream<U>(this.graph, node, (plan) => stateAt(plan) as unknown as Batch<U>);
+  }
+
+  private windowSpec(op: string, window: Duration, slide: Duration | undefined): { windowMs: number; slideMs: number } {
+    const windowMs = toMillis(window, `${op}: window`);
+    const slideMs = slide === undefined ? this.node.slide : toMillis(slide, `${op}: slide`);
+    checkWindow(op, windowMs, slideMs, this.node.slide, this.id);
+    return { windowMs, slideMs };
+  }
+
+  /**
+   * Every record of the batches in the window `(t - window, t]`, at each multiple of the slide
+   * (Spark's `window`). Window and slide are multiples of the batch interval; the slide defaults to it.
+   * @example
+   * ```ts
+   * hashtags.window('5m', '1s').countByValue().print();
+   * ```
+   */
+  window(window: Duration, slide?: Duration, options: PartitionOptions = {}): DStream<T> {
+    checkNumPartitions(options, 'window');
+    const { windowMs, slideMs } = this.windowSpec('window', window, slide);
+    return this.statefulNode<T>('window', { windowMs, slideMs, ...options }, [], slideMs, options.numPartitions, (node) => new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs));
+  }
+
+  /**
+   * The number of records in each window (Spark's `countByWindow`); 0 for an empty window.
+   * Incremental: each slide adds the entering batches' counts and subtracts the leaving ones.
+   * @example
+   * ```ts
+   * requests.countByWindow('1m', '10s').print();
+   * ```
+   */
+  countByWindow(window: Duration, slide?: Duration): DStream<number> {
+    const { windowMs, slideMs } = this.windowSpec('countByWindow', window, slide);
+    const ones = this.derive<[null, number]>('countByWindow-ones', (b, _p, id) => b.mapPartitions((records) => (records.length ? [[null, records.length] as [null, number]] : []), id));
+    const add = (a: unknown, b: unknown) => (a as number) + (b as number);
+    const sub = (a: unknown, b: unknown) => (a as number) - (b as number);
+    const windowed = ones.statefulNode<[null, number]>('countByWindow', { windowMs, slideMs }, [], slideMs, 1, (node) =>
+      new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: add, inverse: sub }, this.graph.checkpointMs),
+    );
+    return windowed.derive<number>('countByWindow-value', (b, plan, id) =>
+      b
+        .union(new StaticBatch<[null, number]>([[null, 0]], 1, `${id}-zero`, plan))
+        .reduceByKey((x, y) => x + y, { numPartitions: 1 }, id)
+        .map(([, n]) => n, id),
+    );
+  }
+
+  /**
+   * Reduces every window to one record (Spark's `reduceByWindow`). With an inverse function
+   * (`fn`, `invFn`, window, slide) each slide costs the same whatever the window length.
+   * @example
+   * ```ts
+   * latencies.reduceByWindow((a, b) => Math.max(a, b), '1m', '10s');        // max over the last minute
+   * amounts.reduceByWindow((a, b) => a + b, (a, b) => a - b, '1h', '1m');   // running hourly sum
+   * ```
+   */
+  reduceByWindow(fn: (a: T, b: T) => T, window: Duration, slide?: Duration): DStream<T>;
+  reduceByWindow(fn: (a: T, b: T) => T, invFn: (a: T, b: T) => T, window: Duration, slide?: Duration): DStream<T>;
+  reduceByWindow(fn: (a: T, b: T) => T, a: Duration | ((a: T, b: T) => T), b?: Duration, c?: Duration): DStream<T> {
+    checkFn(fn, 'reduceByWindow');
+    if (typeof a === 'function') {
+      const { windowMs, slideMs } = this.windowSpec('reduceByWindow', b as Duration, c);
+      const keyed = this.derive<[null, T]>('reduceByWindow-keyed', (x, _p, id) => x.map((v) => [null, v] as [null, T], id));
+      const inv = a;
+      return keyed
+        .statefulNode<[null, T]>('reduceByWindow', { windowMs, slideMs, inverse: true }, [fn, inv], slideMs, 1, (node) =>
+          new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: fn as (x: unknown, y: unknown) => unknown, inverse: inv as (x: unknown, y: unknown) => unknown }, this.graph.checkpointMs),
+        )
+        .derive<T>('reduceByWindow-value', (x, _p, id) => x.map(([, v]) => v, id));
+    }
+    const { windowMs, slideMs } = this.windowSpec('reduceByWindow', a, b);
+    // Spark: reduce each batch, window the one-record batches, reduce again.
+    const perBatch = this.derive<T>('reduceByWindow-batch', (x, _p, id) =>
+      x
+        .mapPartitions((records) => (records.length ? [[null, records.reduce(fn)] as [null, T]] : []), id)
+        .reduceByKey(fn, { numPartitions: 1 }, id)
+        .map(([, v]) => v, id),
+    );
+    const windowed = perBatch.statefulNode<T>('reduceByWindow', { windowMs, slideMs, inverse: false }, [fn], slideMs, 1, (node) =>
+      new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs),
+    );
+    return windowed.derive<T>('reduceByWindow-value', (x, _p, id) =>
+      x
+        .mapPartitions((records) => (records.length ? [[null, records.reduce(fn)] as [null, T]] : []), id)
+        .reduceByKey(fn, { numPartitions: 1 }, id)
+        .map(([, v]) => v, id),
+    );
+  }
+
+  /**
+   * Combines the values of each key over a sliding window (Spark's `reduceByKeyAndWindow`).
+   * Without an inverse function, each slide reduces the per-batch slices in the window again
+   * (cost grows with the window). With one (`fn`, `invFn`, ...), the window's value is kept and
+   * each slide adds the entering batches and subtracts the leaving ones: the cost per slide does
+   * not depend on the window length. Keys whose value returns to the inverse's zero stay unless
+   * `filter` drops them, as in Spark.
+   * @example
+   * ```ts
+   * pairs.reduceByKeyAndWindow((a, b) => a + b, '30s', '10s');
+   * pairs.reduceByKeyAndWindow((a, b) => a + b, (a, b) => a - b, '300s', '1s', { filter: ([, n]) => n > 0 });
+   * ```
+   */
+  reduceByKeyAndWindow<K, V>(this: DStream<[K, V]>, fn: (a: V, b: V) => V, window: Duration, slide?: Duration, options?: PartitionOptions): DStream<[K, V]>;
+  reduceByKeyAndWindow<K, V>(
+    this: DStream<[K, V]>,
+    fn: (a: V, b: V) => V,
+    invFn: (a: V, b: V) => V,
+    window: Duration,
+    slide?: Duration,
+    options?: PartitionOptions & { readonly filter?: (pair: [K, V]) => boolean },
+  ): DStream<[K, V]>;
+  reduceByKeyAndWindow<K, V>(
+    this: DStream<[K, V]>,
+    fn: (a: V, b: V) => V,
+    a: Duration | ((a: V, b: V) => V),
+    b?: Duration,
+    c?: Duration | PartitionOptions,
+    d?: PartitionOptions & { readonly filter?: (pair: [K, V]) => boolean },
+  ): DStream<[K, V]> {
+    checkFn(fn, 'reduceByKeyAndWindow');
+    const reduce = fn as (x: unknown, y: unknown) => unknown;
+    if (typeof a === 'function') {
+      const options = d ?? {};
+      checkNumPartitions(options, 'reduceByKeyAndWindow');
+      if (options.filter !== undefined) checkFn(options.filter, 'reduceByKeyAndWindow filter');
+      const { windowMs, slideMs } = this.windowSpec('reduceByKeyAndWindow', b as Duration, c as Duration | undefined);
+      const how: WindowKind = { kind: 'inverse', reduce, inverse: a as (x: unknown, y: unknown) => unknown, filter: options.filter as ((p: [unknown, unknown]) => boolean) | undefined };
+      return this.statefulNode<[K, V]>(
+        'reduceByKeyAndWindow',
+        { windowMs, slideMs, inverse: true, numPartitions: options.numPartitions ?? null },
+        [fn, a, options.filter],
+        slideMs,
+        options.numPartitions,
+        (node) => new WindowOp(node, windowMs, slideMs, how, this.graph.checkpointMs),
+      );
+    }
+    const options = (c && typeof c === 'object' ? c : d) ?? {};
+    checkNumPartitions(options, 'reduceByKeyAndWindow');
+    const { windowMs, slideMs } = this.windowSpec('reduceByKeyAndWindow', a, typeof c === 'object' ? undefined : (b as Duration | undefined));
+    return this.statefulNode<[K, V]>(
+      'reduceByKeyAndWindow',
+      { windowMs, slideMs, inverse: false, numPartitions: options.numPartitions ?? null },
+      [fn],
+      slideMs,
+      options.numPartitions,
+      (node) => new WindowOp(node, windowMs, slideMs, { kind: 'reduce', reduce }, this.graph.checkpointMs),
+    );
+  }
+
+  /**
+   * `[record, count]` over each window (Spark's `countByValueAndWindow`), incrementally; values
+   * whose count drops to 0 leave the output.
+   * @example
+   * ```ts
+   * urls.countByValueAndWindow('5m', '10s').print();
+   * ```
+   */
+  countByValueAndWindow(window: Duration, slide?: Duration, options: PartitionOptions = {}): DStream<[T, number]> {
+    checkNumPartitions(options, 'countByValueAndWindow');
+    const { windowMs, slideMs } = this.windowSpec('countByValueAndWindow', window, slide);
+    const ones = this.derive<[T, number]>('countByValueAndWindow-ones', (x, _p, id) => x.map((v) => [v, 1] as [T, number], id));
+    const add = (p: unknown, q: unknown) => (p as number) + (q as number);
+    const sub = (p: unknown, q: unknown) => (p as number) - (q as number);
+    return ones.statefulNode<[T, number]>('countByValueAndWindow', { windowMs, slideMs, numPartitions: options.numPartitions ?? null }, [], slideMs, options.numPartitions, (node) =>
+      new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: add, inverse: sub, filter: ([, n]) => n !== 0 }, this.graph.checkpointMs),
+    );
+  }
+
+  /**
+   * All values of each key over each window (Spark's `groupByKeyAndWindow`).
+   * @example
+   * ```ts
+   * clicksByUser.groupByKeyAndWindow('1m', '10s'); // ['u1', [click, click]]
+   * ```
+   */
+  groupByKeyAndWindow<K, V>(this: DStream<[K, V]>, window: Duration, slide?: Duration, options: PartitionOptions = {}): DStream<[K, V[]]> {
+    checkNumPartitions(options, 'groupByKeyAndWindow');
+    const { windowMs, slideMs } = this.windowSpec('groupByKeyAndWindow', window, slide);
+    const windowed = this.statefulNode<[K, V]>('groupByKeyAndWindow', { windowMs, slideMs, numPartitions: options.numPartitions ?? null }, [], slideMs, options.numPartitions, (node) =>
+      new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs),
+    );
+    return windowed.derive<[K, V[]]>('groupByKeyAndWindow-group', (x, _p, id) => x.groupByKey(options, id));
+  }
+
+  /**
+   * Keeps a state per key across batches (Spark's `updateStateByKey`): every batch, `update` is
+   * called for every key that has state or new values, with the values of this batch (maybe none)
+   * and the previous state (`undefined` at first); returning `undefined` removes the key. The
+   * stream holds every key's state after each batch.
+   * @example
+   * ```ts
+   * const totals = purchases.updateStateByKey<number>((amounts, total) => (total ?? 0) + amounts.reduce((a, b) => a + b, 0));
+   * ```
+   */
+  updateStateByKey<K, V, S>(
+    this: DStream<[K, V]>,
+    update: (values: V[], state: S | undefined, key: K, time: number) => S | undefined,
+    options: PartitionOptions & { readonly initial?: readonly (readonly [K, S])[] | Batch<[K, S]> } = {},
+  ): DStream<[K, S]> {
+    checkFn(update, 'updateStateByKey');
+    checkNumPartitions(options, 'updateStateByKey');
+    const initial = initialPairs(options.initial, 'updateStateByKey');
+    const n = options.numPartitions;
+    const partitions = () => n ?? this.graph.defaultParallelism ?? DEFAULT_STATE_PARTITIONS;
+    return this.statefulNode<[K, S]>('updateStateByKey', { numPartitions: n ?? null }, [update], this.node.slide, n, (node) =>
+      new UpdateStateOp(node, update as (v: unknown[], s: unknown, k: unknown, t: number) => unknown, initial, this.graph.checkpointMs, partitions),
+    );
+  }
+
+  /**
+   * Keeps a state per key and maps each record with it (Spark's `mapWithState`): `fn(key, value,
+   * state, time)` runs once per record; keys idle longer than the spec's timeout get one last call
+   * with `value === undefined` and `state.isTimingOut()`, then lose their state. Returned values
+   * form the stream (`undefined` emits nothing); `.stateSnapshots()` gives every key's state.
+   * @example
+   * ```ts
+   * const spec = StateSpec.function((user: string, click: Click | undefined, state: State<number>) => {
+   *   if (state.isTimingOut()) return [user, state.get()] as [string, number]; // session closed
+   *   state.update((state.getOption() ?? 0) + 1);
+   *   return undefined;
+   * }).timeout('30s');
+   * clicks.mapWithState(spec).print();
+   * ```
+   */
+  mapWithState<K, V, S, R>(this: DStream<[K, V]>, spec: StateSpec<K, V, S, R>): MapWithStateDStream<K, S, R> {
+    if (!(spec instanceof StateSpec)) throw new JobDefinitionError('mapWithState: expected a StateSpec, e.g. StateSpec.function((key, value, state, time) => ...)');
+    const n = spec.partitions;
+    let op: MapWithStateOp | undefined;
+    const st = this.statefulNode<[number, unknown]>('mapWithState', { timeoutMs: spec.timeoutMs ?? null, numPartitions: n ?? null }, [spec.fn], this.node.slide, n, (node) => {
+      op = new MapWithStateOp(node, spec.fn as (k: unknown, v: unknown, s: State<unknown>, t: number) => unknown, spec.timeoutMs, spec.initial, this.graph.checkpointMs, () => n ?? this.graph.defaultParallelism ?? DEFAULT_STATE_PARTITIONS);
+      return op;
+    });
+    const mappedNode = this.graph.addNode('mapWithState-values', [st.node]);
+    return new MapWithStateDStream<K, S, R>(this.graph, mappedNode, (plan) => st.batchAt(plan)?.flatMap(([tag, x]) => (tag === MAPPED ? [x as R] : []), mappedNode.id), st, op!);
+  }
+
+  /**
+   * Sets how often a stateful stream writes its whole state (the other batches write only what
+   * changed); a restart replays at most this much. A multiple of the batch interval.
+   * @example
+   * ```ts
+   * counts.updateStateByKey(add).checkpoint('1m');
+   * ```
+   */
+  checkpoint(interval: Duration): this {
+    const ms = toMillis(interval, 'checkpoint');
+    const entry = this.graph.stateful.find((s) => s.node === this.node || (this as DStream<T> & { stateStream?: DStream<unknown> }).stateStream?.node === s.node);
+    if (!entry) throw new JobDefinitionError(`checkpoint(): ${this.id} keeps no state; it applies to windows, updateStateByKey and mapWithState`, { nodeId: this.id });
+    if (ms % this.graph.batchInterval !== 0) throw new JobDefinitionError(`checkpoint(): ${ms} ms is not a multiple of the batch interval (${this.graph.batchInterval} ms)`, { nodeId: this.id });
+    entry.op.checkpointMs = ms;
+    return this;
+  }
+
   // ------------------------------------------------------------------ outputs
 
   private addOutput(kind: OutputKind, extra: Partial<OutputNode> & { params?: GraphNode['params']; fns?: unknown[] }): void {
@@ -611,4 +884,94 @@ export function unionStreams<T>(graph: JobGraph, streams: readonly DStream<T>[])
 /** @internal Used by `ctx.remember`. */
 export function rememberFor(graph: JobGraph, d: Duration): void {
   graph.rememberMs = Math.max(graph.rememberMs, toMillis(d, 'remember'));
+}
+
+function initialPairs<K, S>(initial: readonly (readonly [K, S])[] | Batch<[K, S]> | undefined, op: string): (readonly [unknown, unknown])[] | undefined {
+  if (initial === undefined) return undefined;
+  if (initial instanceof StaticBatch) return (initial.partitions as readonly (readonly [K, S])[][]).flat();
+  if (Array.isArray(initial)) {
+    for (const p of initial) if (!Array.isArray(p) || p.length !== 2) throw new JobDefinitionError(`${op}: initial state must be [key, state] pairs, got ${describeValue(p)}`);
+    return initial as (readonly [unknown, unknown])[];
+  }
+  throw new JobDefinitionError(`${op}: initial state must be an array of [key, state] pairs or ctx.parallelize(pairs), got ${describeValue(initial)}`);
+}
+
+/**
+ * What `mapWithState` needs (Spark's `StateSpec`): the mapping function, and optionally an idle
+ * timeout, initial state and the number of partitions.
+ *
+ * @example
+ * ```ts
+ * const spec = StateSpec.function((key: string, value: number | undefined, state: State<number>) => {
+ *   const total = (state.getOption() ?? 0) + (value ?? 0);
+ *   if (!state.isTimingOut()) state.update(total);
+ *   return [key, total] as [string, number];
+ * }).timeout('30s').initialState([['a', 10]]).numPartitions(8);
+ * ```
+ */
+export class StateSpec<K, V, S, R> {
+  /** @internal */ timeoutMs: number | undefined;
+  /** @internal */ initial: (readonly [unknown, unknown])[] | undefined;
+  /** @internal */ partitions: number | undefined;
+  private constructor(/** @internal */ readonly fn: (key: K, value: V | undefined, state: State<S>, time: number) => R | undefined) {}
+
+  /** A spec with the mapping function `fn(key, value, state, time)`. */
+  static function<K, V, S, R>(fn: (key: K, value: V | undefined, state: State<S>, time: number) => R | undefined): StateSpec<K, V, S, R> {
+    checkFn(fn, 'StateSpec.function');
+    return new StateSpec(fn);
+  }
+
+  /** Keys without a record for longer than this get a last call and lose their state. */
+  timeout(idle: Duration): this {
+    this.timeoutMs = toMillis(idle, 'StateSpec.timeout');
+    return this;
+  }
+
+  /** State the keys start with. */
+  initialState(pairs: readonly (readonly [K, S])[] | Batch<[K, S]>): this {
+    this.initial = initialPairs(pairs, 'StateSpec.initialState');
+    return this;
+  }
+
+  /** Partitions of the state. @default the job's defaultParallelism, else 4 */
+  numPartitions(n: number): this {
+    checkNumPartitions({ numPartitions: n }, 'StateSpec.numPartitions');
+    this.partitions = n;
+    return this;
+  }
+}
+
+/**
+ * The stream `mapWithState` returns: the mapped values, plus `stateSnapshots()`.
+ *
+ * @example
+ * ```ts
+ * const sessions = clicks.mapWithState(spec);
+ * sessions.stateSnapshots().print(); // every key's state after each batch
+ * ```
+ */
+export class MapWithStateDStream<K, S, R> extends DStream<R> {
+  /** @internal */
+  constructor(
+    graph: JobGraph,
+    node: GraphNode,
+    compute: (plan: BatchPlan) => Batch<R> | undefined,
+    /** @internal */ readonly stateStream: DStream<[number, unknown]>,
+    private readonly op: MapWithStateOp,
+  ) {
+    super(graph, node, compute);
+  }
+
+  /**
+   * Every key's state after each batch (Spark's `stateSnapshots`).
+   * @example
+   * ```ts
+   * counts.stateSnapshots().print();
+   * ```
+   */
+  stateSnapshots(): DStream<[K, S]> {
+    this.op.snapshots = true;
+    const node = this.graph.addNode('stateSnapshots', [this.stateStream.node]);
+    return new DStream<[K, S]>(this.graph, node, (plan) => this.stateStream.batchAt(plan)?.flatMap(([tag, x]) => (tag === SNAPSHOT ? [x as [K, S]] : []), node.id));
+  }
 }

@@ -30,6 +30,12 @@ export interface JobOptions {
   /** Attempts of a task before its batch fails (Spark's `spark.task.maxFailures`). @default 4 */
   readonly maxTaskAttempts?: number;
   /**
+   * How often stateful operators write their whole state; the batches between write only what
+   * changed. A multiple of the batch interval; `.checkpoint(d)` on a stream overrides it.
+   * @default 10 × batchInterval
+   */
+  readonly checkpointInterval?: Duration;
+  /**
    * How long one task may run before it counts as failed and is retried (a hung sink, a lost
    * worker). A task stuck in a synchronous loop in the coordinator's own thread cannot be timed out.
    * @default '15m' (the longest a Lambda function may run)
@@ -53,6 +59,7 @@ export interface ResolvedJobOptions {
   readonly maxTaskAttempts: number;
   readonly onRecordError: OnRecordError;
   readonly taskTimeout: number;
+  readonly checkpointInterval: number;
 }
 
 /**
@@ -90,7 +97,11 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
     throw new JobDefinitionError(`job ${name}: onRecordError must be 'fail' or 'dead-letter', got ${describeValue(onRecordError)}`);
   }
   const taskTimeout = toMillis(options.taskTimeout ?? '15m', `job ${name}: taskTimeout`);
-  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout };
+  const checkpointInterval = options.checkpointInterval === undefined ? 10 * batchInterval : toMillis(options.checkpointInterval, `job ${name}: checkpointInterval`);
+  if (checkpointInterval % batchInterval !== 0) {
+    throw new JobDefinitionError(`job ${name}: checkpointInterval (${checkpointInterval} ms) must be a multiple of the batch interval (${batchInterval} ms)`);
+  }
+  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout, checkpointInterval };
 }
 
 /**
@@ -124,7 +135,7 @@ export function isJobDefinition(v: unknown): v is JobDefinition {
  */
 export function buildGraph(job: JobDefinition, extend?: (built: unknown, ctx: StreamingContext) => void): JobGraph {
   const o = job.options;
-  const graph = new JobGraph(o.name, o.batchInterval, o.defaultParallelism, o.onRecordError);
+  const graph = new JobGraph(o.name, o.batchInterval, o.defaultParallelism, o.onRecordError, o.checkpointInterval);
   const ctx = new StreamingContext(graph);
   const built = job.build(ctx);
   if (built && typeof (built as Promise<unknown>).then === 'function') {

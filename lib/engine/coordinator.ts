@@ -4,6 +4,7 @@ import { CheckpointError, RecordError, SluiceError } from '../api/errors.ts';
 import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, UnionBatch, SourceBatch, StaticBatch } from '../plan/batch.ts';
 import { type BatchPlan, changedNodes, type JobGraph, type OutputNode } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
+import { nextPointer, type StatePointer } from '../plan/state.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
 import { outputLocation, printBlock } from './format.ts';
 import { forEachLimit } from './pool.ts';
@@ -233,6 +234,8 @@ export class Coordinator {
     this.current = run;
     try {
       const plan = run.plan;
+      // State moves every batch, whether or not an output reads it this time.
+      await run.ensureState();
       for (let i = 0; i < this.graph.outputs.length; i++) {
         const b = plan.outputBatches[i];
         if (b) await this.runOutput(this.graph.outputs[i], b, run);
@@ -337,6 +340,10 @@ export class Coordinator {
 
   private async commit(run: BatchRun): Promise<void> {
     const t = run.time;
+    run.plan.statefulBatches.forEach((sb, i) => {
+      const { node, op } = this.graph.stateful[i];
+      run.record.state[node.id] = nextPointer(this.checkpoint.state[node.id] as StatePointer | undefined, t, sb.numPartitions, op);
+    });
     const next: Checkpoint = {
       ...this.checkpoint,
       lastCompleted: t,
@@ -366,10 +373,33 @@ export class Coordinator {
       if (time <= keepFrom) old.push(k);
     }
     if (old.length) await blobs.delete(old);
+    await this.cleanupState(t);
     for (const k of await this.rt.meta.list('batch/')) {
       if (Number(k.slice(6, 21)) <= keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
     }
     await this.step('cleanup', t);
+  }
+
+  /** Deletes state blobs no checkpoint needs: full and delta blobs before the current full one, slices that left every window. */
+  private async cleanupState(t: number): Promise<void> {
+    const blobs = this.rt.blobs;
+    for (const { node, op } of this.graph.stateful) {
+      const pointer = this.checkpoint.state[node.id] as StatePointer | undefined;
+      if (!pointer) continue;
+      const gone: string[] = [];
+      for (const k of await blobs.list(keys.statePrefix(node.id))) {
+        const m = /\/(full|delta|slice)-(\d+)$/.exec(k);
+        if (!m) continue;
+        const time = Number(m[2]);
+        if (m[1] === 'slice' ? time <= t - op.keepSlicesMs : time < pointer.fullTime) gone.push(k);
+      }
+      if (gone.length) await blobs.delete(gone);
+    }
+  }
+
+  /** @internal The state pointers after the last committed batch. */
+  get statePointers(): Checkpoint['state'] {
+    return this.checkpoint.state;
   }
 
   /** The plan of an earlier, remembered batch (for `slice()`), from its lineage record. */
@@ -497,6 +527,14 @@ class BatchRun implements BatchExecutor {
       this.otherRecords.set(time, p);
     }
     return p;
+  }
+
+  /** Runs the stage of every stateful node of this batch (once; outputs then read their cached result). */
+  async ensureState(): Promise<void> {
+    for (const sb of this.plan.statefulBatches) {
+      const ref: StageRef = { kind: 'cache', dataset: sb.id };
+      await this.ensure({ key: stageKeyOf(ref, this.time), ref, root: sb, plan: this.plan, local: sb.driverOnly });
+    }
   }
 
   private planOf(d: Batch<unknown>): BatchPlan {
@@ -659,6 +697,7 @@ class BatchRun implements BatchExecutor {
       shuffleReads,
       cacheReads,
       inlineLimit: this.c.rt.inlineLimit ?? 64 * 1024,
+      state: this.c.statePointers as TaskDescriptor['state'],
     };
   }
 

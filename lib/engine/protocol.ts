@@ -1,3 +1,4 @@
+import type { StatePointer } from '../plan/state.ts';
 import type { InputSplit, JsonValue } from '../ports/index.ts';
 
 /**
@@ -44,6 +45,8 @@ export interface TaskDescriptor {
   readonly cacheReads: { readonly [key: string]: BlockRef };
   /** Shuffle output larger than this goes to the blob store instead of the result. */
   readonly inlineLimit: number;
+  /** Where each stateful node's state is after the previous batch (from the checkpoint). */
+  readonly state?: { readonly [nodeId: string]: StatePointer };
 }
 
 /** What a map task produced. */
@@ -144,5 +147,8 @@ export const keys = {
   cache: (time: number, stageKey: string, partition: number, attempt: number) =>
     `batch/${String(time).padStart(15, '0')}/cache/${stageKey}/p${partition}-a${attempt}`,
   deadLetters: (time: number, stageKey: string, partition: number) => `dead-letters/${String(time).padStart(15, '0')}/${stageKey}-p${partition}.jsonl`,
+  state: (nodeId: string, partition: number, kind: 'full' | 'delta' | 'slice', time: number) =>
+    `state/${nodeId}/p${partition}/${kind}-${String(time).padStart(15, '0')}`,
+  statePrefix: (nodeId: string) => `state/${nodeId}/`,
   input: (time: number, nodeId: string, partition: number) => `batch/${String(time).padStart(15, '0')}/input/${nodeId}/p${partition}`,
 };

@@ -1,5 +1,6 @@
 import { FetchFailedError, RecordError, SluiceError } from '../api/errors.ts';
-import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch, userError } from '../plan/batch.ts';
+import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch, type StatefulBatch, userError } from '../plan/batch.ts';
+import { KeyedState, STATE_FORMAT, type StateIO, type StatePointer, writesFull } from '../plan/state.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
 import { ShuffleWriter } from '../plan/shuffle.ts';
@@ -84,6 +85,8 @@ export function toFailure(e: unknown): TaskFailure {
  */
 export class Worker {
   private readonly plans = new Map<string, BatchPlan>();
+  /** The last state each stateful partition saved in this process: the next batch starts from it without reading blobs. */
+  readonly stateCache = new Map<string, { time: number; state: KeyedState }>();
   private readonly adapters = new Map<string, RecordSource>();
   private fingerprintMemo: string | undefined;
 
@@ -272,6 +275,10 @@ class TaskReader implements PartitionReader {
     this.time = task.time;
   }
 
+  stateIO(batch: StatefulBatch<unknown>, partition: number): StateIO {
+    return new TaskState(batch, partition, this.task, this.worker);
+  }
+
   recordFailed(label: string, record: unknown, error: unknown): void {
     const err = userError(label, record, error);
     if (this.worker.graph.onRecordError !== 'dead-letter' || !(err instanceof RecordError)) throw err;
@@ -329,5 +336,92 @@ function toJsonSafe(record: unknown): unknown {
     return record === undefined ? null : record;
   } catch {
     return String(record);
+  }
+}
+
+/** A stateful task's access to its node's durable state (format: lib/plan/state.ts). */
+class TaskState implements StateIO {
+  readonly time: number;
+  readonly interval: number;
+  private readonly nodeId: string;
+  private readonly prev: StatePointer | undefined;
+  private readonly cacheKey: string;
+
+  constructor(
+    private readonly batch: StatefulBatch<unknown>,
+    readonly partition: number,
+    task: TaskDescriptor,
+    private readonly worker: Worker,
+  ) {
+    this.time = task.time;
+    this.interval = worker.graph.batchInterval;
+    this.nodeId = batch.node.id;
+    this.prev = task.state?.[this.nodeId];
+    this.cacheKey = `${this.nodeId}/${partition}`;
+    const prev = this.prev;
+    if (prev) {
+      if (prev.format > STATE_FORMAT) {
+        throw new TaskPayloadError(`${this.nodeId}: its state was written in format ${prev.format}, newer than this release reads (${STATE_FORMAT})`);
+      }
+      if (prev.partitions !== batch.numPartitions) {
+        throw new TaskPayloadError(
+          `${this.nodeId}: its state has ${prev.partitions} partitions, the job now asks for ${batch.numPartitions}; the partitions of a stateful operator cannot change without starting from fresh state`,
+        );
+      }
+      if (prev.lastTime !== this.time - this.interval) {
+        throw new TaskPayloadError(`${this.nodeId}: its state is at batch ${prev.lastTime}, but batch ${this.time} needs the state after ${this.time - this.interval}`);
+      }
+    }
+  }
+
+  private key(kind: 'full' | 'delta' | 'slice', time: number): string {
+    return keys.state(this.nodeId, this.partition, kind, time);
+  }
+
+  private async read(kind: 'full' | 'delta' | 'slice', time: number): Promise<unknown[]> {
+    const bytes = await this.worker.rt.blobs.get(this.key(kind, time));
+    if (!bytes) {
+      throw new SluiceError(`${this.nodeId}: state blob ${this.key(kind, time)} is missing; the state of partition ${this.partition} cannot be rebuilt`, {
+        nodeId: this.nodeId,
+        batchTime: this.time,
+        partition: this.partition,
+      });
+    }
+    return decodeRecords(bytes);
+  }
+
+  async load(initial?: () => Iterable<readonly [unknown, unknown]>): Promise<KeyedState> {
+    const cache = this.worker.stateCache;
+    const cached = cache.get(this.cacheKey);
+    // Taken out while the task runs: a task that fails half way must not leave half-updated state behind.
+    cache.delete(this.cacheKey);
+    const prev = this.prev;
+    if (!prev) {
+      const s = new KeyedState(this.nodeId);
+      if (initial) for (const [k, v] of initial()) s.set(k, v, this.time);
+      return s;
+    }
+    if (cached && cached.time === prev.lastTime) return cached.state;
+    const s = KeyedState.fromFull(this.nodeId, await this.read('full', prev.fullTime));
+    for (let t = prev.fullTime + this.interval; t <= prev.lastTime; t += this.interval) s.applyDelta(await this.read('delta', t));
+    s.markSaved();
+    return s;
+  }
+
+  async save(state: KeyedState): Promise<void> {
+    const full = writesFull(this.prev, this.time, this.batch.op);
+    await this.worker.rt.blobs.put(this.key(full ? 'full' : 'delta', this.time), encodeRecords(full ? state.full() : state.delta()));
+    state.markSaved();
+    this.worker.stateCache.set(this.cacheKey, { time: this.time, state });
+  }
+
+  async writeSlice(records: unknown[]): Promise<void> {
+    await this.worker.rt.blobs.put(this.key('slice', this.time), encodeRecords(records));
+  }
+
+  async readSlice(time: number): Promise<unknown[]> {
+    const first = this.prev?.firstTime ?? this.time;
+    if (time < first) return [];
+    return this.read('slice', time);
   }
 }

@@ -2,6 +2,8 @@ import { JobDefinitionError, RecordError, SluiceError } from '../api/errors.ts';
 import { type Aggregator, grouping } from './aggregate.ts';
 import { describeValue } from './keys.ts';
 import { mergeSegments } from './shuffle.ts';
+import type { StateIO, StateOp } from './state.ts';
+import type { GraphNode } from './graph.ts';
 
 /** Receives one record; narrow operators are chains of these, fused into one loop per task. */
 export type Emit<T> = (record: T) => void;
@@ -28,6 +30,8 @@ export interface PartitionReader {
   recordFailed(label: string, record: unknown, error: unknown): void;
   /** Position of the source record being pushed, for dead letters: set by source datasets. */
   position: { nodeId: string; partition: number; offset: number } | undefined;
+  /** The durable state of partition `partition` of a stateful node. */
+  stateIO(batch: StatefulBatch<unknown>, partition: number): StateIO;
 }
 
 /** What an action asks of every partition of the dataset it runs on. */
@@ -763,3 +767,31 @@ export class ShuffledBatch<T> extends Batch<T> {
   }
 }
 
+
+/** Partitions of a stateful node when neither it nor the job says: state needs a fixed count. */
+export const DEFAULT_STATE_PARTITIONS = 4;
+
+/**
+ * The batch of a stateful node (window, updateStateByKey, mapWithState) at one time: this batch's
+ * input is shuffled by key to a fixed number of partitions, and each partition's task combines it
+ * with the node's durable state (see lib/plan/state.ts). Computed every batch, whether or not an
+ * output is due, and cached, so it runs once per batch.
+ */
+export class StatefulBatch<T> extends ShuffledBatch<T> {
+  constructor(
+    input: Batch<unknown>,
+    readonly node: GraphNode,
+    readonly op: StateOp,
+    numPartitions: number | undefined,
+  ) {
+    super([input], node.id, op.mapSide, numPartitions);
+    this.cached = true;
+  }
+  override get numPartitions(): number {
+    return this.explicitPartitions ?? this.scope.defaultParallelism ?? DEFAULT_STATE_PARTITIONS;
+  }
+  protected override async compute(p: number, r: PartitionReader, emit: Emit<T>): Promise<void> {
+    const segments = await r.shuffle(this as ShuffledBatch<unknown>, 0, p);
+    await this.op.run(segments, r.stateIO(this as StatefulBatch<unknown>, p), emit as Emit<unknown>);
+  }
+}

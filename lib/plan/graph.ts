@@ -1,7 +1,8 @@
 import { JobDefinitionError, SluiceError } from '../api/errors.ts';
 import type { StreamingListener } from '../api/listener.ts';
 import type { JsonValue, SourceSpec } from '../ports/index.ts';
-import type { Batch, BatchExecutor, Scope } from './batch.ts';
+import type { Batch, BatchExecutor, Scope, StatefulBatch } from './batch.ts';
+import type { StateOp } from './state.ts';
 
 /** One operator of the job's DStream graph. */
 export interface GraphNode {
@@ -62,6 +63,10 @@ export class JobGraph implements Scope {
   planAt: ((time: number) => Promise<BatchPlan | undefined>) | undefined;
   /** Listeners added with `ctx.addListener`. */
   readonly listeners: StreamingListener[] = [];
+  /** Stateful nodes: their batch is computed at every batch time, output due or not. */
+  readonly stateful: { readonly node: GraphNode; readonly batchAt: (plan: BatchPlan) => StatefulBatch<unknown>; readonly op: StateOp }[] = [];
+  /** Full state checkpoint interval of stateful nodes that do not set their own (ms). */
+  checkpointMs: number;
 
   constructor(
     readonly name: string,
@@ -69,7 +74,10 @@ export class JobGraph implements Scope {
     readonly defaultParallelism: number | undefined,
     /** What a task does with a record a user function throws on: fail the batch, or set it aside. */
     readonly onRecordError: 'fail' | 'dead-letter' = 'fail',
-  ) {}
+    checkpointMs?: number,
+  ) {
+    this.checkpointMs = checkpointMs ?? 10 * batchInterval;
+  }
 
   /** Adds a node with the next id of its kind. */
   addNode(kind: string, parents: readonly GraphNode[], params: GraphNode['params'] = {}, fns: readonly unknown[] = [], slide?: number): GraphNode {
@@ -179,6 +187,8 @@ export class BatchPlan implements Scope {
   readonly memo = new Map<string, Batch<unknown> | undefined>();
   /** Each output's batch, in output order (undefined when the stream has none at this time). */
   readonly outputBatches: (Batch<unknown> | undefined)[] = [];
+  /** Every stateful node's batch at this time, in node order. */
+  readonly statefulBatches: StatefulBatch<unknown>[] = [];
   private seq = 0;
   sealed = false;
   executor: BatchExecutor | undefined;

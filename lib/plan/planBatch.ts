@@ -10,6 +10,8 @@ export function planBatch(graph: JobGraph, time: number, splitCounts: Readonly<R
   const plan = new BatchPlan(graph, time, splitCounts);
   withActivePlan(plan, () => {
     for (const o of graph.outputs) plan.outputBatches.push(o.batchAt(plan));
+    // State moves on every batch, so stateful nodes are planned even when no output is due.
+    for (const s of graph.stateful) plan.statefulBatches.push(s.batchAt(plan));
   });
   const consumers = new Map<Batch<unknown>, number>();
   const count = (d: Batch<unknown>) => {
