@@ -501,7 +501,7 @@ export class DStream<T> {
   window(window: Duration, slide?: Duration, options: PartitionOptions = {}): DStream<T> {
     checkNumPartitions(options, 'window');
     const { windowMs, slideMs } = this.windowSpec('window', window, slide);
-    return this.statefulNode<T>('window', { windowMs, slideMs, ...options }, [], slideMs, options.numPartitions, (node) => new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs));
+    return this.statefulNode<T>('window', { windowMs, slideMs, ...options }, [], slideMs, options.numPartitions, (node) => new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs, this.graph.batchInterval));
   }
 
   /**
@@ -518,7 +518,7 @@ export class DStream<T> {
     const add = (a: unknown, b: unknown) => (a as number) + (b as number);
     const sub = (a: unknown, b: unknown) => (a as number) - (b as number);
     const windowed = ones.statefulNode<[null, number]>('countByWindow', { windowMs, slideMs }, [], slideMs, 1, (node) =>
-      new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: add, inverse: sub }, this.graph.checkpointMs),
+      new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: add, inverse: sub }, this.graph.checkpointMs, this.graph.batchInterval),
     );
     return windowed.derive<number>('countByWindow-value', (b, plan, id) =>
       b
@@ -547,7 +547,7 @@ export class DStream<T> {
       const inv = a;
       return keyed
         .statefulNode<[null, T]>('reduceByWindow', { windowMs, slideMs, inverse: true }, [fn, inv], slideMs, 1, (node) =>
-          new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: fn as (x: unknown, y: unknown) => unknown, inverse: inv as (x: unknown, y: unknown) => unknown }, this.graph.checkpointMs),
+          new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: fn as (x: unknown, y: unknown) => unknown, inverse: inv as (x: unknown, y: unknown) => unknown }, this.graph.checkpointMs, this.graph.batchInterval),
         )
         .derive<T>('reduceByWindow-value', (x, _p, id) => x.map(([, v]) => v, id));
     }
@@ -560,7 +560,7 @@ export class DStream<T> {
         .map(([, v]) => v, id),
     );
     const windowed = perBatch.statefulNode<T>('reduceByWindow', { windowMs, slideMs, inverse: false }, [fn], slideMs, 1, (node) =>
-      new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs),
+      new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs, this.graph.batchInterval),
     );
     return windowed.derive<T>('reduceByWindow-value', (x, _p, id) =>
       x
@@ -614,7 +614,7 @@ export class DStream<T> {
         [fn, a, options.filter],
         slideMs,
         options.numPartitions,
-        (node) => new WindowOp(node, windowMs, slideMs, how, this.graph.checkpointMs),
+        (node) => new WindowOp(node, windowMs, slideMs, how, this.graph.checkpointMs, this.graph.batchInterval),
       );
     }
     const options = (c && typeof c === 'object' ? c : d) ?? {};
@@ -626,7 +626,7 @@ export class DStream<T> {
       [fn],
       slideMs,
       options.numPartitions,
-      (node) => new WindowOp(node, windowMs, slideMs, { kind: 'reduce', reduce }, this.graph.checkpointMs),
+      (node) => new WindowOp(node, windowMs, slideMs, { kind: 'reduce', reduce }, this.graph.checkpointMs, this.graph.batchInterval),
     );
   }
 
@@ -645,7 +645,7 @@ export class DStream<T> {
     const add = (p: unknown, q: unknown) => (p as number) + (q as number);
     const sub = (p: unknown, q: unknown) => (p as number) - (q as number);
     return ones.statefulNode<[T, number]>('countByValueAndWindow', { windowMs, slideMs, numPartitions: options.numPartitions ?? null }, [], slideMs, options.numPartitions, (node) =>
-      new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: add, inverse: sub, filter: ([, n]) => n !== 0 }, this.graph.checkpointMs),
+      new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: add, inverse: sub, filter: ([, n]) => n !== 0 }, this.graph.checkpointMs, this.graph.batchInterval),
     );
   }
 
@@ -660,7 +660,7 @@ export class DStream<T> {
     checkNumPartitions(options, 'groupByKeyAndWindow');
     const { windowMs, slideMs } = this.windowSpec('groupByKeyAndWindow', window, slide);
     const windowed = this.statefulNode<[K, V]>('groupByKeyAndWindow', { windowMs, slideMs, numPartitions: options.numPartitions ?? null }, [], slideMs, options.numPartitions, (node) =>
-      new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs),
+      new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs, this.graph.batchInterval),
     );
     return windowed.derive<[K, V[]]>('groupByKeyAndWindow-group', (x, _p, id) => x.groupByKey(options, id));
   }
@@ -672,7 +672,7 @@ export class DStream<T> {
    * stream holds every key's state after each batch.
    * @example
    * ```ts
-   * const totals = purchases.updateStateByKey<number>((amounts, total) => (total ?? 0) + amounts.reduce((a, b) => a + b, 0));
+   * const totals = purchases.updateStateByKey((amounts, total: number | undefined) => (total ?? 0) + amounts.reduce((a, b) => a + b, 0));
    * ```
    */
   updateStateByKey<K, V, S>(

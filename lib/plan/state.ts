@@ -392,10 +392,12 @@ export class WindowOp implements StateOp {
     readonly slideMs: number,
     private readonly how: WindowKind,
     public checkpointMs: number,
+    interval: number,
   ) {
     this.mapSide = how.kind === 'raw' ? { kind: 'repartition' } : { kind: 'combine', aggregator: { create: (v) => v, merge: how.reduce, combine: how.reduce } };
-    // With an inverse, the slices leaving at the next slide are those of (t + slide - slide - window, ...].
-    this.keepSlicesMs = windowMs;
+    // After batch t, the next slide can come at t + interval; with an inverse it subtracts the
+    // slices of (t + interval - slide - window, t + interval - window], so those must stay.
+    this.keepSlicesMs = windowMs + slideMs - interval;
   }
 
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>): Promise<void> {

@@ -35,6 +35,8 @@ export interface RunBatchesOptions {
   readonly onRecordError?: OnRecordError;
   /** @default '15m' */
   readonly taskTimeout?: Duration;
+  /** @default 10 × batchInterval */
+  readonly checkpointInterval?: Duration;
   /** Where `print()` blocks and warnings go. @default kept in memory */
   readonly log?: OutputLog;
   /** Output locations of `saveAs*Files`. @default the local file system, relative to the working directory */
@@ -85,7 +87,7 @@ export async function runBatches<T>(
   build: (ctx: StreamingContext) => DStream<T> | undefined | void,
 ): Promise<BatchOutput<T>[]> {
   const job = defineJob(
-    { name: options.name ?? 'test', batchInterval: options.batchInterval, defaultParallelism: options.defaultParallelism, maxTaskAttempts: options.maxTaskAttempts, onRecordError: options.onRecordError, taskTimeout: options.taskTimeout },
+    { name: options.name ?? 'test', batchInterval: options.batchInterval, defaultParallelism: options.defaultParallelism, maxTaskAttempts: options.maxTaskAttempts, onRecordError: options.onRecordError, taskTimeout: options.taskTimeout, checkpointInterval: options.checkpointInterval },
     build,
   );
   if (!Number.isInteger(options.batches) || options.batches < 0) {
