@@ -200,6 +200,18 @@ export class Coordinator {
             'Start from a fresh state directory, or pass --allow-plan-change to resume anyway.',
         );
       }
+      if (old.fingerprint !== this.fingerprint) {
+        // Resuming a changed plan is allowed only if every node with state still exists under its id.
+        const ids = new Set(this.graph.stateful.map((s) => s.node.id));
+        const orphaned = Object.keys(old.state).filter((id) => !ids.has(id));
+        if (orphaned.length) {
+          throw new CheckpointError(
+            `the checkpoint${this.where()} holds state of ${orphaned.join(', ')}, which the changed job no longer has under ${orphaned.length > 1 ? 'those ids' : 'that id'}; ` +
+              'give stateful streams stable ids with .named(...) so they survive changes, or start from a fresh state directory',
+          );
+        }
+        this.rt.log.warn(`resuming job ${this.graph.name} with a changed plan (nodes changed: ${changedNodes(old.signatures, signatures).join(', ')})`);
+      }
       value = { ...old, fingerprint: this.fingerprint, signatures };
     }
     // Writing the checkpoint with our epoch fences an older coordinator's commit.

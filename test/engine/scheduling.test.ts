@@ -252,3 +252,47 @@ describe('task timeouts', () => {
     expect(t.log.warnings.filter((w) => w.includes('timed out after 50 ms'))).toHaveLength(2);
   });
 });
+
+describe('resuming a changed job with state', () => {
+  const v1 = (ctx: StreamingContext) =>
+    ctx
+      .queueStream([['a'], ['b'], ['a']])
+      .map((w) => [w, 1] as [string, number])
+      .updateStateByKey((ns, s: number | undefined) => (s ?? 0) + ns.length)
+      .named('totals')
+      .print();
+
+  it('with --allow-plan-change, resumes when the stateful nodes kept their ids, and their state carries on', async () => {
+    const first = testCoordinator({ batchInterval: 1000 }, v1);
+    await first.run(2);
+    await first.coordinator.releaseLease();
+    // v2 adds a filter before the state: the plan changed, the stateful node kept its name.
+    const v2 = (ctx: StreamingContext) =>
+      ctx
+        .queueStream([['a'], ['b'], ['a']])
+        .filter((w) => w !== 'z')
+        .map((w) => [w, 1] as [string, number])
+        .updateStateByKey((ns, s: number | undefined) => (s ?? 0) + ns.length)
+        .named('totals')
+        .print();
+    const refused = testCoordinator({ batchInterval: 1000 }, v2, { meta: first.meta, blobs: first.blobs });
+    await expect(refused.coordinator.start()).rejects.toThrow(/nodes changed: filter-1, map-1\./);
+    const second = testCoordinator({ batchInterval: 1000 }, v2, { meta: first.meta, blobs: first.blobs, allowPlanChange: true });
+    await second.run(1);
+    expect(second.log.printed.join('')).toContain('Time: 3000 ms\n-------------------------------------------\n(a,2)\n(b,1)\n');
+  });
+
+  it('refuses even with --allow-plan-change when a node with state lost its id', async () => {
+    const first = testCoordinator({ batchInterval: 1000 }, v1);
+    await first.run(1);
+    await first.coordinator.releaseLease();
+    const renamed = (ctx: StreamingContext) =>
+      ctx
+        .queueStream([['a']])
+        .map((w) => [w, 1] as [string, number])
+        .updateStateByKey((ns, s: number | undefined) => (s ?? 0) + ns.length)
+        .print();
+    const second = testCoordinator({ batchInterval: 1000 }, renamed, { meta: first.meta, blobs: first.blobs, allowPlanChange: true });
+    await expect(second.coordinator.start()).rejects.toThrow(/holds state of totals, which the changed job no longer has under that id; give stateful streams stable ids with .named/);
+  });
+});
