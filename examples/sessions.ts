@@ -6,7 +6,7 @@
 // SESSION_IDLE defaults to 30s, so with it the first sessions close about 35 s after the start.
 import { defineJob, StateSpec, type State } from 'sluice';
 
-const SESSION_IDLE = process.env.SLUICE_SESSION_IDLE ?? '30s';
+const SESSION_IDLE = process.env.SLUICE_SESSION_IDLE || '30s'; // unset or empty: 30s
 const RATE = 40; // clicks per second
 
 interface Click {

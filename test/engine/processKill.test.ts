@@ -78,3 +78,55 @@ describe('sluice run killed and started again resumes from its checkpoint', () =
     }
   }, 120_000);
 });
+
+describe('a job with windows and state, killed and started again', () => {
+  const JOB_STATEFUL = join(import.meta.dirname, '../fixtures/stateful-job.ts');
+  const N = 12;
+  let root: string;
+  let reference: Record<string, Record<string, string>[]>;
+
+  const run = (args: string[], out: string, killAfterMs?: number, crash?: string) =>
+    runSluice(['run', JOB_STATEFUL, '--quiet', '--batches', String(N), ...args], {
+      env: { SLUICE_TEST_OUT: out, ...(crash ? { SLUICE_CRASH_AT: crash } : {}) },
+      killAfterMs,
+    });
+
+  /** The first N batches of every output, by position (batch times differ between runs). */
+  async function firstBatches(out: string) {
+    const all: Record<string, Record<string, string>[]> = {};
+    for (const name of ['inverse', 'window', 'totals', 'sessions']) all[name] = (await readSavedBatches(out, name)).slice(0, N).map((b) => b.files);
+    return all;
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'sluice-kill-state-'));
+    const r = await run(['--state-dir', join(root, 'ref-state')], join(root, 'ref'));
+    expect(r.code, r.stderr).toBe(0);
+    reference = await firstBatches(join(root, 'ref'));
+    expect(reference.totals).toHaveLength(N);
+  }, 30_000);
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true });
+  });
+
+  it.each(['stage@5', 'part@14', 'commit@4', 'cleanup@7'])('exit at %s, restart: the first batches equal the uninterrupted run', async (crash) => {
+    const out = join(root, `crash-${crash}`);
+    const state = ['--state-dir', join(root, `state-${crash}`)];
+    const first = await run(state, out, undefined, crash);
+    expect(first.code).toBe(137);
+    const second = await run(state, out);
+    expect(second.code, second.stderr).toBe(0);
+    expect(await firstBatches(out)).toEqual(reference);
+  }, 60_000);
+
+  it('SIGKILL at random moments, restart: the output equals the uninterrupted run', async () => {
+    for (const ms of [450, 700, 950]) {
+      const out = join(root, `kill-${ms}`);
+      const state = ['--state-dir', join(root, `state-kill-${ms}`)];
+      await run(state, out, ms);
+      const second = await run(state, out);
+      expect(second.code, second.stderr).toBe(0);
+      expect(await firstBatches(out)).toEqual(reference);
+    }
+  }, 90_000);
+});
