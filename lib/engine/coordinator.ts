@@ -1,7 +1,7 @@
 import type { ResolvedJobOptions } from '../api/job.ts';
 import type { BatchInfo } from '../api/listener.ts';
 import { CheckpointError, RecordError, SluiceError } from '../api/errors.ts';
-import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, UnionBatch, SourceBatch, StaticBatch } from '../plan/batch.ts';
+import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, SourceBatch, StatefulBatch, StaticBatch, UnionBatch } from '../plan/batch.ts';
 import { type BatchPlan, changedNodes, type JobGraph, type OutputNode } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
 import { nextPointer, type StatePointer } from '../plan/state.ts';
@@ -583,6 +583,11 @@ class BatchRun implements BatchExecutor {
         const ref: StageRef = { kind: 'cache', dataset: d.id };
         deps.push({ key: stageKeyOf(ref, plan.time), ref, root: d, plan, local: d.driverOnly });
         return;
+      }
+      if (d instanceof StatefulBatch && plan.time !== this.time) {
+        throw new SluiceError(`${d.node.id}: slice() cannot reach back into a stateful stream's earlier batches; slice the stream it reads from instead`, {
+          nodeId: d.node.id,
+        });
       }
       if (d instanceof ShuffledBatch) {
         d.parents.forEach((parent, i) => {
