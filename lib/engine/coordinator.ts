@@ -715,6 +715,7 @@ class BatchRun implements BatchExecutor {
       cacheReads,
       inlineLimit: this.c.rt.inlineLimit ?? 64 * 1024,
       state: this.c.statePointers as TaskDescriptor['state'],
+      ...(root instanceof StatefulBatch && stage.ref.kind === 'cache' ? { affinity: `${root.node.id}/${p}` } : {}),
     };
   }
 

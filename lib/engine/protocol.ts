@@ -47,6 +47,8 @@ export interface TaskDescriptor {
   readonly inlineLimit: number;
   /** Where each stateful node's state is after the previous batch (from the checkpoint). */
   readonly state?: { readonly [nodeId: string]: StatePointer };
+  /** Tasks with the same affinity should run where the previous one ran (a worker keeps state in memory). */
+  readonly affinity?: string;
 }
 
 /** What a map task produced. */

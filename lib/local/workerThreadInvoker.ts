@@ -39,6 +39,8 @@ interface Slot {
   readonly id: number;
   readonly stopServing: () => void;
   readonly closePort: () => void;
+  /** Which of the `threads` lanes it is; a replacement takes the same lane. */
+  readonly lane: number;
   ready: boolean;
   running: QueuedTask | undefined;
   /** The uncaught error that is about to end the thread, for the exit message. */
@@ -95,7 +97,7 @@ export class WorkerThreadInvoker implements Invoker {
     });
     // Nobody has to wait for readiness; invoke() failures carry the same error.
     this.readiness.catch(() => {});
-    for (let i = 0; i < threads; i++) this.startThread();
+    for (let i = 0; i < threads; i++) this.startThread(i);
   }
 
   /** How many threads were started to replace threads that died. */
@@ -154,12 +156,12 @@ export class WorkerThreadInvoker implements Invoker {
     );
   }
 
-  private startThread(): void {
+  private startThread(lane: number): void {
     const { port1, port2 } = new MessageChannel();
     const stopServing = serveBlobStore(port1, this.blobs);
     const data: WorkerThreadData = { jobFile: this.jobFile, sinksBaseDir: this.sinksBaseDir, blobPort: port2 };
     const thread = new Thread(ENTRY, { workerData: data, transferList: [port2] });
-    const slot: Slot = { thread, id: thread.threadId, stopServing, closePort: () => port1.close(), ready: false, running: undefined, lastError: undefined };
+    const slot: Slot = { thread, id: thread.threadId, stopServing, closePort: () => port1.close(), lane, ready: false, running: undefined, lastError: undefined };
     this.slots.add(slot);
     thread.on('message', (m: ThreadMessage) => this.onMessage(slot, m));
     thread.on('error', (e) => {
@@ -216,7 +218,7 @@ export class WorkerThreadInvoker implements Invoker {
     q?.reject(new SluiceError(`worker thread ${slot.id} exited (code ${code}) while running the task${why}`));
     if (this.closed || this.broken) return;
     this.replaced++;
-    this.startThread();
+    this.startThread(slot.lane);
     this.pump();
   }
 
@@ -237,11 +239,28 @@ export class WorkerThreadInvoker implements Invoker {
     }
   }
 
-  /** Hands queued tasks to idle, ready threads. */
+  /**
+   * Hands queued tasks to idle, ready threads. A task with an `affinity` (the stateful partitions)
+   * always goes to the same lane, so the state that thread kept in memory from the last batch is
+   * used instead of being rebuilt from blobs.
+   */
   private pump(): void {
-    for (const slot of this.slots) {
-      while (this.queue.length > 0 && slot.ready && !slot.running) this.dispatch(slot, this.queue.shift()!);
-      if (this.queue.length === 0) return;
+    for (let i = 0; i < this.queue.length; ) {
+      const q = this.queue[i];
+      const lane = affinityLane(q.task, this.parallelism);
+      let slot: Slot | undefined;
+      for (const s of this.slots) {
+        if (s.ready && !s.running && (lane === undefined || s.lane === lane)) {
+          slot = s;
+          break;
+        }
+      }
+      if (!slot) {
+        i++;
+        continue;
+      }
+      this.queue.splice(i, 1);
+      this.dispatch(slot, q);
     }
   }
 
@@ -262,4 +281,13 @@ export class WorkerThreadInvoker implements Invoker {
       q.resolve(failure);
     }
   }
+}
+
+/** The lane a task with an `affinity` string must run on, or undefined for any lane. */
+function affinityLane(task: unknown, lanes: number): number | undefined {
+  const a = (task as { affinity?: unknown } | null)?.affinity;
+  if (typeof a !== 'string') return undefined;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < a.length; i++) h = Math.imul(h ^ a.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % lanes;
 }

@@ -53,6 +53,21 @@ describe('sluice run', () => {
     expect(b).toEqual(a);
   }, 60_000);
 
+  it('gives the same output for a job with windows and state on worker threads', async () => {
+    const job = join(ROOT, 'test/fixtures/stateful-job.ts');
+    const args = ['run', job, '--batches', '12', '--quiet'];
+    const one = await sluice([...args, '--state-dir', join(dir, 's1')], { env: { SLUICE_TEST_OUT: join(dir, 'one') } });
+    const three = await sluice([...args, '--parallelism', '3', '--state-dir', join(dir, 's3')], { env: { SLUICE_TEST_OUT: join(dir, 'three') } });
+    expect(one.code, one.stderr).toBe(0);
+    expect(three.code, three.stderr).toBe(0);
+    for (const name of ['inverse', 'window', 'totals', 'sessions']) {
+      const a = (await readSavedBatches(join(dir, 'one'), name)).map((b) => b.files);
+      const b = (await readSavedBatches(join(dir, 'three'), name)).map((x) => x.files);
+      expect(a.length).toBe(12);
+      expect(b).toEqual(a);
+    }
+  }, 60_000);
+
   it('stops gracefully on Ctrl-C after the current batch', async () => {
     let sent = false;
     const r = await sluice(['run', join(ROOT, 'examples/wordcount.ts')], {
