@@ -1,6 +1,6 @@
 // Trending hashtags: the 10 most used hashtags of the last 5 minutes, every second (Spark's
 // TwitterPopularTags, on generated posts).
-//   npx sluice run examples/hashtags.ts [--batches 10]
+//   npx sluice run examples/hashtags.ts --batches 5      (or without --batches: until Ctrl-C)
 // `window` keeps every hashtag of the last 5 minutes and counts them again each second; for big
 // windows prefer an incremental form such as countByValueAndWindow (see examples/top-urls.ts).
 import { defineJob } from 'sluice';

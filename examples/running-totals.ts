@@ -1,6 +1,6 @@
 // Running totals per customer since the job started: number of purchases, amount spent and mean
 // basket, updated every second with updateStateByKey, printed and saved as JSON lines.
-//   npx sluice run examples/running-totals.ts [--batches 10]
+//   npx sluice run examples/running-totals.ts --batches 5      (or without --batches: until Ctrl-C)
 // Saved under out/running-totals-<batchTimeMs>/part-0000N, one `["user",{"count":..}]` per line.
 // The totals live in .sluice/running-totals/: stop with Ctrl-C, run again, and they carry on.
 import { defineJob } from 'sluice';

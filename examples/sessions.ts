@@ -1,9 +1,9 @@
 // User sessions from a click stream: a session is a run of clicks with no gap longer than
 // SESSION_IDLE; when a user has been idle that long, mapWithState's timeout closes the session
 // and the job prints it as (user,{"clicks":..,"startedAt":..,"endedAt":..}).
-//   npx sluice run examples/sessions.ts [--batches 60]
-//   SLUICE_SESSION_IDLE=2s npx sluice run examples/sessions.ts --batches 10   # see sessions close sooner
-// SESSION_IDLE defaults to 30s, so with it the first sessions close about 35 s after the start.
+//   SLUICE_SESSION_IDLE=2s npx sluice run examples/sessions.ts --batches 8   # sessions close within seconds
+//   npx sluice run examples/sessions.ts --batches 40                          # the default 30s idle time
+// With the default, the first sessions close about 33 s after the start.
 import { defineJob, StateSpec, type State } from 'sluice';
 
 const SESSION_IDLE = process.env.SLUICE_SESSION_IDLE || '30s'; // unset or empty: 30s

@@ -1,7 +1,7 @@
 // The top 10 URLs of the last 5 minutes, every second, from a web server's access log: a sliding
 // window kept incrementally (each second adds the entering batch and subtracts the one leaving,
 // so a slide costs the same whether the window is 5 minutes or an hour).
-//   npx sluice run examples/top-urls.ts [--batches 10]
+//   npx sluice run examples/top-urls.ts --batches 5      (or without --batches: until Ctrl-C)
 // The log lines are generated (Apache common log format) with a skewed popularity, so a few pages
 // clearly lead.
 import { defineJob } from 'sluice';

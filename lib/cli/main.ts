@@ -138,8 +138,8 @@ async function runLoop(
   process.on('SIGTERM', onSignal);
   try {
     await coordinator.start();
-    const resumed = coordinator.lastCompleted;
-    rt.log.info(`job ${name}: next batch at ${new Date(coordinator.nextBatchTime).toISOString()} (state in ${rt.stateDir}, resumed after batch ${resumed})`);
+    const from = coordinator.resumed ? `resuming after batch ${coordinator.lastCompleted}` : 'fresh state';
+    rt.log.info(`job ${name}: next batch at ${new Date(coordinator.nextBatchTime).toISOString()} (state in ${rt.stateDir}, ${from})`);
     const deadline = opts.durationMs === undefined ? Number.POSITIVE_INFINITY : rt.clock.now() + opts.durationMs;
     let n = 0;
     while (!stop.signal.aborted && n < opts.batches) {

@@ -79,6 +79,8 @@ export class Coordinator {
   private readonly fingerprint: string;
   private started = false;
   private current: BatchRun | undefined;
+  /** Whether `start` found a checkpoint to resume from. */
+  resumed = false;
 
   constructor(
     readonly graph: JobGraph,
@@ -214,6 +216,7 @@ export class Coordinator {
       }
       value = { ...old, fingerprint: this.fingerprint, signatures };
     }
+    this.resumed = item !== undefined;
     // Writing the checkpoint with our epoch fences an older coordinator's commit.
     const v = await this.rt.meta.put(keys.checkpoint, value, { expectedVersion: item?.version ?? 0, epoch: this.epoch });
     if (v === undefined) throw this.fenced('take over the checkpoint');
