@@ -61,6 +61,9 @@ export function callTransform<R>(nodeId: string, time: number, fn: () => R): R {
  * ```
  */
 export class DStream<T> {
+  /** @internal The stateful node this stream reads its state from, when it is derived from one (for `checkpoint()`). */
+  stateSource: GraphNode | undefined;
+
   /** @internal */
   constructor(
     /** @internal */ readonly graph: JobGraph,
@@ -520,11 +523,14 @@ export class DStream<T> {
     const windowed = ones.statefulNode<[null, number]>('countByWindow', { windowMs, slideMs }, [], slideMs, 1, (node) =>
       new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: add, inverse: sub }, this.graph.checkpointMs, this.graph.batchInterval),
     );
-    return windowed.derive<number>('countByWindow-value', (b, plan, id) =>
-      b
-        .union(new StaticBatch<[null, number]>([[null, 0]], 1, `${id}-zero`, plan))
-        .reduceByKey((x, y) => x + y, { numPartitions: 1 }, id)
-        .map(([, n]) => n, id),
+    return withStateSource(
+      windowed.derive<number>('countByWindow-value', (b, plan, id) =>
+        b
+          .union(new StaticBatch<[null, number]>([[null, 0]], 1, `${id}-zero`, plan))
+          .reduceByKey((x, y) => x + y, { numPartitions: 1 }, id)
+          .map(([, n]) => n, id),
+      ),
+      windowed,
     );
   }
 
@@ -545,11 +551,10 @@ export class DStream<T> {
       const { windowMs, slideMs } = this.windowSpec('reduceByWindow', b as Duration, c);
       const keyed = this.derive<[null, T]>('reduceByWindow-keyed', (x, _p, id) => x.map((v) => [null, v] as [null, T], id));
       const inv = a;
-      return keyed
-        .statefulNode<[null, T]>('reduceByWindow', { windowMs, slideMs, inverse: true }, [fn, inv], slideMs, 1, (node) =>
-          new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: fn as (x: unknown, y: unknown) => unknown, inverse: inv as (x: unknown, y: unknown) => unknown }, this.graph.checkpointMs, this.graph.batchInterval),
-        )
-        .derive<T>('reduceByWindow-value', (x, _p, id) => x.map(([, v]) => v, id));
+      const windowedInv = keyed.statefulNode<[null, T]>('reduceByWindow', { windowMs, slideMs, inverse: true }, [fn, inv], slideMs, 1, (node) =>
+        new WindowOp(node, windowMs, slideMs, { kind: 'inverse', reduce: fn as (x: unknown, y: unknown) => unknown, inverse: inv as (x: unknown, y: unknown) => unknown }, this.graph.checkpointMs, this.graph.batchInterval),
+      );
+      return withStateSource(windowedInv.derive<T>('reduceByWindow-value', (x, _p, id) => x.map(([, v]) => v, id)), windowedInv);
     }
     const { windowMs, slideMs } = this.windowSpec('reduceByWindow', a, b);
     // Spark: reduce each batch, window the one-record batches, reduce again.
@@ -562,11 +567,14 @@ export class DStream<T> {
     const windowed = perBatch.statefulNode<T>('reduceByWindow', { windowMs, slideMs, inverse: false }, [fn], slideMs, 1, (node) =>
       new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs, this.graph.batchInterval),
     );
-    return windowed.derive<T>('reduceByWindow-value', (x, _p, id) =>
-      x
-        .mapPartitions((records) => (records.length ? [[null, records.reduce(fn)] as [null, T]] : []), id)
-        .reduceByKey(fn, { numPartitions: 1 }, id)
-        .map(([, v]) => v, id),
+    return withStateSource(
+      windowed.derive<T>('reduceByWindow-value', (x, _p, id) =>
+        x
+          .mapPartitions((records) => (records.length ? [[null, records.reduce(fn)] as [null, T]] : []), id)
+          .reduceByKey(fn, { numPartitions: 1 }, id)
+          .map(([, v]) => v, id),
+      ),
+      windowed,
     );
   }
 
@@ -617,9 +625,9 @@ export class DStream<T> {
         (node) => new WindowOp(node, windowMs, slideMs, how, this.graph.checkpointMs, this.graph.batchInterval),
       );
     }
-    const options = (c && typeof c === 'object' ? c : d) ?? {};
+    const options = (c as PartitionOptions | undefined) ?? {};
     checkNumPartitions(options, 'reduceByKeyAndWindow');
-    const { windowMs, slideMs } = this.windowSpec('reduceByKeyAndWindow', a, typeof c === 'object' ? undefined : (b as Duration | undefined));
+    const { windowMs, slideMs } = this.windowSpec('reduceByKeyAndWindow', a, b);
     return this.statefulNode<[K, V]>(
       'reduceByKeyAndWindow',
       { windowMs, slideMs, inverse: false, numPartitions: options.numPartitions ?? null },
@@ -662,7 +670,10 @@ export class DStream<T> {
     const windowed = this.statefulNode<[K, V]>('groupByKeyAndWindow', { windowMs, slideMs, numPartitions: options.numPartitions ?? null }, [], slideMs, options.numPartitions, (node) =>
       new WindowOp(node, windowMs, slideMs, { kind: 'raw' }, this.graph.checkpointMs, this.graph.batchInterval),
     );
-    return windowed.derive<[K, V[]]>('groupByKeyAndWindow-group', (x, _p, id) => x.groupByKey(options, id));
+    return withStateSource(
+      windowed.derive<[K, V[]]>('groupByKeyAndWindow-group', (x, _p, id) => x.groupByKey(options, id)),
+      windowed,
+    );
   }
 
   /**
@@ -727,7 +738,7 @@ export class DStream<T> {
    */
   checkpoint(interval: Duration): this {
     const ms = toMillis(interval, 'checkpoint');
-    const entry = this.graph.stateful.find((s) => s.node === this.node || (this as DStream<T> & { stateStream?: DStream<unknown> }).stateStream?.node === s.node);
+    const entry = this.graph.stateful.find((s) => s.node === this.node || s.node === this.stateSource);
     if (!entry) throw new JobDefinitionError(`checkpoint(): ${this.id} keeps no state; it applies to windows, updateStateByKey and mapWithState`, { nodeId: this.id });
     if (ms % this.graph.batchInterval !== 0) throw new JobDefinitionError(`checkpoint(): ${ms} ms is not a multiple of the batch interval (${this.graph.batchInterval} ms)`, { nodeId: this.id });
     entry.op.checkpointMs = ms;
@@ -960,6 +971,7 @@ export class MapWithStateDStream<K, S, R> extends DStream<R> {
     private readonly op: MapWithStateOp,
   ) {
     super(graph, node, compute);
+    this.stateSource = stateStream.node;
   }
 
   /**
@@ -972,6 +984,15 @@ export class MapWithStateDStream<K, S, R> extends DStream<R> {
   stateSnapshots(): DStream<[K, S]> {
     this.op.snapshots = true;
     const node = this.graph.addNode('stateSnapshots', [this.stateStream.node]);
-    return new DStream<[K, S]>(this.graph, node, (plan) => this.stateStream.batchAt(plan)?.flatMap(([tag, x]) => (tag === SNAPSHOT ? [x as [K, S]] : []), node.id));
+    return withStateSource(
+      new DStream<[K, S]>(this.graph, node, (plan) => this.stateStream.batchAt(plan)?.flatMap(([tag, x]) => (tag === SNAPSHOT ? [x as [K, S]] : []), node.id)),
+      this.stateStream,
+    );
   }
+}
+
+/** Marks `derived` as reading the state of `stateful`, so `checkpoint()` on it reaches the state. */
+function withStateSource<U>(derived: DStream<U>, stateful: DStream<unknown>): DStream<U> {
+  derived.stateSource = stateful.node;
+  return derived;
 }

@@ -453,6 +453,28 @@ describe('reduceByKeyAndWindow', () => {
     expect(sorted(inv[1].data)).toEqual(sorted(plain[1].data));
   });
 
+  it('the no-inverse overload with a slide and options keeps the slide (outputs only at its multiples)', async () => {
+    const out = await run(comings, (s) => s.reduceByKeyAndWindow(add, 3000, 2000, { numPartitions: 2 }), 6);
+    expect(sortedByTime(out)).toEqual([
+      {
+        time: 2000,
+        data: [
+          ['a', 2],
+          ['b', 1],
+        ],
+      },
+      {
+        time: 4000,
+        data: [
+          ['a', 1],
+          ['c', 5],
+        ],
+      },
+      { time: 6000, data: [] },
+    ]);
+    expect(out.map((b) => b.partitions.length)).toEqual([2, 2, 2]);
+  });
+
   it('the no-inverse overload also takes options without a slide', async () => {
     const out = await run(comings, (s) => s.reduceByKeyAndWindow(add, 2000, undefined, { numPartitions: 2 }));
     expect(out.map((b) => b.partitions.length)).toEqual([2, 2, 2, 2, 2]);
@@ -562,8 +584,8 @@ describe('window checks when the job is built', () => {
   const ops: Op[] = [
     ['window', (s, w, sl) => s.window(w, sl)],
     ['countByWindow', (s, w, sl) => s.countByWindow(w, sl)],
-    ['reduceByWindow', (s, w, sl) => s.reduceByWindow((a, b) => a, w, sl)],
-    ['reduceByWindow', (s, w, sl) => s.reduceByWindow((a, b) => a, (a) => a, w, sl)],
+    ['reduceByWindow', (s, w, sl) => s.reduceByWindow((a, _b) => a, w, sl)],
+    ['reduceByWindow', (s, w, sl) => s.reduceByWindow((a, _b) => a, (a) => a, w, sl)],
     ['reduceByKeyAndWindow', (s, w, sl) => s.reduceByKeyAndWindow(add, w, sl)],
     ['reduceByKeyAndWindow', (s, w, sl) => s.reduceByKeyAndWindow(add, sub, w, sl)],
     ['countByValueAndWindow', (s, w, sl) => s.countByValueAndWindow(w, sl)],
