@@ -7,6 +7,14 @@ import type { BlobStore } from '../ports/index.ts';
 import { checkBlobKey, checkByteRange, isValidBlobKey } from './memoryBlobStore.ts';
 
 const TEMP_PREFIX = '.tmp-';
+/**
+ * Where writes are staged before the rename: one directory at the store's root, so a write cut
+ * short by a crash never leaves a stray file inside an output directory (readers of a batch's
+ * directory see its parts and `_SUCCESS`, nothing else). Its name starts with TEMP_PREFIX, so
+ * listings skip it. Left-overs older than STALE_TEMP_MS are swept at the first write.
+ */
+const STAGING_DIR = `${TEMP_PREFIX}writes`;
+const STALE_TEMP_MS = 10 * 60_000;
 
 /** How often `put` retries when a concurrent `delete` pruned the directory it had just created. */
 const PUT_ATTEMPTS = 5;
@@ -40,6 +48,7 @@ function isMissing(error: unknown): boolean {
 export class FsBlobStore implements BlobStore {
   readonly #root: string;
   readonly #rootWithSep: string;
+  #staging: Promise<string> | undefined;
 
   constructor(rootDir: string) {
     this.#root = path.resolve(rootDir);
@@ -51,12 +60,31 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.#root, ...key.split('/'));
   }
 
+  /** The staging directory, created (and swept of stale left-overs) on first use. */
+  #stagingDir(): Promise<string> {
+    this.#staging ??= (async () => {
+      const dir = path.join(this.#root, STAGING_DIR);
+      await fs.mkdir(dir, { recursive: true });
+      const now = Date.now();
+      for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
+        const file = path.join(dir, name);
+        const st = await fs.stat(file).catch(() => undefined);
+        if (st && now - st.mtimeMs > STALE_TEMP_MS) await fs.rm(file, { force: true }).catch(() => {});
+      }
+      return dir;
+    })();
+    return this.#staging;
+  }
+
   async put(key: string, body: Uint8Array | string): Promise<void> {
     const file = this.#pathOf(key);
     const dir = path.dirname(file);
+    const staging = await this.#stagingDir();
     for (let attempt = 1; ; attempt++) {
-      const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
+      const temp = path.join(staging, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
       try {
+        // The staging directory may have been removed under us (a test deleting the whole root).
+        await fs.mkdir(staging, { recursive: true });
         await fs.mkdir(dir, { recursive: true });
         await fs.writeFile(temp, body);
         await fs.rename(temp, file);

@@ -37,7 +37,11 @@ const fixtures: { readonly name: string; create(): Promise<Subject> }[] = [
           await fs.mkdir(path.join(dir, dirKey), { recursive: true });
           await fs.writeFile(path.join(dir, dirKey, '.tmp-0123456789abcdef'), 'half');
         },
-        isBare: async () => (await fs.readdir(dir)).length === 0,
+        // Only the store's own staging directory for writes in progress may remain, and it is empty.
+        isBare: async () => {
+          const left = await fs.readdir(dir);
+          return left.every((n) => n === '.tmp-writes') && (left.length === 0 || (await fs.readdir(path.join(dir, '.tmp-writes'))).length === 0);
+        },
         dispose: () => fs.rm(dir, { recursive: true, force: true }),
       };
     },
@@ -258,5 +262,36 @@ describe.each(fixtures)('BlobStore contract: $name', (fixture) => {
 
     // Assess
     expect(await store.get('k')).toEqual(new Uint8Array([1, 2, 3]));
+  });
+});
+
+describe('FsBlobStore staging', () => {
+  it('stages writes outside the key directories, so an output directory holds only its objects', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-staging-'));
+    try {
+      const store = new FsBlobStore(dir);
+      await store.put('counts-1000/part-00000', 'a\n');
+      await store.put('counts-1000/_SUCCESS', '');
+      expect((await fs.readdir(path.join(dir, 'counts-1000'))).sort()).toEqual(['_SUCCESS', 'part-00000']);
+      expect(await store.list('')).toEqual(['counts-1000/_SUCCESS', 'counts-1000/part-00000']);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('sweeps staged files that a crashed writer left long ago', async () => {
+    const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-staging-'));
+    try {
+      const staging = path.join(dir, '.tmp-writes');
+      await fs.mkdir(staging);
+      await fs.writeFile(path.join(staging, '.tmp-old'), 'half');
+      await fs.writeFile(path.join(staging, '.tmp-recent'), 'half');
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      await fs.utimes(path.join(staging, '.tmp-old'), hourAgo, hourAgo);
+      await new FsBlobStore(dir).put('k', 'v');
+      expect(await fs.readdir(staging)).toEqual(['.tmp-recent']);
+    } finally {
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   });
 });
