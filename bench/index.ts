@@ -1,14 +1,17 @@
 /**
  * Sluice's benchmark suite (`npm run bench`, or `npm run bench -- --quick` for a smoke run).
  *
- * It answers three questions about the local runtime, each measured against something timed in
- * the same process on the same generated 100-byte lines, so the numbers mean something on any
- * machine:
+ * It answers four questions about the local runtime, each measured against something timed in
+ * the same process on the same generated input, so the numbers mean something on any machine:
  *  1. word count: how close is a job running through the real coordinator and worker (one
  *     in-process lane) to the loop you would write by hand? Target: ≥ 0.5 of its throughput.
  *  2. grep (filter only): same question for a pipeline with no shuffle. Target: ≥ 0.3.
  *  3. the fixed cost of a batch with nothing in it, in ms and relative to the batch interval and
  *     to a full word-count batch.
+ *  4. windowed counts: does a batch of `reduceByKeyAndWindow` with an inverse function cost the
+ *     same at a 300-batch window as at a 10-batch one? Target: per-batch time ratio ≤ 1.3. The
+ *     same without an inverse (re-reduces the whole window every slide) is reported alongside.
+ *     See ./window.ts for how the comparison is kept fair.
  * Two informational variants (no target) of the 1-partition word count, raced against the same
  * hand loop in the same interleaved rounds, show what durability costs on top of that:
  *  - durable state: the file-system stores `sluice run` uses, in a fresh temp directory per run,
@@ -40,6 +43,7 @@ import {
 } from './pipelines.ts';
 import { formatReport } from './report.ts';
 import { type StateTraffic, TempState } from './state.ts';
+import { runWindowedCounts, WINDOW_FULL, WINDOW_QUICK, type WindowConfig, type WindowedCountsResult } from './window.ts';
 
 /** Options of {@link runBench}; anything left out comes from the full or the quick preset. */
 export interface BenchOptions {
@@ -55,6 +59,9 @@ export interface BenchOptions {
   readonly emptyBatches?: number;
   /** Seed of the generated input. */
   readonly seed?: number;
+  /** Windowed counts: distinct keys, and records per batch. */
+  readonly windowKeys?: number;
+  readonly windowRecords?: number;
   /** Full GC before each run (see {@link exposeGc}); without it, runs pay for each other's garbage. */
   readonly gc?: () => void;
   /** Progress messages (the CLI sends them to stderr so stdout is only the report). */
@@ -71,6 +78,8 @@ export interface BenchConfig {
   readonly emptyBatches: number;
   readonly seed: number;
   readonly gc: boolean;
+  /** Sizes of the windowed-counts part. */
+  readonly window: WindowConfig;
 }
 
 /** The timing of one side, turned into throughput over the input lines. */
@@ -128,7 +137,8 @@ export interface BenchResult {
   readonly wordCountReceived: DurableComparison;
   readonly grep: Comparison;
   readonly emptyBatch: EmptyBatchResult;
-  /** True when every Sluice result matched the hand loop's. */
+  readonly windowedCounts: WindowedCountsResult;
+  /** True when every Sluice result matched the hand loop's (and the windowed counts their recount). */
   readonly ok: boolean;
 }
 
@@ -173,6 +183,12 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     emptyBatches: options.emptyBatches ?? preset.emptyBatches,
     seed: options.seed ?? 42,
     gc: options.gc !== undefined,
+    window: {
+      ...(options.quick ? WINDOW_QUICK : WINDOW_FULL),
+      ...(options.windowKeys !== undefined ? { keys: options.windowKeys } : {}),
+      ...(options.windowRecords !== undefined ? { recordsPerBatch: options.windowRecords } : {}),
+      seed: options.seed ?? 42,
+    },
   };
   const log = options.log ?? (() => {});
   const raceOptions = { reps: config.reps, warmups: config.warmups, gc: options.gc };
@@ -279,6 +295,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     mismatch: emptyMismatch(eb.results[0], config.emptyBatches) ?? emptyMismatch(eb.results[1], 0),
   };
 
+  const windowedCounts = await runWindowedCounts(config.window, { gc: options.gc, log });
+
   let words = 0;
   const distinct = new Set<string>();
   for (const counts of handCounts) {
@@ -299,7 +317,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     wordCountReceived,
     grep,
     emptyBatch,
-    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch].every((r) => r.mismatch === undefined),
+    windowedCounts,
+    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch, windowedCounts].every((r) => r.mismatch === undefined),
   };
 }
 
@@ -312,6 +331,8 @@ async function main(): Promise<void> {
       reps: { type: 'string' },
       'info-reps': { type: 'string' },
       seed: { type: 'string' },
+      'window-keys': { type: 'string' },
+      'window-records': { type: 'string' },
     },
   });
   const int = (name: string, v: string | undefined, min: number): number | undefined => {
@@ -328,6 +349,8 @@ async function main(): Promise<void> {
     reps: int('reps', values.reps, 1),
     infoReps: int('info-reps', values['info-reps'], 1),
     seed: int('seed', values.seed, 0),
+    windowKeys: int('window-keys', values['window-keys'], 1),
+    windowRecords: int('window-records', values['window-records'], 1),
     gc,
     log: (m) => process.stderr.write(`[bench] ${m}\n`),
   });

@@ -119,6 +119,7 @@ export class Coordinator {
     if (this.started) return;
     await this.acquireLease();
     await this.loadCheckpoint();
+    await this.sweepState();
     for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
     this.started = true;
   }
@@ -247,6 +248,7 @@ export class Coordinator {
     this.emit('onBatchStarted', { batchTime: t, numRecords, submissionTime, processingStartTime, schedulingDelay: processingStartTime - t });
 
     this.current = run;
+    const stateBefore = this.checkpoint.state;
     try {
       const plan = run.plan;
       // State moves every batch, whether or not an output reads it this time.
@@ -259,7 +261,7 @@ export class Coordinator {
     } finally {
       this.current = undefined;
     }
-    await this.cleanup(t);
+    await this.cleanup(t, stateBefore);
 
     const end = this.rt.clock.now();
     const deadLetters = run.deadLetters();
@@ -376,7 +378,7 @@ export class Coordinator {
   }
 
   /** Deletes what no later batch needs: this batch's shuffle and cache blobs, and batches older than `remember`. */
-  private async cleanup(t: number): Promise<void> {
+  private async cleanup(t: number, before: Checkpoint['state']): Promise<void> {
     const blobs = this.rt.blobs;
     const prefix = keys.batchBlobs(t);
     const scratch = [...(await blobs.list(`${prefix}shuffle/`)), ...(await blobs.list(`${prefix}cache/`))];
@@ -388,28 +390,56 @@ export class Coordinator {
       if (time <= keepFrom) old.push(k);
     }
     if (old.length) await blobs.delete(old);
-    await this.cleanupState(t);
+    await this.cleanupState(t, before);
     for (const k of await this.rt.meta.list('batch/')) {
       if (Number(k.slice(6, 21)) <= keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
     }
     await this.step('cleanup', t);
   }
 
-  /** Deletes state blobs no checkpoint needs: full and delta blobs before the current full one, slices that left every window. */
-  private async cleanupState(t: number): Promise<void> {
-    const blobs = this.rt.blobs;
+  /**
+   * Deletes the state blobs batch `t` made obsolete, by name (no listing, so the cost does not grow
+   * with the window): the previous full blob and its deltas once a new full one is committed, and
+   * the one slice per partition that just left every window.
+   */
+  private async cleanupState(t: number, before: Checkpoint['state']): Promise<void> {
+    const gone: string[] = [];
     for (const { node, op } of this.graph.stateful) {
-      const pointer = this.checkpoint.state[node.id] as StatePointer | undefined;
-      if (!pointer) continue;
-      const gone: string[] = [];
-      for (const k of await blobs.list(keys.statePrefix(node.id))) {
-        const m = /\/(full|delta|slice)-(\d+)$/.exec(k);
-        if (!m) continue;
-        const time = Number(m[2]);
-        if (m[1] === 'slice' ? time <= t - op.keepSlicesMs : time < pointer.fullTime) gone.push(k);
+      const cur = this.checkpoint.state[node.id] as StatePointer | undefined;
+      const prev = before[node.id] as StatePointer | undefined;
+      if (!cur) continue;
+      for (let p = 0; p < cur.partitions; p++) {
+        if (prev && prev.fullTime !== cur.fullTime) {
+          gone.push(keys.state(node.id, p, 'full', prev.fullTime));
+          for (let d = prev.fullTime + this.interval; d <= prev.lastTime; d += this.interval) gone.push(keys.state(node.id, p, 'delta', d));
+        }
+        const slice = t - op.keepSlicesMs;
+        if (op.keepSlicesMs > 0 && slice >= cur.firstTime) gone.push(keys.state(node.id, p, 'slice', slice));
       }
-      if (gone.length) await blobs.delete(gone);
     }
+    if (gone.length) await this.rt.blobs.delete(gone);
+  }
+
+  /**
+   * Once, when a coordinator starts: deletes state blobs that a crash between a commit and its
+   * cleanup left behind, and those of nodes the job no longer has.
+   */
+  private async sweepState(): Promise<void> {
+    const gone: string[] = [];
+    const ops = new Map(this.graph.stateful.map((s) => [s.node.id, s.op]));
+    for (const k of await this.rt.blobs.list('state/')) {
+      const m = /^state\/([^/]+)\/p\d+\/(full|delta|slice)-(\d+)$/.exec(k);
+      if (!m) continue;
+      const op = ops.get(m[1]);
+      const pointer = this.checkpoint.state[m[1]] as StatePointer | undefined;
+      if (!op || !pointer) {
+        if (!op) gone.push(k);
+        continue;
+      }
+      const time = Number(m[3]);
+      if (m[2] === 'slice' ? time <= pointer.lastTime - op.keepSlicesMs : time < pointer.fullTime) gone.push(k);
+    }
+    if (gone.length) await this.rt.blobs.delete(gone);
   }
 
   /** @internal The state pointers after the last committed batch. */

@@ -17,7 +17,7 @@ const STAGING_DIR = `${TEMP_PREFIX}writes`;
 const STALE_TEMP_MS = 10 * 60_000;
 
 /** How often `put` retries when a concurrent `delete` pruned the directory it had just created. */
-const PUT_ATTEMPTS = 5;
+const PUT_ATTEMPTS = 10;
 
 function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error ? String(error.code) : undefined;
@@ -49,6 +49,7 @@ export class FsBlobStore implements BlobStore {
   readonly #root: string;
   readonly #rootWithSep: string;
   #staging: Promise<string> | undefined;
+  #writing = 0;
 
   constructor(rootDir: string) {
     this.#root = path.resolve(rootDir);
@@ -80,6 +81,17 @@ export class FsBlobStore implements BlobStore {
     const file = this.#pathOf(key);
     const dir = path.dirname(file);
     const staging = await this.#stagingDir();
+    this.#writing++;
+    try {
+      await this.#putVia(staging, key, file, dir, body);
+    } finally {
+      // An idle store leaves no staging directory behind (outputs stay clean); a writer in another
+      // thread that loses it to this rmdir meets ENOENT and makes it again.
+      if (--this.#writing === 0) await fs.rmdir(staging).catch(() => {});
+    }
+  }
+
+  async #putVia(staging: string, key: string, file: string, dir: string, body: Uint8Array | string): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       const temp = path.join(staging, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`);
       try {

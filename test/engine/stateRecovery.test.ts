@@ -140,3 +140,34 @@ describe('stateful job: crash at every protocol step, resume, same output', () =
     expect(uniq(byNode.get('reduceByKeyAndWindow-2')!)).toEqual(['slice-10000', 'slice-8000', 'slice-9000']);
   });
 });
+
+describe('state blobs after a crash between commit and cleanup', () => {
+  it('the next coordinator sweeps what the crashed one left, leaving what an uninterrupted run leaves', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-state-sweep-'));
+    try {
+      const options = { batchInterval: 1000, checkpointInterval: '3s' };
+      const refBlobs = new MemoryBlobStore();
+      await runBatches({ ...options, batches: input.length, sinks: localSinks(join(dir, 'ref')), blobs: refBlobs }, job(join(dir, 'ref')));
+      const blobs = new MemoryBlobStore();
+      const meta = new MemoryMetaStore();
+      const common = { ...options, sinks: localSinks(join(dir, 'crashed')), blobs, meta };
+      // Crash right after the commit of 9000, a full-checkpoint batch: its cleanup never ran.
+      await expect(
+        runBatches(
+          {
+            ...common,
+            batches: input.length,
+            onStep: (s, t) => {
+              if (s === 'commit' && t === 9000) throw new Crash('after commit');
+            },
+          },
+          job(join(dir, 'crashed')),
+        ),
+      ).rejects.toBeInstanceOf(Crash);
+      await runBatches({ ...common, batches: 1 }, job(join(dir, 'crashed')));
+      expect(await blobs.list('state/')).toEqual(await refBlobs.list('state/'));
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});

@@ -273,6 +273,8 @@ describe('FsBlobStore staging', () => {
       await store.put('counts-1000/part-00000', 'a\n');
       await store.put('counts-1000/_SUCCESS', '');
       expect((await fs.readdir(path.join(dir, 'counts-1000'))).sort()).toEqual(['_SUCCESS', 'part-00000']);
+      // Idle, the store leaves no staging directory behind either.
+      expect(await fs.readdir(dir)).toEqual(['counts-1000']);
       expect(await store.list('')).toEqual(['counts-1000/_SUCCESS', 'counts-1000/part-00000']);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
@@ -290,6 +292,7 @@ describe('FsBlobStore staging', () => {
       await fs.utimes(path.join(staging, '.tmp-old'), hourAgo, hourAgo);
       await new FsBlobStore(dir).put('k', 'v');
       expect(await fs.readdir(staging)).toEqual(['.tmp-recent']);
+      expect((await fs.readdir(dir)).sort()).toEqual(['.tmp-writes', 'k']);
     } finally {
       await fs.rm(dir, { recursive: true, force: true });
     }
