@@ -357,6 +357,11 @@ export class Coordinator {
 
   private async commit(run: BatchRun): Promise<void> {
     const t = run.time;
+    // Sources whose splits were sealed by the tasks that read them move on from what was sealed.
+    for (const spec of this.graph.sources) {
+      const src = this.source(spec.nodeId);
+      if (src.advance) run.record.sourceState[spec.nodeId] = src.advance(run.record.sourceState[spec.nodeId], run.record.splits[spec.nodeId] ?? []);
+    }
     run.plan.statefulBatches.forEach((sb, i) => {
       const { node, op } = this.graph.stateful[i];
       run.record.state[node.id] = nextPointer(this.checkpoint.state[node.id] as StatePointer | undefined, t, sb.numPartitions, op);

@@ -159,6 +159,12 @@ export interface RecordSource {
   cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }>;
   /** Reads one split. For an open split, also returns the sealed split it consumed. */
   read(split: InputSplit): Promise<{ records: unknown[]; sealedSplit?: InputSplit }>;
+  /**
+   * For sources with open splits: the position after the batch, from the splits as they were
+   * sealed (e.g. each shard's last sequence number). Called on the coordinator before the commit;
+   * without it, the `state` returned by `cut` is kept.
+   */
+  advance?(state: JsonValue, sealedSplits: readonly InputSplit[]): JsonValue;
 }
 
 /**
