@@ -1,0 +1,109 @@
+import type { JobDefinition } from '../api/job.ts';
+import { buildGraph } from '../api/job.ts';
+import { Coordinator, type CoordinatorRuntime } from '../engine/coordinator.ts';
+import { toFailure, Worker, type WorkerRuntime } from '../engine/worker.ts';
+import { fromWire, toWire } from '../engine/wire.ts';
+import type { JobGraph } from '../plan/graph.ts';
+
+/** The part of the Lambda context the handlers use. */
+export interface LambdaContext {
+  getRemainingTimeInMillis(): number;
+}
+
+/**
+ * The worker function's handler: runs one task (the event) and returns its result. A payload of
+ * the wrong shape comes back as a non-retryable failure, not as a crash. The job's graph is built
+ * once per container and reused by later invocations (so is the state kept in memory).
+ *
+ * @example
+ * ```ts
+ * // functions/worker.ts
+ * export const handler = createWorkerHandler(() => import('./job.ts').then((m) => m.default), (graph) => awsWorkerRuntime(graph));
+ * ```
+ */
+export function createWorkerHandler(load: () => Promise<JobDefinition>, runtime: (graph: JobGraph) => WorkerRuntime): (event: unknown) => Promise<unknown> {
+  let worker: Promise<Worker> | undefined;
+  return async (event) => {
+    worker ??= load().then((job) => {
+      const graph = buildGraph(job);
+      return new Worker(graph, runtime(graph));
+    });
+    let task: unknown;
+    try {
+      // Lambda parsed the JSON payload already; byte arrays travel as { $bytes } markers.
+      task = typeof event === 'string' ? fromWire(event) : fromWire(JSON.stringify(event));
+    } catch (e) {
+      return toFailure(e);
+    }
+    const result = await (await worker).run(task);
+    return JSON.parse(toWire(result));
+  };
+}
+
+/** Options of {@link createCoordinatorHandler}. */
+export interface CoordinatorHandlerOptions {
+  /** Stop starting batches this long before the invocation's time runs out (ms). @default 10 000 */
+  readonly marginMs?: number;
+  /** Where the coordinator writes progress (CloudWatch Logs on AWS). */
+  readonly log?: (line: string) => void;
+}
+
+/** What one coordinator invocation did. */
+export interface CoordinatorRun {
+  readonly batches: number;
+  readonly lastCompleted: number;
+  /** Set when another coordinator held the lease, so this one did nothing. */
+  readonly skipped?: string;
+}
+
+/**
+ * The coordinator function's handler. EventBridge can only fire once a minute, so each invocation
+ * runs the batch clock for about a minute: every due batch (missed ones first, as fast as they
+ * run), then sleeps to the next batch time, until its remaining time gets short; then it releases
+ * the lease so the next invocation takes over at once. If another coordinator still holds the
+ * lease, this invocation returns without doing anything.
+ *
+ * @example
+ * ```ts
+ * // functions/coordinator.ts
+ * export const handler = createCoordinatorHandler(loadJob, (graph, job) => awsCoordinatorRuntime(graph, job));
+ * ```
+ */
+export function createCoordinatorHandler(
+  load: () => Promise<JobDefinition>,
+  runtime: (graph: JobGraph, job: JobDefinition) => CoordinatorRuntime,
+  options: CoordinatorHandlerOptions = {},
+): (event: unknown, context?: LambdaContext) => Promise<CoordinatorRun> {
+  return async (_event, context) => {
+    const job = await load();
+    const graph = buildGraph(job);
+    const rt = runtime(graph, job);
+    const coordinator = new Coordinator(graph, job.options, rt);
+    const margin = options.marginMs ?? 10_000;
+    const deadline = rt.clock.now() + (context?.getRemainingTimeInMillis() ?? 60_000) - margin;
+    try {
+      await coordinator.start();
+    } catch (e) {
+      if ((e as Error).name === 'CheckpointError' && /already running/.test((e as Error).message)) {
+        options.log?.(`coordinator: ${(e as Error).message}; leaving this minute to it`);
+        return { batches: 0, lastCompleted: -1, skipped: (e as Error).message };
+      }
+      throw e;
+    }
+    let batches = 0;
+    try {
+      for (;;) {
+        const t = coordinator.nextBatchTime;
+        if (t > deadline) break;
+        await rt.clock.sleepUntil(t);
+        await coordinator.runNextBatch();
+        batches++;
+      }
+    } finally {
+      await coordinator.stop();
+      await coordinator.releaseLease().catch(() => undefined);
+      await rt.invoker.close();
+    }
+    return { batches, lastCompleted: coordinator.lastCompleted };
+  };
+}
