@@ -150,7 +150,7 @@ export class Coordinator {
     // A new epoch fences every write of the previous holder (DESIGN.md §4.1).
     const epoch = (cur?.epoch ?? 0) + 1;
     const v = await this.rt.meta.put(keys.lease, { owner: this.rt.owner, expiresAt: now + this.leaseMs }, { expectedVersion: cur?.version ?? 0, epoch });
-    if (v === undefined) throw new CheckpointError(`job ${this.graph.name}: another coordinator took the lease at the same moment`);
+    if (v === undefined) throw new CheckpointError(`job ${this.graph.name} is already running: another coordinator took the lease at the same moment`);
     this.epoch = epoch;
     this.leaseVersion = v;
   }

@@ -1,0 +1,85 @@
+import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
+import { CreateStreamCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { dynamoClient, kinesisClient, s3Client } from '../../lib/aws/clients.ts';
+import { metaTableSchema } from '../../lib/aws/dynamoMetaStore.ts';
+import type { AwsRuntimeConfig } from '../../lib/aws/runtime.ts';
+import { type Emulator, startDynalite, startKinesalite, startS3rver } from './emulators.ts';
+import { type LambdaEndpoint, startLambdaEndpoint } from './lambdaEndpoint.ts';
+
+/** Emulated AWS for one test file: S3, DynamoDB, Kinesis and a Lambda Invoke endpoint on 127.0.0.1. */
+export interface AwsStack {
+  readonly s3: Emulator;
+  readonly dynamo: Emulator;
+  readonly kinesis: Emulator;
+  readonly lambda: LambdaEndpoint;
+  /** Config for a job whose resources use `name` (stream, table, buckets created by {@link createResources}). */
+  config(name: string): AwsRuntimeConfig;
+  stop(): Promise<void>;
+}
+
+export async function startAwsStack(): Promise<AwsStack> {
+  const [s3, dynamo, kinesis, lambda] = await Promise.all([startS3rver(), startDynalite(), startKinesalite(), startLambdaEndpoint()]);
+  return {
+    s3,
+    dynamo,
+    kinesis,
+    lambda,
+    config: (name) => ({
+      stateBucket: `${name}-state`,
+      table: `${name}-meta`,
+      workerFunction: `${name}-worker`,
+      concurrency: 8,
+      aws: { endpoint: { s3: s3.endpoint, dynamodb: dynamo.endpoint, kinesis: kinesis.endpoint, lambda: lambda.endpoint } },
+    }),
+    stop: async () => {
+      await Promise.all([s3.stop(), dynamo.stop(), kinesis.stop(), lambda.stop()]);
+    },
+  };
+}
+
+/** Creates the stream (with `shards`), the meta table, the state bucket and a sink bucket `<name>-out`. */
+export async function createResources(stack: AwsStack, name: string, shards: number): Promise<void> {
+  const config = stack.config(name);
+  const kin = kinesisClient(config.aws);
+  await kin.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+  await dynamoClient(config.aws).send(new CreateTableCommand(metaTableSchema(config.table)));
+  const s3 = s3Client(config.aws);
+  await s3.send(new CreateBucketCommand({ Bucket: config.stateBucket }));
+  await s3.send(new CreateBucketCommand({ Bucket: `${name}-out` }));
+}
+
+/** Puts `lines` into the stream in PutRecords calls of 500, partition keys spread over the shards. */
+export async function putLines(stack: AwsStack, name: string, lines: readonly string[]): Promise<void> {
+  const kin = kinesisClient(stack.config(name).aws);
+  for (let i = 0; i < lines.length; i += 500) {
+    const chunk = lines.slice(i, i + 500);
+    const out = await kin.send(
+      new PutRecordsCommand({ StreamName: name, Records: chunk.map((l, k) => ({ Data: new TextEncoder().encode(l), PartitionKey: `key-${(i + k) % 37}` })) }),
+    );
+    if (out.FailedRecordCount) throw new Error(`${out.FailedRecordCount} records refused`);
+  }
+}
+
+/** Every saved batch under `s3://<bucket>/<prefix>-<time>/`: time → lines of all its parts (only batches with _SUCCESS). */
+export async function readS3Batches(stack: AwsStack, bucket: string, prefix: string): Promise<Map<number, string[]>> {
+  const s3 = s3Client({ endpoint: stack.s3.endpoint });
+  const keys: string[] = [];
+  let token: string | undefined;
+  do {
+    const page = await s3.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: `${prefix}-`, ContinuationToken: token }));
+    for (const o of page.Contents ?? []) keys.push(o.Key!);
+    token = page.NextContinuationToken;
+  } while (token);
+  const out = new Map<number, string[]>();
+  const done = new Set(keys.filter((k) => k.endsWith('/_SUCCESS')).map((k) => Number(/-(\d+)\//.exec(k)![1])));
+  for (const k of keys.sort()) {
+    const time = Number(/-(\d+)\//.exec(k)![1]);
+    if (!done.has(time) || k.endsWith('/_SUCCESS')) continue;
+    const body = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: k }));
+    const text = await body.Body!.transformToString();
+    out.set(time, [...(out.get(time) ?? []), ...text.split('\n').filter((l) => l !== '')]);
+  }
+  for (const t of done) if (!out.has(t)) out.set(t, []);
+  return new Map([...out].sort((a, b) => a[0] - b[0]));
+}

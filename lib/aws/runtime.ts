@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { SluiceError } from '../api/errors.ts';
+import type { JobDefinition } from '../api/job.ts';
+import type { CoordinatorRuntime } from '../engine/coordinator.ts';
+import { coreSource } from '../engine/sources.ts';
+import type { WorkerRuntime } from '../engine/worker.ts';
+import { WallClock } from '../local/clock.ts';
+import { loadJob } from '../local/loadJob.ts';
+import type { JobGraph } from '../plan/graph.ts';
+import type { SinkResolver, SourceFactory } from '../ports/index.ts';
+import { type AwsConfig, dynamoClient, kinesisClient, lambdaClient, s3Client } from './clients.ts';
+import { DynamoMetaStore } from './dynamoMetaStore.ts';
+import { emfMetrics } from './emfMetrics.ts';
+import { KinesisSource } from './kinesisSource.ts';
+import { LambdaInvoker } from './lambdaInvoker.ts';
+import { S3BlobStore } from './s3BlobStore.ts';
+import { s3Sinks } from './s3Sinks.ts';
+
+/** Where a job's AWS resources are. */
+export interface AwsRuntimeConfig {
+  /** Bucket of lineage blobs, shuffle data and state. */
+  readonly stateBucket: string;
+  /** Key prefix in the state bucket. @default `<job name>/` */
+  readonly statePrefix?: string;
+  /** DynamoDB table of the lease, checkpoint and batch records (see `metaTableSchema`). */
+  readonly table: string;
+  /** The worker function (coordinator only). */
+  readonly workerFunction?: string;
+  /** Worker invocations in flight at once. @default 32 */
+  readonly concurrency?: number;
+  readonly aws?: AwsConfig;
+}
+
+function required(env: NodeJS.ProcessEnv, name: string): string {
+  const v = env[name];
+  if (!v) throw new SluiceError(`environment variable ${name} is not set; the Sluice handlers read their resources from SLUICE_STATE_BUCKET, SLUICE_TABLE and SLUICE_WORKER_FUNCTION`);
+  return v;
+}
+
+/**
+ * The configuration the handlers read from their environment: `SLUICE_STATE_BUCKET`,
+ * `SLUICE_STATE_PREFIX`, `SLUICE_TABLE`, `SLUICE_WORKER_FUNCTION`, `SLUICE_CONCURRENCY`, and
+ * `SLUICE_AWS_ENDPOINT` (or per service `SLUICE_S3_ENDPOINT`, `SLUICE_DYNAMODB_ENDPOINT`,
+ * `SLUICE_KINESIS_ENDPOINT`, `SLUICE_LAMBDA_ENDPOINT`) to point every client at LocalStack or an emulator.
+ *
+ * @example
+ * ```ts
+ * const config = configFromEnv(); // throws, naming the variable, when one is missing
+ * ```
+ */
+export function configFromEnv(env: NodeJS.ProcessEnv = process.env, role: 'coordinator' | 'worker' = 'worker'): AwsRuntimeConfig {
+  const one = env.SLUICE_AWS_ENDPOINT;
+  const per = { s3: env.SLUICE_S3_ENDPOINT ?? one, dynamodb: env.SLUICE_DYNAMODB_ENDPOINT ?? one, kinesis: env.SLUICE_KINESIS_ENDPOINT ?? one, lambda: env.SLUICE_LAMBDA_ENDPOINT ?? one };
+  const concurrency = env.SLUICE_CONCURRENCY === undefined ? undefined : Number(env.SLUICE_CONCURRENCY);
+  if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) throw new SluiceError(`SLUICE_CONCURRENCY must be a whole number >= 1, got ${env.SLUICE_CONCURRENCY}`);
+  return {
+    stateBucket: required(env, 'SLUICE_STATE_BUCKET'),
+    statePrefix: env.SLUICE_STATE_PREFIX,
+    table: required(env, 'SLUICE_TABLE'),
+    workerFunction: role === 'coordinator' ? required(env, 'SLUICE_WORKER_FUNCTION') : env.SLUICE_WORKER_FUNCTION,
+    concurrency,
+    aws: { endpoint: per, region: env.AWS_REGION },
+  };
+}
+
+/** The job named by `SLUICE_JOB_FILE` (a bundled handler imports its job instead). */
+export function loadJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<JobDefinition> {
+  return loadJob(required(env, 'SLUICE_JOB_FILE'));
+}
+
+/** Sources on AWS: Kinesis shards, plus the sources that live in the coordinator's memory. */
+export function awsSources(config: AwsRuntimeConfig): SourceFactory {
+  const kinesis = kinesisClient(config.aws);
+  return (spec, io) => {
+    const core = coreSource(spec, io);
+    if (core) return core;
+    if (spec.kind === 'kinesis') return new KinesisSource(spec, io, { client: kinesis });
+    throw new SluiceError(`${spec.nodeId}: the AWS runtime has no source of kind ${spec.kind} (socketTextStream and local directories are local only)`, { nodeId: spec.nodeId });
+  };
+}
+
+/** Outputs on AWS: `s3://` locations only (a Lambda has no durable disk). */
+export function awsSinks(config: AwsRuntimeConfig): SinkResolver {
+  const s3 = s3Sinks(s3Client(config.aws));
+  return (location) => {
+    if (!location.startsWith('s3://')) throw new SluiceError(`output ${location}: on AWS, outputs go to S3; use an s3://bucket/prefix location`);
+    return s3(location);
+  };
+}
+
+/**
+ * What a worker function needs: the state bucket, the sources, the sinks.
+ *
+ * @example
+ * ```ts
+ * export const handler = createWorkerHandler(loadJobFromEnv, (graph) => awsWorkerRuntime(graph, configFromEnv()));
+ * ```
+ */
+export function awsWorkerRuntime(graph: JobGraph, config: AwsRuntimeConfig): WorkerRuntime {
+  return {
+    blobs: new S3BlobStore({ client: s3Client(config.aws), bucket: config.stateBucket, prefix: config.statePrefix ?? `${graph.name}/` }),
+    sources: awsSources(config),
+    sinks: awsSinks(config),
+  };
+}
+
+/**
+ * What the coordinator function needs: the worker runtime's stores, the DynamoDB meta store, the
+ * Lambda invoker, the wall clock, EMF metrics.
+ *
+ * @example
+ * ```ts
+ * export const handler = createCoordinatorHandler(loadJobFromEnv, (graph) => awsCoordinatorRuntime(graph, configFromEnv(process.env, 'coordinator')));
+ * ```
+ */
+export function awsCoordinatorRuntime(graph: JobGraph, config: AwsRuntimeConfig, write: (line: string) => void = (l) => console.log(l)): CoordinatorRuntime {
+  if (!config.workerFunction) throw new SluiceError('the coordinator needs the worker function name (SLUICE_WORKER_FUNCTION)');
+  return {
+    ...awsWorkerRuntime(graph, config),
+    meta: new DynamoMetaStore({ client: dynamoClient(config.aws), table: config.table, job: graph.name }),
+    invoker: new LambdaInvoker({ client: lambdaClient(config.aws), functionName: config.workerFunction, concurrency: config.concurrency }),
+    clock: new WallClock(),
+    log: { print: (text) => write(text.trimEnd()), info: write, warn: (l) => write(`warning: ${l}`) },
+    metrics: emfMetrics(write),
+    owner: `lambda:${process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? randomBytes(6).toString('hex')}:${randomBytes(4).toString('hex')}`,
+    stateLocation: `s3://${config.stateBucket}/${config.statePrefix ?? `${graph.name}/`} and table ${config.table}`,
+  };
+}
