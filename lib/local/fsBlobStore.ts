@@ -61,11 +61,14 @@ export class FsBlobStore implements BlobStore {
     return path.join(this.#root, ...key.split('/'));
   }
 
-  /** The staging directory, created (and swept of stale left-overs) on first use. */
+  /**
+   * The staging directory, swept of stale left-overs on first use. Creating it is left to each
+   * write (a concurrent delete elsewhere may prune it at any time), and a failed sweep is ignored:
+   * it must never make later writes fail.
+   */
   #stagingDir(): Promise<string> {
+    const dir = path.join(this.#root, STAGING_DIR);
     this.#staging ??= (async () => {
-      const dir = path.join(this.#root, STAGING_DIR);
-      await fs.mkdir(dir, { recursive: true });
       const now = Date.now();
       for (const name of await fs.readdir(dir).catch(() => [] as string[])) {
         const file = path.join(dir, name);
@@ -73,7 +76,7 @@ export class FsBlobStore implements BlobStore {
         if (st && now - st.mtimeMs > STALE_TEMP_MS) await fs.rm(file, { force: true }).catch(() => {});
       }
       return dir;
-    })();
+    })().catch(() => dir);
     return this.#staging;
   }
 

@@ -1,6 +1,6 @@
 import { parseArgs } from 'node:util';
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import { kinesisClient } from '../aws/clients.ts';
+import { kinesisClient } from './clients.ts';
 
 const USAGE = `Usage: npm run produce -- --stream NAME [--rate N] [--count N] [--lines "a b c"]
 
