@@ -9,9 +9,9 @@ import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack 
 const LINES = Array.from({ length: 1800 }, (_, i) => `w${i % 13} x${i % 7} line${i}`);
 
 /** Raw lines and word counts of a Kinesis stream, both saved to S3 per batch. */
-function job(name: string): JobDefinition {
-  return defineJob({ name, batchInterval: '400ms' }, (ctx) => {
-    const lines = ctx.kinesisStream(name, { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: 120 });
+function job(name: string, extra: { onRecordError?: 'fail' | 'dead-letter'; decode?: (b: Uint8Array) => string } = {}): JobDefinition {
+  return defineJob({ name, batchInterval: '400ms', onRecordError: extra.onRecordError, maxTaskAttempts: 2 }, (ctx) => {
+    const lines = ctx.kinesisStream(name, { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: 120, decode: extra.decode });
     lines.saveAsTextFiles(`s3://${name}-out/raw`);
     lines
       .flatMap((l) => l.split(' '))
@@ -30,6 +30,8 @@ interface RunOptions {
   readonly invocations?: number[];
   /** Run the invocations at the same time instead of one after another. */
   readonly concurrent?: boolean;
+  readonly job?: JobDefinition;
+  readonly lines?: readonly string[];
 }
 
 describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers, DynamoDB lineage, S3 out', () => {
@@ -43,9 +45,9 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
 
   async function runJob(name: string, options: RunOptions = {}) {
     await createResources(stack, name, 4);
-    await putLines(stack, name, LINES);
+    await putLines(stack, name, options.lines ?? LINES);
     const config = stack.config(name);
-    const definition = job(name);
+    const definition = options.job ?? job(name);
     const worker = createWorkerHandler(async () => definition, (graph) => awsWorkerRuntime(graph, config));
     stack.lambda.register(config.workerFunction!, options.worker ? options.worker(worker) : worker);
     const logs: string[] = [];
@@ -143,6 +145,45 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     const skipped = result.runs.filter((r) => 'skipped' in r && r.skipped);
     expect(skipped).toHaveLength(1);
     await expectExactlyOnce(result);
+  }, 60_000);
+
+  const strict = (b: Uint8Array) => {
+    const text = new TextDecoder().decode(b);
+    if (text.startsWith('bad')) throw new Error(`cannot decode ${JSON.stringify(text)}`);
+    return text;
+  };
+  const withBad = [...LINES.slice(0, 600), 'bad record one', ...LINES.slice(600), 'bad record two'];
+
+  it("a record the decoder rejects goes to dead letters with onRecordError: 'dead-letter'; the rest is counted exactly once", async () => {
+    const name = 'e2e-dead-letter';
+    const result = await runJob(name, { job: job(name, { onRecordError: 'dead-letter', decode: strict }), lines: withBad });
+    expect(result.runs.every((r) => !('error' in r))).toBe(true);
+    await expectExactlyOnce(result);
+    // Dead letters are JSON lines under <job>/dead-letters/<batch time>/ in the state bucket.
+    const { S3Client, ListObjectsV2Command, GetObjectCommand } = await import('@aws-sdk/client-s3');
+    const s3 = new S3Client({ endpoint: stack.s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: `${name}-state`, Prefix: `${name}/dead-letters/` }));
+    const bodies = await Promise.all((listed.Contents ?? []).map(async (o) => (await (await s3.send(new GetObjectCommand({ Bucket: `${name}-state`, Key: o.Key }))).Body!.transformToString())));
+    const parsed = bodies.flatMap((b) => b.trim().split('\n')).map((l) => JSON.parse(l));
+    expect(parsed.map((d) => Buffer.from(d.record.data, 'base64').toString()).sort()).toEqual(['bad record one', 'bad record two']);
+    for (const d of parsed) {
+      expect(d.error).toMatch(/cannot decode "bad record/);
+      expect(d.source.node).toBe('kinesis-1');
+      expect(d.record.sequenceNumber).toMatch(/^\d+$/);
+    }
+    expect(result.logs.some((l) => /record\(s\) set aside under dead-letters/.test(l))).toBe(true);
+  }, 60_000);
+
+  it('by default a record the decoder rejects fails the batch with a RecordError, and nothing past it is committed', async () => {
+    const name = 'e2e-decoder-fails';
+    const result = await runJob(name, { job: job(name, { decode: strict }), lines: withBad });
+    const failed = result.runs.find((r) => 'error' in r) as { error: Error } | undefined;
+    expect(failed?.error.name).toBe('RecordError');
+    expect(failed?.error.message).toMatch(/the decoder threw on record \d+ of shard shardId-\d+ of Kinesis stream e2e-decoder-fails: cannot decode "bad record one"/);
+    // Batches before the bad record were committed; none of its batch's output exists.
+    const raw = [...result.raw.values()].flat();
+    expect(raw).not.toContain('bad record one');
+    expect(raw.length).toBeLessThan(LINES.length);
   }, 60_000);
 
   it('throttled worker invocations are retried; the output is unchanged', async () => {

@@ -186,20 +186,31 @@ describe('KinesisSource against kinesalite', () => {
     expect((err as Error).message).toMatch(/kinesis-0: kinesisStream\('no-such-stream'\): there is no Kinesis stream named no-such-stream/);
   });
 
-  it('turns a decoder failure into a RecordError naming the node, shard and sequence number', async () => {
+  it('reports a record the decoder rejects as a failure naming the node, shard and sequence number, and keeps the others', async () => {
     const stream = uniqueStreamName('dec');
     await createStream(client, stream, 1);
     const puts = await putAll(client, stream, [
       { key: 'a', data: '{"n":1}' },
       { key: 'a', data: 'not json' },
+      { key: 'a', data: '{"n":3}' },
     ]);
     const src = source(stream, {}, {}, (b) => JSON.parse(new TextDecoder().decode(b)));
     const { splits } = await src.cut(Date.now(), undefined);
-    const err = await src.read(splits[0]).catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(RecordError);
-    expect((err as RecordError).nodeId).toBe(NODE);
-    expect((err as Error).message).toContain(`kinesis-0: the decoder threw on record ${puts[1].seq} of shard shardId-000000000000 of Kinesis stream ${stream}`);
-    expect((err as Error).cause).toBeInstanceOf(SyntaxError);
+    const { records, failures, sealedSplit } = await src.read(splits[0]);
+    expect(records).toEqual([{ n: 1 }, { n: 3 }]);
+    expect(failures).toHaveLength(1);
+    const f = failures![0];
+    expect(f.index).toBe(1);
+    expect(f.error).toBeInstanceOf(RecordError);
+    expect((f.error as RecordError).nodeId).toBe(NODE);
+    expect(f.error.message).toContain(`kinesis-0: the decoder threw on record ${puts[1].seq} of shard shardId-000000000000 of Kinesis stream ${stream}`);
+    expect(f.error.cause).toBeInstanceOf(SyntaxError);
+    expect(f.record).toMatchObject({ shard: 'shardId-000000000000', partitionKey: 'a', sequenceNumber: puts[1].seq, data: Buffer.from('not json').toString('base64') });
+    // The bad record still counts as consumed: the sealed range covers all three.
+    expect(sealedSplit!.count).toBe(3);
+    const again = await src.read(sealedSplit!);
+    expect(again.records).toEqual([{ n: 1 }, { n: 3 }]);
+    expect(again.failures).toHaveLength(1);
   });
 
   it('follows a split and a merge: children only after their parents, nothing lost or doubled, per-key order kept', async () => {
@@ -352,6 +363,7 @@ describe('KinesisSource against kinesalite', () => {
     await putAll(client, stream2, [{ key: 'x', data: broken }]);
     const src2 = source(stream2);
     const { splits } = await src2.cut(Date.now(), undefined);
-    await expect(src2.read(splits[0] as InputSplit)).rejects.toThrow(RecordError);
+    const cutShort = await src2.read(splits[0] as InputSplit);
+    expect(cutShort.failures?.[0].error).toBeInstanceOf(RecordError);
   });
 });

@@ -12,7 +12,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { RecordError, SluiceError } from '../api/errors.ts';
-import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
+import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceRecordFailure, SourceSpec } from '../ports/index.ts';
 
 /**
  * `ctx.kinesisStream`: one input partition per shard (DESIGN.md §4.2, §5).
@@ -177,14 +177,14 @@ export class KinesisSource implements RecordSource {
   // Worker side
   // ---------------------------------------------------------------------------------------------
 
-  async read(split: InputSplit): Promise<{ records: unknown[]; sealedSplit?: InputSplit }> {
+  async read(split: InputSplit): Promise<{ records: unknown[]; sealedSplit?: InputSplit; failures?: readonly SourceRecordFailure[] }> {
     if (typeof split.shard !== 'string') throw new SluiceError(`${this.spec.nodeId}: malformed Kinesis split ${JSON.stringify(split)}`, { nodeId: this.spec.nodeId });
-    if ('end' in split) return { records: await this.readSealed(split) };
+    if ('end' in split) return this.readSealed(split);
     return this.readOpen(split);
   }
 
   /** Reads an open split up to the batch boundary and reports what it consumed. */
-  private async readOpen(split: InputSplit): Promise<{ records: unknown[]; sealedSplit: InputSplit }> {
+  private async readOpen(split: InputSplit): Promise<{ records: unknown[]; sealedSplit: InputSplit; failures?: SourceRecordFailure[] }> {
     const shard = split.shard as string;
     const after = typeof split.after === 'string' ? split.after : null;
     const start = after === null ? parseStart(split.start ?? 'TRIM_HORIZON', this.spec.nodeId) : null;
@@ -262,15 +262,15 @@ export class KinesisSource implements RecordSource {
     if (after === null && consumed.length > 0) sealed.first = consumed[0].SequenceNumber!;
     if (exhausted) sealed.exhausted = true;
     else if (consumed.length === 0 && since !== undefined && after === null && resumeAt) sealed.resume = { iterator: resumeAt.iterator, at: resumeAt.at, since };
-    return { records: this.decodeAll(shard, consumed), sealedSplit: sealed };
+    return { ...this.decodeAll(shard, consumed), sealedSplit: sealed };
   }
 
   /** Reads exactly the sealed range (after, end] again, whatever arrived since. */
-  private async readSealed(split: InputSplit): Promise<unknown[]> {
+  private async readSealed(split: InputSplit): Promise<Decoded> {
     const shard = split.shard as string;
     const count = typeof split.count === 'number' ? split.count : -1;
     const end = typeof split.end === 'string' ? split.end : null;
-    if (end === null || count === 0) return [];
+    if (end === null || count === 0) return { records: [] };
     if (count < 1) throw new SluiceError(`${this.spec.nodeId}: malformed sealed Kinesis split ${JSON.stringify(split)}`, { nodeId: this.spec.nodeId });
     const after = typeof split.after === 'string' ? split.after : null;
     const first = typeof split.first === 'string' ? split.first : null;
@@ -317,9 +317,15 @@ export class KinesisSource implements RecordSource {
     );
   }
 
-  private decodeAll(shard: string, records: readonly _Record[]): unknown[] {
+  /**
+   * Decodes (and de-aggregates) the records; one that cannot be decoded is left out and listed as
+   * a failure, so the engine can fail the batch or set it aside (onRecordError).
+   */
+  private decodeAll(shard: string, records: readonly _Record[]): Decoded {
     const out: unknown[] = [];
-    for (const r of records) {
+    const failures: SourceRecordFailure[] = [];
+    const raw = (data: Uint8Array, meta: RecordMeta) => ({ shard, ...meta, data: Buffer.from(data).toString('base64') });
+    records.forEach((r, index) => {
       const seq = r.SequenceNumber!;
       const arrivalTime = arrivalOf(r);
       const data = r.Data ?? new Uint8Array(0);
@@ -327,30 +333,29 @@ export class KinesisSource implements RecordSource {
       try {
         parts = deaggregate(data);
       } catch (e) {
-        throw new RecordError(`${this.spec.nodeId}: the KPL-aggregated record ${seq} of shard ${shard} of Kinesis stream ${this.stream} is malformed: ${messageOf(e)}`, {
+        const error = new RecordError(`${this.spec.nodeId}: the KPL-aggregated record ${seq} of shard ${shard} of Kinesis stream ${this.stream} is malformed: ${messageOf(e)}`, {
           nodeId: this.spec.nodeId,
           cause: e,
         });
+        failures.push({ index, record: raw(data, { partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime }), error });
+        return;
       }
-      if (parts === undefined) {
-        out.push(this.decodeOne(shard, data, { partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime }));
-      } else {
-        parts.forEach((p, i) => out.push(this.decodeOne(shard, p.data, { partitionKey: p.partitionKey, sequenceNumber: seq, subSequenceNumber: i, arrivalTime })));
-      }
-    }
-    return out;
-  }
-
-  private decodeOne(shard: string, data: Uint8Array, meta: RecordMeta): unknown {
-    try {
-      return this.decode(data, meta);
-    } catch (e) {
-      const which = meta.subSequenceNumber === undefined ? `record ${meta.sequenceNumber}` : `record ${meta.sequenceNumber} (user record ${meta.subSequenceNumber})`;
-      throw new RecordError(`${this.spec.nodeId}: the decoder threw on ${which} of shard ${shard} of Kinesis stream ${this.stream}: ${messageOf(e)}`, {
-        nodeId: this.spec.nodeId,
-        cause: e,
-      });
-    }
+      const one = (bytes: Uint8Array, meta: RecordMeta) => {
+        try {
+          out.push(this.decode(bytes, meta));
+        } catch (e) {
+          const which = meta.subSequenceNumber === undefined ? `record ${meta.sequenceNumber}` : `record ${meta.sequenceNumber} (user record ${meta.subSequenceNumber})`;
+          const error = new RecordError(`${this.spec.nodeId}: the decoder threw on ${which} of shard ${shard} of Kinesis stream ${this.stream}: ${messageOf(e)}`, {
+            nodeId: this.spec.nodeId,
+            cause: e,
+          });
+          failures.push({ index, record: raw(bytes, meta), error });
+        }
+      };
+      if (parts === undefined) one(data, { partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime });
+      else parts.forEach((p, i) => one(p.data, { partitionKey: p.partitionKey, sequenceNumber: seq, subSequenceNumber: i, arrivalTime }));
+    });
+    return failures.length ? { records: out, failures } : { records: out };
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -483,6 +488,12 @@ export interface KinesisSourceOptions {
   readonly backoffMs?: number;
   /** How long an AT_TIMESTAMP GetShardIterator may take before the timestamp is found by reading from the trim horizon. @default 5000 */
   readonly atTimestampTimeoutMs?: number;
+}
+
+/** Decoded records, and the ones that could not be decoded. */
+interface Decoded {
+  records: unknown[];
+  failures?: SourceRecordFailure[];
 }
 
 /** What a decoder is told about a record besides its bytes. */

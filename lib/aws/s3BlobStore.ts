@@ -128,7 +128,9 @@ export class S3BlobStore implements BlobStore {
   async put(key: string, body: Uint8Array | string): Promise<void> {
     checkBlobKey(key);
     try {
-      await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body }));
+      // An explicit length: the SDK cannot size an empty body by itself, and warns about it.
+      const bytes = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+      await this.#client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: bytes, ContentLength: bytes.byteLength }));
     } catch (error) {
       throw this.#failure(error, `put ${this.#url(key)}`);
     }

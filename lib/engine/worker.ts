@@ -297,10 +297,19 @@ class TaskReader implements PartitionReader {
   async source(nodeId: string, partition: number): Promise<readonly unknown[]> {
     const split = this.task.splits[nodeId]?.[partition];
     if (!split) throw new TaskPayloadError(`the task has no split ${partition} of source ${nodeId}`);
-    const { records, sealedSplit } = await this.worker.adapter(nodeId).read(split);
+    const { records, sealedSplit, failures } = await this.worker.adapter(nodeId).read(split);
     if (sealedSplit) {
       this.sealed ??= {};
       (this.sealed[nodeId] ??= {})[partition] = sealedSplit;
+    }
+    if (failures?.length) {
+      // Undecodable records: the batch fails (retried), or they become dead letters with their position.
+      const outer = this.position;
+      for (const f of failures) {
+        this.position = { nodeId, partition, offset: f.index };
+        this.recordFailed(nodeId, f.record, f.error);
+      }
+      this.position = outer;
     }
     this.inputRecords += records.length;
     this.reads ??= {};

@@ -157,14 +157,27 @@ export interface RecordSource {
    * stored in the lineage record and, on commit, in the job checkpoint.
    */
   cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }>;
-  /** Reads one split. For an open split, also returns the sealed split it consumed. */
-  read(split: InputSplit): Promise<{ records: unknown[]; sealedSplit?: InputSplit }>;
+  /**
+   * Reads one split. For an open split, also returns the sealed split it consumed. Records that
+   * could not be decoded are left out of `records` and listed in `failures` (with their place in
+   * the split), for the engine to fail the batch or set them aside as dead letters.
+   */
+  read(split: InputSplit): Promise<{ records: unknown[]; sealedSplit?: InputSplit; failures?: readonly SourceRecordFailure[] }>;
   /**
    * For sources with open splits: the position after the batch, from the splits as they were
    * sealed (e.g. each shard's last sequence number). Called on the coordinator before the commit;
    * without it, the `state` returned by `cut` is kept.
    */
   advance?(state: JsonValue, sealedSplits: readonly InputSplit[]): JsonValue;
+}
+
+/** A record a source could not decode: where it was, what it was (as plain data), and why. */
+export interface SourceRecordFailure {
+  /** Its position among the split's records. */
+  readonly index: number;
+  /** What is known of the raw record (bytes as base64, keys, sequence numbers). */
+  readonly record: unknown;
+  readonly error: Error;
 }
 
 /**
