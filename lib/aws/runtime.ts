@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../api/errors.ts';
 import type { JobDefinition } from '../api/job.ts';
 import type { CoordinatorRuntime } from '../engine/coordinator.ts';
@@ -15,6 +16,7 @@ import { KinesisSource } from './kinesisSource.ts';
 import { LambdaInvoker } from './lambdaInvoker.ts';
 import { S3BlobStore } from './s3BlobStore.ts';
 import { s3Sinks } from './s3Sinks.ts';
+import { S3TextFileSource } from './s3TextFileSource.ts';
 
 /** Where a job's AWS resources are. */
 export interface AwsRuntimeConfig {
@@ -68,13 +70,21 @@ export function loadJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Jo
   return loadJob(required(env, 'SLUICE_JOB_FILE'));
 }
 
-/** Sources on AWS: Kinesis shards, plus the sources that live in the coordinator's memory. */
+/** Sources on AWS: Kinesis shards, `s3://` text file prefixes, plus the sources that live in the coordinator's memory. */
 export function awsSources(config: AwsRuntimeConfig): SourceFactory {
   const kinesis = kinesisClient(config.aws);
+  let s3: S3Client | undefined;
   return (spec, io) => {
     const core = coreSource(spec, io);
     if (core) return core;
     if (spec.kind === 'kinesis') return new KinesisSource(spec, io, { client: kinesis });
+    if (spec.kind === 'textFile') {
+      const dir = spec.params.directory;
+      if (typeof dir === 'string' && dir.startsWith('s3://')) return new S3TextFileSource(spec, io, { client: (s3 ??= s3Client(config.aws)) });
+      throw new SluiceError(`${spec.nodeId}: textFileStream(${JSON.stringify(dir)}): the AWS runtime watches s3:// prefixes only (a Lambda has no durable directory); use textFileStream('s3://bucket/prefix/')`, {
+        nodeId: spec.nodeId,
+      });
+    }
     throw new SluiceError(`${spec.nodeId}: the AWS runtime has no source of kind ${spec.kind} (socketTextStream and local directories are local only)`, { nodeId: spec.nodeId });
   };
 }
