@@ -9,6 +9,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { SluiceError } from '../api/errors.ts';
+import { errorCode, httpStatus } from './sdkErrors.ts';
 import { checkBlobKey, checkByteRange, isValidBlobKey } from '../local/memoryBlobStore.ts';
 import type { BlobStore } from '../ports/index.ts';
 
@@ -26,20 +27,6 @@ export interface S3BlobStoreOptions {
    * is added unless the prefix is empty (the whole bucket). @default ''
    */
   readonly prefix?: string;
-}
-
-/** The S3 error code of an SDK error (`NoSuchKey`, `NoSuchBucket`, `NotFound`, `InvalidRange`, ...). */
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const e = error as { name?: unknown; Code?: unknown };
-  return typeof e.Code === 'string' ? e.Code : typeof e.name === 'string' ? e.name : undefined;
-}
-
-/** The HTTP status of an SDK error's response, when it had one. */
-function httpStatus(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
-  return typeof status === 'number' ? status : undefined;
 }
 
 /** A plain `Uint8Array` over the same bytes (the SDK may hand out a Node `Buffer`). */

@@ -1,5 +1,6 @@
 import { GetObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../api/errors.ts';
+import { errorCode, httpStatus } from './sdkErrors.ts';
 import { textLines } from '../local/textFileSource.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 
@@ -45,20 +46,6 @@ const decoder = new TextDecoder('utf-8');
  */
 function ignoredName(name: string): boolean {
   return name.startsWith('.') || name.startsWith('_') || name.endsWith('._COPYING_');
-}
-
-/** The S3 error code of an SDK error (`NoSuchKey`, `NoSuchBucket`, `PreconditionFailed`, ...). */
-function errorCode(error: unknown): string | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const e = error as { name?: unknown; Code?: unknown };
-  return typeof e.Code === 'string' ? e.Code : typeof e.name === 'string' ? e.name : undefined;
-}
-
-/** The HTTP status of an SDK error's response, when it had one. */
-function httpStatus(error: unknown): number | undefined {
-  if (typeof error !== 'object' || error === null) return undefined;
-  const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
-  return typeof status === 'number' ? status : undefined;
 }
 
 /** An ETag without its quotes or weak marker, for comparing (S3 quotes them, some servers do not). */

@@ -1,0 +1,13 @@
+/** The error code of an AWS SDK error (`NoSuchKey`, `NoSuchBucket`, `PreconditionFailed`, ...). */
+export function errorCode(error: unknown): string | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const e = error as { name?: unknown; Code?: unknown };
+  return typeof e.Code === 'string' ? e.Code : typeof e.name === 'string' ? e.name : undefined;
+}
+
+/** The HTTP status of an AWS SDK error's response, when it had one. */
+export function httpStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
+  return typeof status === 'number' ? status : undefined;
+}
