@@ -103,16 +103,16 @@ function sampleWord(v: Vocabulary, rand: () => number): string {
 }
 
 /**
- * One line of exactly {@link LINE_BYTES} bytes: words separated by single spaces (so
- * `split(' ')` yields only words, never empty strings), the last word chosen to fit exactly.
+ * One line of exactly `bytes` ({@link LINE_BYTES} unless told) bytes: words separated by single
+ * spaces (so `split(' ')` yields only words, never empty strings), the last word chosen to fit exactly.
  */
-function makeLine(v: Vocabulary, rand: () => number, withError: boolean): string {
+function makeLine(v: Vocabulary, rand: () => number, withError: boolean, bytes: number): string {
   // Where the marker goes (as the k-th word) when this line has one; lines hold ~16 words.
   const errorAt = withError ? Math.floor(rand() * 8) : -1;
   const words: string[] = [];
   let length = -1; // length of words.join(' ') so far (no separator before the first word)
   for (;;) {
-    const room = LINE_BYTES - length - 1; // bytes left for the next word after its separator
+    const room = bytes - length - 1; // bytes left for the next word after its separator
     if (room <= MAX_WORD) {
       // Fill the rest exactly with a word of that length (every length has some).
       const fit = v.byLength[room];
@@ -136,6 +136,8 @@ export interface GenerateOptions {
   readonly linesPerBatch: number;
   /** Fraction of lines that contain {@link ERROR_MARKER}. @default 0.01 */
   readonly errorRate?: number;
+  /** Bytes per line, more than the longest vocabulary word (10). @default {@link LINE_BYTES} */
+  readonly lineBytes?: number;
 }
 
 /** `batches` arrays of `linesPerBatch` lines each, the same for the same options. */
@@ -143,11 +145,13 @@ export function generateBatches(options: GenerateOptions): string[][] {
   const rand = mulberry32(options.seed);
   const vocab = makeVocabulary(rand);
   const errorRate = options.errorRate ?? 0.01;
+  const lineBytes = options.lineBytes ?? LINE_BYTES;
+  if (!Number.isInteger(lineBytes) || lineBytes <= MAX_WORD) throw new Error(`lineBytes must be a whole number > ${MAX_WORD}, got ${lineBytes}`);
   const out: string[][] = [];
   for (let b = 0; b < options.batches; b++) {
     const lines = new Array<string>(options.linesPerBatch);
     for (let i = 0; i < options.linesPerBatch; i++) {
-      lines[i] = makeLine(vocab, rand, rand() < errorRate);
+      lines[i] = makeLine(vocab, rand, rand() < errorRate, lineBytes);
     }
     out.push(lines);
   }

@@ -12,6 +12,11 @@
  *     same at a 300-batch window as at a 10-batch one? Target: per-batch time ratio ≤ 1.3. The
  *     same without an inverse (re-reduces the whole window every slide) is reported alongside.
  *     See ./window.ts for how the comparison is kept fair.
+ *  5. the AWS path (./aws.ts): on emulated AWS started for the run, the records/s of a word count
+ *     read from a 4-shard Kinesis stream through the real coordinator and worker handlers, against
+ *     a plain GetRecords loop over the same stream, and the wall time and AWS requests of an empty
+ *     batch. Needs node's --openssl-legacy-provider (s3rver's paged listings); `main` re-spawns
+ *     node with it when it is missing.
  * Two informational variants (no target) of the 1-partition word count, raced against the same
  * hand loop in the same interleaved rounds, show what durability costs on top of that:
  *  - durable state: the file-system stores `sluice run` uses, in a fresh temp directory per run,
@@ -20,10 +25,14 @@
  *    batch's input is also serialised into a block file at the cut (a queueStream's split is
  *    only a position in the queue and never serialises anything).
  * Targets are reported, not enforced: timings depend on the machine. What is enforced is that
- * Sluice computed exactly what the hand loop computed (the process exits non-zero otherwise).
+ * Sluice computed exactly what the hand loop computed, and that the AWS path's word counts equal a
+ * direct count of its input (the process exits non-zero otherwise).
  */
-import { pathToFileURL } from 'node:url';
+import { spawn } from 'node:child_process';
+import { createCipheriv } from 'node:crypto';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { AWS_FULL, AWS_QUICK, type AwsPathConfig, type AwsPathResult, runAwsPath } from './aws.ts';
 import { generateBatches, LINE_BYTES } from './data.ts';
 import { exposeGc, race, type Timing } from './measure.ts';
 import {
@@ -62,6 +71,11 @@ export interface BenchOptions {
   /** Windowed counts: distinct keys, and records per batch. */
   readonly windowKeys?: number;
   readonly windowRecords?: number;
+  /** Run the AWS path section (emulators started for it). @default true */
+  readonly aws?: boolean;
+  /** AWS path: lines put into the stream, and empty batches timed. */
+  readonly awsLines?: number;
+  readonly awsEmptyBatches?: number;
   /** Full GC before each run (see {@link exposeGc}); without it, runs pay for each other's garbage. */
   readonly gc?: () => void;
   /** Progress messages (the CLI sends them to stderr so stdout is only the report). */
@@ -80,6 +94,8 @@ export interface BenchConfig {
   readonly gc: boolean;
   /** Sizes of the windowed-counts part. */
   readonly window: WindowConfig;
+  /** Sizes of the AWS path section; undefined when it is skipped. */
+  readonly aws: AwsPathConfig | undefined;
 }
 
 /** The timing of one side, turned into throughput over the input lines. */
@@ -138,6 +154,8 @@ export interface BenchResult {
   readonly grep: Comparison;
   readonly emptyBatch: EmptyBatchResult;
   readonly windowedCounts: WindowedCountsResult;
+  /** The AWS path section; undefined when it was skipped. */
+  readonly aws: AwsPathResult | undefined;
   /** True when every Sluice result matched the hand loop's (and the windowed counts their recount). */
   readonly ok: boolean;
 }
@@ -189,6 +207,15 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       ...(options.windowRecords !== undefined ? { recordsPerBatch: options.windowRecords } : {}),
       seed: options.seed ?? 42,
     },
+    aws:
+      options.aws === false
+        ? undefined
+        : {
+            ...(options.quick ? AWS_QUICK : AWS_FULL),
+            ...(options.awsLines !== undefined ? { lines: options.awsLines } : {}),
+            ...(options.awsEmptyBatches !== undefined ? { emptyBatches: options.awsEmptyBatches } : {}),
+            seed: options.seed ?? 42,
+          },
   };
   const log = options.log ?? (() => {});
   const raceOptions = { reps: config.reps, warmups: config.warmups, gc: options.gc };
@@ -297,6 +324,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
 
   const windowedCounts = await runWindowedCounts(config.window, { gc: options.gc, log });
 
+  const aws = config.aws ? await runAwsPath(config.aws, { gc: options.gc, log }) : undefined;
+
   let words = 0;
   const distinct = new Set<string>();
   for (const counts of handCounts) {
@@ -318,7 +347,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     grep,
     emptyBatch,
     windowedCounts,
-    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch, windowedCounts].every((r) => r.mismatch === undefined),
+    aws,
+    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch, windowedCounts, ...(aws ? [aws] : [])].every((r) => r.mismatch === undefined),
   };
 }
 
@@ -333,6 +363,9 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       'window-keys': { type: 'string' },
       'window-records': { type: 'string' },
+      'skip-aws': { type: 'boolean', default: false },
+      'aws-lines': { type: 'string' },
+      'aws-empty-batches': { type: 'string' },
     },
   });
   const int = (name: string, v: string | undefined, min: number): number | undefined => {
@@ -351,6 +384,9 @@ async function main(): Promise<void> {
     seed: int('seed', values.seed, 0),
     windowKeys: int('window-keys', values['window-keys'], 1),
     windowRecords: int('window-records', values['window-records'], 1),
+    aws: !values['skip-aws'],
+    awsLines: int('aws-lines', values['aws-lines'], 1),
+    awsEmptyBatches: int('aws-empty-batches', values['aws-empty-batches'], 1),
     gc,
     log: (m) => process.stderr.write(`[bench] ${m}\n`),
   });
@@ -358,10 +394,40 @@ async function main(): Promise<void> {
   if (!result.ok) process.exitCode = 1;
 }
 
+/** Whether OpenSSL's legacy provider is loaded (s3rver encrypts listing continuation tokens with DES). */
+function legacyProviderLoaded(): boolean {
+  try {
+    createCipheriv('des', Buffer.alloc(8), Buffer.alloc(8));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Runs the bench again in a node started with --openssl-legacy-provider (`npm run bench` passes
+ * it; this covers `node bin/run-ts.mjs bench/index.ts` without it) and exits with its code.
+ */
+function respawnWithLegacyProvider(): void {
+  const runTs = fileURLToPath(new URL('../bin/run-ts.mjs', import.meta.url));
+  const child = spawn(process.execPath, ['--openssl-legacy-provider', ...process.execArgv, runTs, ...process.argv.slice(1)], {
+    stdio: 'inherit',
+    env: { ...process.env, SLUICE_BENCH_RESPAWNED: '1' },
+  });
+  child.on('exit', (code, signal) => {
+    process.exitCode = code ?? (signal ? 1 : 0);
+  });
+}
+
 // Run only when executed as a script (`npm run bench`), not when imported by the test.
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
-  main().catch((e: unknown) => {
-    process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
-    process.exitCode = 1;
-  });
+  const needsLegacy = !process.argv.includes('--skip-aws') && !legacyProviderLoaded();
+  if (needsLegacy && process.env.SLUICE_BENCH_RESPAWNED !== '1') {
+    respawnWithLegacyProvider();
+  } else {
+    main().catch((e: unknown) => {
+      process.stderr.write(`bench failed: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}\n`);
+      process.exitCode = 1;
+    });
+  }
 }

@@ -1,5 +1,6 @@
 /** The human-readable report of a bench run (plain text, fixed-width table). */
 import { cpus } from 'node:os';
+import type { AwsPathResult, EmptyBatches } from './aws.ts';
 import type { BenchResult, Comparison, DurableComparison, Throughput } from './index.ts';
 import { BATCH_INTERVAL_MS } from './pipelines.ts';
 import { WINDOW_FULL, type WindowedCountsResult, type WindowRun } from './window.ts';
@@ -106,6 +107,110 @@ export function formatWindowedCounts(w: WindowedCountsResult): string[] {
   return out;
 }
 
+const SERVICES: readonly (readonly [string, string])[] = [
+  ['dynamodb', 'DynamoDB'],
+  ['s3', 'S3'],
+  ['lambda', 'Lambda'],
+  ['kinesis', 'Kinesis'],
+];
+
+/** `DynamoDB 9 (UpdateItem 5, GetItem 1, …) · S3 8 (PUT 5, LIST 3) · …`, largest counts first. */
+export function formatRequests(requests: ReadonlyMap<string, number>): string {
+  const parts: string[] = [];
+  const services = [...SERVICES, ...[...new Set([...requests.keys()].map((k) => k.split(':')[0]))].filter((s) => !SERVICES.some(([id]) => id === s)).map((s) => [s, s] as const)];
+  for (const [id, label] of services) {
+    const ops = [...requests].filter(([k]) => k.startsWith(`${id}:`)).map(([k, n]) => [k.slice(id.length + 1), n] as const);
+    if (!ops.length) continue;
+    ops.sort((a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : 1));
+    const total = ops.reduce((a, [, n]) => a + n, 0);
+    parts.push(`${label} ${int.format(total)} (${ops.map(([op, n]) => `${op} ${int.format(n)}`).join(', ')})`);
+  }
+  return parts.length ? parts.join(' · ') : 'none';
+}
+
+const sameRequests = (a: ReadonlyMap<string, number>, b: ReadonlyMap<string, number>) => a.size === b.size && [...a].every(([k, n]) => b.get(k) === n);
+
+function emptyRow(label: string, e: EmptyBatches): string[] {
+  return [label, String(e.batches), ms(e.medianMs), `${ms(e.minMs)}–${ms(e.maxMs)}`, ms(e.processingMedianMs), e.percentOfInterval.toFixed(0), `${int.format(e.lateMs.first)} → ${int.format(e.lateMs.last)}`];
+}
+
+/** The "AWS path" section: what was measured, its tables, and the check. */
+export function formatAwsPath(a: AwsPathResult): string[] {
+  const c = a.config;
+  const e2e = a.endToEnd;
+  const out: string[] = [];
+  out.push(
+    `AWS path — kinesisStream → flatMap → map → reduceByKey (${c.reducePartitions} partitions) → saveAsTextFiles(s3://), run by createCoordinatorHandler + awsCoordinatorRuntime, ` +
+      'tasks sent over the Lambda Invoke API to createWorkerHandler + awsWorkerRuntime',
+  );
+  out.push(
+    `stack: kinesalite, dynalite, s3rver and a Lambda Invoke endpoint, fresh for this section, on 127.0.0.1 in this process (up with resources in ${(a.setup.stackMs / 1000).toFixed(1)} s, stopped at the end); ` +
+      'every request they receive is counted',
+  );
+  out.push(
+    `input: ${int.format(c.lines)} lines of ${c.lineBytes} B (${(a.input.bytes / 1e6).toFixed(1)} MB), ${int.format(a.input.words)} words (${int.format(a.input.distinctWords)} distinct), seed ${c.seed}; ` +
+      `one ${c.shards}-shard stream (${a.input.perShard.map((n) => int.format(n)).join(' / ')} records per shard), filled before anything reads it in ${(a.setup.fillMs / 1000).toFixed(1)} s (PutRecords of 500)`,
+  );
+  out.push(
+    `method: raw read = GetShardIterator(TRIM_HORIZON) + GetRecords (default limit) on each shard in turn until an empty page (${a.raw.calls} calls); ` +
+      `end to end = a fresh job (own table and buckets, same stream) run by one coordinator invocation, batch interval ${c.batchIntervalMs} ms, ` +
+      `maxRecordsPerBatch ${int.format(c.maxRecordsPerBatch)} (per shard), timed with ctx.addListener + performance.now() from the first batch's onBatchSubmitted ` +
+      'to the onBatchCompleted (after commit and cleanup) of the batch that consumed the last record; ' +
+      `median of ${c.reps} round(s) of one raw read then one end-to-end run, after 1 untimed raw read` +
+      `${c.warmupLines > 0 ? ` and an untimed warm-up job of ${int.format(c.warmupLines)} lines on another stream` : ''}`,
+  );
+  out.push('');
+  const rows: string[][] = [['AWS path', 'median ms', 'min–max ms', 'records/s', 'MB/s', 'ratio']];
+  rows.push(['raw read: GetShardIterator + GetRecords loop', ms(a.raw.medianMs), `${ms(a.raw.minMs)}–${ms(a.raw.maxMs)}`, int.format(a.raw.recordsPerSec), a.raw.mbPerSec.toFixed(2), '']);
+  rows.push(['Sluice end to end: word count to S3', ms(e2e.medianMs), `${ms(e2e.minMs)}–${ms(e2e.maxMs)}`, int.format(e2e.recordsPerSec), e2e.mbPerSec.toFixed(2), e2e.ratio.toFixed(3)]);
+  out.push(table(rows));
+  out.push(`ratio = end-to-end records/s ÷ raw-read records/s = ${e2e.ratio.toFixed(3)} (at the medians)`);
+  e2e.runs.forEach((run, i) => {
+    out.push(
+      `end-to-end run ${i + 1}: ${ms(run.ms)} ms, ${run.batches.length} batches of ${run.batches.map((b) => int.format(b.numRecords)).join(' / ')} records in ${run.batches.map((b) => ms(b.wallMs)).join(' / ')} ms ` +
+        `(busy ${ms(run.busyMs)} ms; submitted ${run.batches.map((b) => int.format(b.lateMs)).join(' / ')} ms after their batch times)`,
+    );
+  });
+  const lastRun = e2e.runs[e2e.runs.length - 1];
+  if (lastRun) out.push(`requests of run ${e2e.runs.length}'s batches together: ${formatRequests(lastRun.requests)}`);
+  out.push('');
+  const erows: string[][] = [['empty batches', 'batches', 'median ms', 'min–max ms', 'after cut ms', `% of ${c.batchIntervalMs} ms`, 'late ms (first → last)']];
+  erows.push(emptyRow('after the drain (same job, back to back)', a.emptyAfterDrain));
+  erows.push(emptyRow('on schedule (fresh job, empty stream)', a.emptyOnSchedule));
+  out.push(table(erows));
+  out.push(
+    'ms = wall ms per batch, onBatchSubmitted → onBatchCompleted (lease renewal, cut, seal, stages, outputs, commit, cleanup); after cut = onBatchStarted → onBatchCompleted; ' +
+      'late = how long after its batch time a batch was submitted',
+  );
+  if (sameRequests(a.emptyAfterDrain.requests, a.emptyOnSchedule.requests)) {
+    out.push(`an empty batch makes (median per batch, both rows): ${formatRequests(a.emptyAfterDrain.requests)}`);
+  } else {
+    out.push(`an empty batch after the drain makes (median per batch): ${formatRequests(a.emptyAfterDrain.requests)}`);
+    out.push(`an empty batch on schedule makes (median per batch): ${formatRequests(a.emptyOnSchedule.requests)}`);
+  }
+  const late = a.emptyAfterDrain.lateMs.first;
+  if (late > c.batchIntervalMs) {
+    out.push(
+      `(info) the drain ran ${int.format(late)} ms past its batch times, so the empty batches after it run back to back; the Kinesis source paces GetRecords to one call ` +
+        'per shard every 200 ms (Kinesis allows 5 reads/s per shard), so then each batch\'s reads wait out what is left of the 200 ms since the previous batch\'s',
+    );
+  } else {
+    out.push('(info) the drain ended within its batch times, so the empty batches after it ran on schedule too');
+  }
+  out.push(
+    `(info) AWS path took ${(a.elapsedMs / 1000).toFixed(1)} s; emulators, coordinator and workers share this process's ${cpus().length} CPU(s), so these are costs of Sluice's calls plus the emulators' work, not AWS latencies`,
+  );
+  out.push(
+    `check AWS path word counts: ${
+      a.mismatch === undefined
+        ? `ok (each of ${a.outputs.length} run(s): the counts saved to S3, summed over its ${a.outputs.map((o) => o.batches).join(' / ')} batches, equal a direct count of the ${int.format(c.lines)} lines ` +
+          `(${int.format(a.input.words)} words, ${int.format(a.input.distinctWords)} distinct); records consumed ${e2e.runs.map((r) => int.format(r.records)).join(' / ')}, raw read ${int.format(a.raw.records)})`
+        : `MISMATCH: ${a.mismatch}`
+    }`,
+  );
+  return out;
+}
+
 export function formatReport(r: BenchResult): string {
   const { config: cfg, input } = r;
   const cpu = cpus();
@@ -154,6 +259,9 @@ export function formatReport(r: BenchResult): string {
   for (const [name, mismatch, good] of checks) out.push(`check ${name}: ${mismatch === undefined ? `ok (${good})` : `MISMATCH: ${mismatch}`}`);
   out.push('');
   out.push(...formatWindowedCounts(r.windowedCounts));
+  out.push('');
+  if (r.aws) out.push(...formatAwsPath(r.aws));
+  else out.push('AWS path: skipped (--skip-aws)');
   out.push('');
   return out.join('\n');
 }

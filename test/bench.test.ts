@@ -4,12 +4,14 @@ import { formatReport } from '../bench/report.ts';
 
 // Runs the benchmark suite on a small input. Timings depend on the machine, so this only checks
 // that the suite works: both sides computed the same thing and the ratios are real numbers.
+// The quick run includes the AWS path section, on emulators it starts itself (vitest runs node
+// with --openssl-legacy-provider, which s3rver needs).
 describe('bench', () => {
   // One quick run, shared by the tests below.
   let quick: Promise<BenchResult> | undefined;
   const quickRun = () => (quick ??= runBench({ quick: true }));
 
-  it('quick run: Sluice agrees with the hand-written loops and every ratio is a positive number', async () => {
+  it('quick run: Sluice agrees with the hand-written loops and every ratio is a positive number', { timeout: 90_000 }, async () => {
     const r = await quickRun();
     expect(r.wordCount.mismatch).toBeUndefined();
     expect(r.wordCount4.mismatch).toBeUndefined();
@@ -28,7 +30,7 @@ describe('bench', () => {
     expect(formatReport(r)).toContain('word count: Sluice, 1 partition');
   });
 
-  it('quick run: windowed counts agree with a recount and every per-batch time and ratio is a positive number', async () => {
+  it('quick run: windowed counts agree with a recount and every per-batch time and ratio is a positive number', { timeout: 90_000 }, async () => {
     const r = await quickRun();
     const w = r.windowedCounts;
     expect(w.mismatch).toBeUndefined();
@@ -53,5 +55,57 @@ describe('bench', () => {
     expect(report).toContain('windowed counts');
     expect(report).toMatch(/inverse: \d+\/\d+ per-batch time ratio ≤ 1\.3: (yes|NO)/);
     expect(report).toContain('check windowed counts: ok');
+  });
+
+  it('quick run: the AWS path counts every record once, and reports read rates, a ratio and empty-batch costs', { timeout: 90_000 }, async () => {
+    const r = await quickRun();
+    const a = r.aws!;
+    expect(a).toBeDefined();
+    expect(a.mismatch).toBeUndefined();
+    const c = a.config;
+    expect(c.lines).toBeLessThan(5_000);
+    // Raw read: every record of every shard.
+    expect(a.raw.records).toBe(c.lines);
+    expect(a.input.perShard).toHaveLength(c.shards);
+    expect(a.input.perShard.reduce((x, y) => x + y, 0)).toBe(c.lines);
+    expect(a.raw.samplesMs).toHaveLength(c.reps);
+    expect(a.raw.calls).toBeGreaterThanOrEqual(2 * c.shards);
+    // End to end: each run consumed every record, over more than one batch, and saved counts equal to a direct count.
+    expect(a.endToEnd.runs).toHaveLength(c.reps);
+    expect(a.outputs).toHaveLength(c.reps);
+    for (const run of a.endToEnd.runs) {
+      expect(run.records).toBe(c.lines);
+      expect(run.batches.length).toBeGreaterThan(1);
+      expect(run.batches.reduce((x, b) => x + b.numRecords, 0)).toBe(c.lines);
+      expect(run.ms).toBeGreaterThan(0);
+      expect(run.busyMs).toBeGreaterThan(0);
+      expect(run.requests.get('lambda:Invoke')).toBeGreaterThan(0);
+    }
+    for (const o of a.outputs) {
+      expect(o.words).toBe(a.input.words);
+      expect(o.distinctWords).toBe(a.input.distinctWords);
+      expect(o.batches).toBeGreaterThan(1);
+    }
+    for (const x of [a.raw.recordsPerSec, a.endToEnd.recordsPerSec, a.endToEnd.ratio]) {
+      expect(Number.isFinite(x)).toBe(true);
+      expect(x).toBeGreaterThan(0);
+    }
+    // Empty batches: after the drain, and on schedule in a fresh job; what each one asks of every service.
+    for (const e of [a.emptyAfterDrain, a.emptyOnSchedule]) {
+      expect(e.batches).toBe(c.emptyBatches);
+      expect(e.samplesMs).toHaveLength(c.emptyBatches);
+      expect(e.medianMs).toBeGreaterThan(0);
+      expect(e.minMs).toBeLessThanOrEqual(e.maxMs);
+      for (const service of ['dynamodb', 's3', 'lambda', 'kinesis']) expect([...e.requests.keys()].some((k) => k.startsWith(`${service}:`))).toBe(true);
+    }
+    const report = formatReport(r);
+    expect(report).toContain('AWS path');
+    expect(report).toContain('raw read: GetShardIterator + GetRecords loop');
+    expect(report).toContain('Sluice end to end: word count to S3');
+    expect(report).toMatch(/ratio = end-to-end records\/s ÷ raw-read records\/s = \d+\.\d{3}/);
+    expect(report).toContain('after the drain (same job, back to back)');
+    expect(report).toContain('on schedule (fresh job, empty stream)');
+    expect(report).toMatch(/an empty batch (after the drain )?makes/);
+    expect(report).toContain('check AWS path word counts: ok');
   });
 });
