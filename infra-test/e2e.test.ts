@@ -9,8 +9,8 @@ import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack 
 const LINES = Array.from({ length: 1800 }, (_, i) => `w${i % 13} x${i % 7} line${i}`);
 
 /** Raw lines and word counts of a Kinesis stream, both saved to S3 per batch. */
-function job(name: string, extra: { onRecordError?: 'fail' | 'dead-letter'; decode?: (b: Uint8Array) => string } = {}): JobDefinition {
-  return defineJob({ name, batchInterval: '400ms', onRecordError: extra.onRecordError, maxTaskAttempts: 2 }, (ctx) => {
+function job(name: string, extra: { onRecordError?: 'fail' | 'dead-letter'; decode?: (b: Uint8Array) => string; maxTaskAttempts?: number } = {}): JobDefinition {
+  return defineJob({ name, batchInterval: '400ms', onRecordError: extra.onRecordError, maxTaskAttempts: extra.maxTaskAttempts }, (ctx) => {
     const lines = ctx.kinesisStream(name, { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: 120, decode: extra.decode });
     lines.saveAsTextFiles(`s3://${name}-out/raw`);
     lines
@@ -176,7 +176,7 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
 
   it('by default a record the decoder rejects fails the batch with a RecordError, and nothing past it is committed', async () => {
     const name = 'e2e-decoder-fails';
-    const result = await runJob(name, { job: job(name, { decode: strict }), lines: withBad });
+    const result = await runJob(name, { job: job(name, { decode: strict, maxTaskAttempts: 2 }), lines: withBad });
     const failed = result.runs.find((r) => 'error' in r) as { error: Error } | undefined;
     expect(failed?.error.name).toBe('RecordError');
     expect(failed?.error.message).toMatch(/the decoder threw on record \d+ of shard shardId-\d+ of Kinesis stream e2e-decoder-fails: cannot decode "bad record one"/);
