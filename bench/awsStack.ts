@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import dynalite from 'dynalite';
 import kinesalite from 'kinesalite';
 import S3rver from 's3rver';
-import type { AwsStack } from '../infra-test/helpers/awsStack.ts';
+import { type AwsStack, stackConfig } from '../infra-test/helpers/awsStack.ts';
 import type { Emulator } from '../infra-test/helpers/emulators.ts';
 import { startLambdaEndpoint } from '../infra-test/helpers/lambdaEndpoint.ts';
 
@@ -129,13 +129,7 @@ export async function startCountedAwsStack(): Promise<CountedAwsStack> {
       if (invokes > 0) out.set('lambda:Invoke', invokes);
       return out;
     },
-    config: (name) => ({
-      stateBucket: `${name}-state`,
-      table: `${name}-meta`,
-      workerFunction: `${name}-worker`,
-      concurrency: 8,
-      aws: { endpoint: { s3: s3.endpoint, dynamodb: dynamo.endpoint, kinesis: kinesis.endpoint, lambda: lambda.endpoint } },
-    }),
+    config: (name) => stackConfig(name, { s3, dynamo, kinesis, lambda }),
     stop: async () => {
       await Promise.all([s3.stop(), dynamo.stop(), kinesis.stop(), lambda.stop()]);
     },

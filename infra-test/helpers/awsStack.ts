@@ -18,6 +18,17 @@ export interface AwsStack {
   stop(): Promise<void>;
 }
 
+/** The resource names and endpoints of job `name` on emulators (`<name>-state`, `<name>-meta`, `<name>-worker`). */
+export function stackConfig(name: string, at: { s3: Emulator; dynamo: Emulator; kinesis: Emulator; lambda: { endpoint: string } }): AwsRuntimeConfig {
+  return {
+    stateBucket: `${name}-state`,
+    table: `${name}-meta`,
+    workerFunction: `${name}-worker`,
+    concurrency: 8,
+    aws: { endpoint: { s3: at.s3.endpoint, dynamodb: at.dynamo.endpoint, kinesis: at.kinesis.endpoint, lambda: at.lambda.endpoint } },
+  };
+}
+
 export async function startAwsStack(): Promise<AwsStack> {
   const [s3, dynamo, kinesis, lambda] = await Promise.all([startS3rver(), startDynalite(), startKinesalite(), startLambdaEndpoint()]);
   return {
@@ -25,13 +36,7 @@ export async function startAwsStack(): Promise<AwsStack> {
     dynamo,
     kinesis,
     lambda,
-    config: (name) => ({
-      stateBucket: `${name}-state`,
-      table: `${name}-meta`,
-      workerFunction: `${name}-worker`,
-      concurrency: 8,
-      aws: { endpoint: { s3: s3.endpoint, dynamodb: dynamo.endpoint, kinesis: kinesis.endpoint, lambda: lambda.endpoint } },
-    }),
+    config: (name) => stackConfig(name, { s3, dynamo, kinesis, lambda }),
     stop: async () => {
       await Promise.all([s3.stop(), dynamo.stop(), kinesis.stop(), lambda.stop()]);
     },

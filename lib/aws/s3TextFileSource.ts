@@ -1,6 +1,7 @@
 import { GetObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../api/errors.ts';
 import { errorCode, httpStatus } from './sdkErrors.ts';
+import { boundedSeenState, ignoredInputName, parseSeenNames } from '../engine/newFiles.ts';
 import { textLines } from '../local/textFileSource.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 
@@ -16,17 +17,6 @@ export interface S3TextFileSourceOptions {
   readonly pageSize?: number;
 }
 
-/**
- * What an {@link S3TextFileSource} keeps between cuts (in the lineage record and the checkpoint):
- * the names already taken or skipped with their LastModified (ms), and a watermark below which
- * objects count as seen even though their names were forgotten. The same shape as the local
- * `TextFileSource`'s state, with LastModified in place of the mtime.
- */
-interface S3TextFileState {
-  ignoreBefore: number;
-  seen: Map<string, number>;
-}
-
 /** One object listed directly under the prefix. */
 interface Listed {
   readonly name: string;
@@ -38,15 +28,6 @@ interface Listed {
 
 const SCHEME = 's3://';
 const decoder = new TextDecoder('utf-8');
-
-/**
- * Whether an object name (the part of the key after the prefix) is someone's upload in progress
- * rather than input: hidden names and Hadoop's conventions (`_temporary`, `_SUCCESS`,
- * `_COPYING_`, `name._COPYING_`), as the local source.
- */
-function ignoredName(name: string): boolean {
-  return name.startsWith('.') || name.startsWith('_') || name.endsWith('._COPYING_');
-}
 
 /** An ETag without its quotes or weak marker, for comparing (S3 quotes them, some servers do not). */
 function bareEtag(etag: string): string {
@@ -166,7 +147,7 @@ export class S3TextFileSource implements RecordSource {
         const name = key.slice(this.prefix.length);
         // '' is the "folder" marker object of the prefix itself; a '/' means a deeper key (a server
         // that ignored the delimiter).
-        if (name === '' || name.includes('/') || ignoredName(name)) continue;
+        if (name === '' || name.includes('/') || ignoredInputName(name)) continue;
         if (object.Size === undefined || object.ETag === undefined || object.LastModified === undefined) continue;
         out.push({ name, key, size: object.Size, etag: object.ETag, modified: object.LastModified.getTime() });
       }
@@ -181,7 +162,7 @@ export class S3TextFileSource implements RecordSource {
 
   async cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const first = state === undefined;
-    const prev = first ? { ignoreBefore: 0, seen: new Map<string, number>() } : this.parseState(state);
+    const prev = parseSeenNames(state, this.spec.nodeId);
     const seen = new Map(prev.seen);
     const objects = await this.list(time);
 
@@ -198,26 +179,7 @@ export class S3TextFileSource implements RecordSource {
       splits.push({ bucket: this.bucket, key: o.key, size: o.size, etag: o.etag });
     }
 
-    // Bounding the state, as the local source does: a name is remembered as long as its object is
-    // listed; names of objects that are gone are dropped once their LastModified is older than
-    // the grace period (an object briefly missing from a listing is not read twice).
-    for (const [name, modified] of seen) {
-      if (!present.has(name) && modified < time - this.forgetAfterMs) seen.delete(name);
-    }
-    // A prefix whose objects are never removed would still grow the state (and the checkpoint)
-    // without bound: past `maxRemembered` names the oldest are replaced by a watermark.
-    let ignoreBefore = prev.ignoreBefore;
-    if (seen.size > this.maxRemembered) {
-      const byAge = [...seen].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
-      for (const [name, modified] of byAge.slice(0, seen.size - this.maxRemembered)) {
-        seen.delete(name);
-        ignoreBefore = Math.max(ignoreBefore, modified);
-      }
-    }
-
-    const seenJson: { [name: string]: JsonValue } = {};
-    for (const name of [...seen.keys()].sort()) seenJson[name] = seen.get(name)!;
-    return { splits, state: { ignoreBefore, seen: seenJson } };
+    return { splits, state: boundedSeenState({ ignoreBefore: prev.ignoreBefore, seen }, present, time, this.forgetAfterMs, this.maxRemembered) };
   }
 
   async read(split: InputSplit): Promise<{ records: unknown[] }> {
@@ -267,15 +229,5 @@ export class S3TextFileSource implements RecordSource {
     }
     // A server that ignored the range (or sent more than asked) is cut down to the sealed size.
     return { records: textLines(decoder.decode(bytes.length > size ? bytes.subarray(0, size) : bytes)) };
-  }
-
-  private parseState(state: JsonValue): S3TextFileState {
-    const s = state as { ignoreBefore?: unknown; seen?: unknown } | null;
-    if (!s || typeof s !== 'object' || typeof s.ignoreBefore !== 'number' || !s.seen || typeof s.seen !== 'object' || Array.isArray(s.seen)) {
-      throw new SluiceError(`${this.spec.nodeId}: unreadable textFileStream position in the checkpoint: ${JSON.stringify(state)}`, { nodeId: this.spec.nodeId });
-    }
-    const seen = new Map<string, number>();
-    for (const [name, modified] of Object.entries(s.seen as Record<string, unknown>)) if (typeof modified === 'number') seen.set(name, modified);
-    return { ignoreBefore: s.ignoreBefore, seen };
   }
 }

@@ -1,6 +1,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SluiceError } from '../api/errors.ts';
+import { boundedSeenState, ignoredInputName, parseSeenNames } from '../engine/newFiles.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 
 /** Options of {@link TextFileSource} (the defaults are what jobs get; tests shrink them). */
@@ -11,26 +12,7 @@ export interface TextFileSourceOptions {
   readonly maxRemembered?: number;
 }
 
-/**
- * What a {@link TextFileSource} keeps between cuts (in the lineage record and the checkpoint):
- * the names already taken or skipped with their mtime, and a watermark below which files count
- * as seen even though their names were forgotten.
- */
-interface TextFileState {
-  ignoreBefore: number;
-  seen: Map<string, number>;
-}
-
 const decoder = new TextDecoder('utf-8');
-
-/**
- * Whether a directory entry is someone's file in progress rather than input: hidden files and
- * Hadoop's conventions (`_temporary`, `_SUCCESS`, `_COPYING_`, and the `name._COPYING_` that
- * `hdfs dfs -put` writes before renaming).
- */
-function ignoredName(name: string): boolean {
-  return name.startsWith('.') || name.startsWith('_') || name.endsWith('._COPYING_');
-}
 
 /**
  * Splits text into lines: `\n` ends a line and a `\r` before it is dropped; the empty part after
@@ -92,12 +74,12 @@ export class TextFileSource implements RecordSource {
 
   async cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const first = state === undefined;
-    const prev = first ? { ignoreBefore: 0, seen: new Map<string, number>() } : this.parseState(state);
+    const prev = parseSeenNames(state, this.spec.nodeId);
     const seen = new Map(prev.seen);
     let names: string[];
     try {
       const entries = await readdir(this.directory, { withFileTypes: true });
-      names = entries.filter((e) => !e.isDirectory() && !ignoredName(e.name)).map((e) => e.name);
+      names = entries.filter((e) => !e.isDirectory() && !ignoredInputName(e.name)).map((e) => e.name);
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       const why = code === 'ENOENT' ? 'does not exist' : code === 'ENOTDIR' ? 'is not a directory' : `cannot be listed (${code ?? String(e)})`;
@@ -131,31 +113,7 @@ export class TextFileSource implements RecordSource {
       splits.push({ path, size: info.size });
     }
 
-    // Bounding the state. A name must be remembered as long as its file is in the directory, or
-    // the file would be read again. Names of files that are gone are dropped once their mtime is
-    // older than 10 minutes: exact, and enough when processed files are moved away, which is the
-    // usual way to use a watched directory. The grace period keeps a file that briefly disappears
-    // (replaced by unlink-and-recreate, or missed by one listing) from being read twice.
-    for (const [name, mtime] of seen) {
-      if (!present.has(name) && mtime < time - this.forgetAfterMs) seen.delete(name);
-    }
-    // A directory whose files are never removed would still grow the state (and the checkpoint
-    // written every batch) without bound, so past ~10k names the oldest names are replaced by a
-    // watermark: files modified at or before `ignoreBefore` count as seen. A file moved in later
-    // with an mtime that old is skipped then (Spark's FileInputDStream has the same rule for its
-    // remember window), which is why this only applies to very large directories.
-    let ignoreBefore = prev.ignoreBefore;
-    if (seen.size > this.maxRemembered) {
-      const byAge = [...seen].sort((a, b) => a[1] - b[1] || (a[0] < b[0] ? -1 : 1));
-      for (const [name, mtime] of byAge.slice(0, seen.size - this.maxRemembered)) {
-        seen.delete(name);
-        ignoreBefore = Math.max(ignoreBefore, mtime);
-      }
-    }
-
-    const seenJson: { [name: string]: JsonValue } = {};
-    for (const name of [...seen.keys()].sort()) seenJson[name] = seen.get(name)!;
-    return { splits, state: { ignoreBefore, seen: seenJson } };
+    return { splits, state: boundedSeenState({ ignoreBefore: prev.ignoreBefore, seen }, present, time, this.forgetAfterMs, this.maxRemembered) };
   }
 
   async read(split: InputSplit): Promise<{ records: unknown[] }> {
@@ -190,15 +148,5 @@ export class TextFileSource implements RecordSource {
     } finally {
       await file.close();
     }
-  }
-
-  private parseState(state: JsonValue): TextFileState {
-    const s = state as { ignoreBefore?: unknown; seen?: unknown } | null;
-    if (!s || typeof s !== 'object' || typeof s.ignoreBefore !== 'number' || !s.seen || typeof s.seen !== 'object' || Array.isArray(s.seen)) {
-      throw new SluiceError(`${this.spec.nodeId}: unreadable textFileStream position in the checkpoint: ${JSON.stringify(state)}`, { nodeId: this.spec.nodeId });
-    }
-    const seen = new Map<string, number>();
-    for (const [name, mtime] of Object.entries(s.seen as Record<string, unknown>)) if (typeof mtime === 'number') seen.set(name, mtime);
-    return { ignoreBefore: s.ignoreBefore, seen };
   }
 }
