@@ -3,7 +3,7 @@ import { CreateStreamCommand, ListStreamsCommand } from '@aws-sdk/client-kinesis
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { dynamoClient, kinesisClient, s3Client } from '../lib/aws/clients.ts';
-import { type Emulator, startDynalite, startKinesalite, startS3rver } from './helpers/emulators.ts';
+import { type Emulator, startDynalite, startKinesalite, startKinesisLocal, startS3rver } from './helpers/emulators.ts';
 
 describe('the npm emulators answer the AWS SDK on 127.0.0.1', () => {
   let s3: Emulator;
@@ -45,5 +45,19 @@ describe('the npm emulators answer the AWS SDK on 127.0.0.1', () => {
     const c = kinesisClient({ endpoint: kin.endpoint });
     await c.send(new CreateStreamCommand({ StreamName: 's', ShardCount: 2 }));
     expect((await c.send(new ListStreamsCommand({}))).StreamNames).toEqual(['s']);
+  });
+
+  it('kinesis-local: a child process on 127.0.0.1 only, stopped with the test', async () => {
+    const local = await startKinesisLocal();
+    try {
+      expect(new URL(local.endpoint).hostname).toBe('127.0.0.1');
+      const c = kinesisClient({ endpoint: local.endpoint });
+      await c.send(new CreateStreamCommand({ StreamName: 's', ShardCount: 2 }));
+      expect((await c.send(new ListStreamsCommand({}))).StreamNames).toEqual(['s']);
+      c.destroy();
+    } finally {
+      await local.stop();
+    }
+    await expect(fetch(local.endpoint)).rejects.toThrow();
   });
 });

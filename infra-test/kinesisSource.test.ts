@@ -14,17 +14,20 @@ import { kinesisClient } from '../lib/aws/clients.ts';
 import { deaggregate, KinesisSource, type KinesisSourceOptions, type RecordMeta } from '../lib/aws/kinesisSource.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
 import type { InputSplit, JsonValue } from '../lib/ports/index.ts';
-import { type Emulator, startKinesalite } from './helpers/emulators.ts';
+import { type Emulator, startKinesalite, startKinesisLocal } from './helpers/emulators.ts';
 import { aggregate, type BatchRun, createStream, putAll, runBatch, shardsOf, uniqueStreamName, waitActive } from './helpers/kinesisStreams.ts';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const NODE = 'kinesis-0';
 
-describe('KinesisSource against kinesalite', () => {
+describe.each([
+  { emulator: 'kinesalite', start: () => startKinesalite() },
+  { emulator: 'kinesis-local', start: () => startKinesisLocal() },
+])('KinesisSource against $emulator', ({ start }) => {
   let kin: Emulator;
   let client: KinesisClient;
   beforeAll(async () => {
-    kin = await startKinesalite();
+    kin = await start();
     client = kinesisClient({ endpoint: kin.endpoint });
   });
   afterAll(async () => {
@@ -345,6 +348,7 @@ describe('KinesisSource against kinesalite', () => {
     const b = await runBatch(src, Date.now(), undefined);
     expect(all(b)).toEqual(['x', 'y', 'z', 'raw', 'plain']);
     expect(b.sealed[0].count).toBe(3);
+    expect(metas.every((m) => m.shardId === 'shardId-000000000000')).toBe(true);
     expect(metas.map((m) => [m.partitionKey, m.sequenceNumber, m.subSequenceNumber])).toEqual([
       ['a', puts[0].seq, 0],
       ['b', puts[0].seq, 1],

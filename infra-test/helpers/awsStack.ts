@@ -1,10 +1,11 @@
 import { CreateTableCommand } from '@aws-sdk/client-dynamodb';
-import { CreateStreamCommand, PutRecordsCommand } from '@aws-sdk/client-kinesis';
+import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
 import { dynamoClient, kinesisClient, s3Client } from '../../lib/aws/clients.ts';
 import { metaTableSchema } from '../../lib/aws/dynamoMetaStore.ts';
 import type { AwsRuntimeConfig } from '../../lib/aws/runtime.ts';
-import { type Emulator, startDynalite, startKinesalite, startS3rver } from './emulators.ts';
+import { type Emulator, startDynalite, startKinesalite, startKinesisLocal, startS3rver } from './emulators.ts';
+import { createStream } from './kinesisStreams.ts';
 import { type LambdaEndpoint, startLambdaEndpoint } from './lambdaEndpoint.ts';
 
 /** Emulated AWS for one test file: S3, DynamoDB, Kinesis and a Lambda Invoke endpoint on 127.0.0.1. */
@@ -29,8 +30,10 @@ export function stackConfig(name: string, at: { s3: Emulator; dynamo: Emulator; 
   };
 }
 
-export async function startAwsStack(): Promise<AwsStack> {
-  const [s3, dynamo, kinesis, lambda] = await Promise.all([startS3rver(), startDynalite(), startKinesalite(), startLambdaEndpoint()]);
+/** Starts the emulators; Kinesis is kinesalite (fast) unless `kinesis: 'kinesis-local'` (LocalStack's, closer resharding). */
+export async function startAwsStack(options: { kinesis?: 'kinesalite' | 'kinesis-local' } = {}): Promise<AwsStack> {
+  const startKinesis = options.kinesis === 'kinesis-local' ? startKinesisLocal : startKinesalite;
+  const [s3, dynamo, kinesis, lambda] = await Promise.all([startS3rver(), startDynalite(), startKinesis(), startLambdaEndpoint()]);
   return {
     s3,
     dynamo,
@@ -43,11 +46,11 @@ export async function startAwsStack(): Promise<AwsStack> {
   };
 }
 
-/** Creates the stream (with `shards`), the meta table, the state bucket and a sink bucket `<name>-out`. */
+/** Creates the stream (with `shards`, waiting until it is ACTIVE), the meta table, the state bucket and a sink bucket `<name>-out`. */
 export async function createResources(stack: AwsStack, name: string, shards: number): Promise<void> {
   const config = stack.config(name);
   const kin = kinesisClient(config.aws);
-  await kin.send(new CreateStreamCommand({ StreamName: name, ShardCount: shards }));
+  await createStream(kin, name, shards);
   await dynamoClient(config.aws).send(new CreateTableCommand(metaTableSchema(config.table)));
   const s3 = s3Client(config.aws);
   await s3.send(new CreateBucketCommand({ Bucket: config.stateBucket }));

@@ -59,8 +59,12 @@ export type KinesisInitialPosition = 'TRIM_HORIZON' | 'LATEST' | { readonly time
 export interface KinesisStreamOptions<T> {
   /** @default 'LATEST' */
   readonly initialPosition?: KinesisInitialPosition;
-  /** Turns a record's bytes into a record. @default UTF-8 text */
-  readonly decode?: (data: Uint8Array, meta: { partitionKey: string; sequenceNumber: string; arrivalTime: number }) => T;
+  /**
+   * Turns a record's bytes into a record; `meta` tells where it came from (its shard, partition key,
+   * sequence number, sub-sequence number within a KPL-aggregated record, and arrival time in ms).
+   * @default UTF-8 text
+   */
+  readonly decode?: (data: Uint8Array, meta: { shardId: string; partitionKey: string; sequenceNumber: string; subSequenceNumber?: number; arrivalTime: number }) => T;
   /** Upper bound of records per shard per batch. @default 10000 */
   readonly maxRecordsPerBatch?: number;
 }

@@ -324,7 +324,7 @@ export class KinesisSource implements RecordSource {
   private decodeAll(shard: string, records: readonly _Record[]): Decoded {
     const out: unknown[] = [];
     const failures: SourceRecordFailure[] = [];
-    const raw = (data: Uint8Array, meta: RecordMeta) => ({ shard, ...meta, data: Buffer.from(data).toString('base64') });
+    const raw = (data: Uint8Array, { shardId: _, ...meta }: RecordMeta) => ({ shard, ...meta, data: Buffer.from(data).toString('base64') });
     records.forEach((r, index) => {
       const seq = r.SequenceNumber!;
       const arrivalTime = arrivalOf(r);
@@ -337,7 +337,7 @@ export class KinesisSource implements RecordSource {
           nodeId: this.spec.nodeId,
           cause: e,
         });
-        failures.push({ index, record: raw(data, { partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime }), error });
+        failures.push({ index, record: raw(data, { shardId: shard, partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime }), error });
         return;
       }
       const one = (bytes: Uint8Array, meta: RecordMeta) => {
@@ -352,8 +352,8 @@ export class KinesisSource implements RecordSource {
           failures.push({ index, record: raw(bytes, meta), error });
         }
       };
-      if (parts === undefined) one(data, { partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime });
-      else parts.forEach((p, i) => one(p.data, { partitionKey: p.partitionKey, sequenceNumber: seq, subSequenceNumber: i, arrivalTime }));
+      if (parts === undefined) one(data, { shardId: shard, partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime });
+      else parts.forEach((p, i) => one(p.data, { shardId: shard, partitionKey: p.partitionKey, sequenceNumber: seq, subSequenceNumber: i, arrivalTime }));
     });
     return failures.length ? { records: out, failures } : { records: out };
   }
@@ -498,6 +498,8 @@ interface Decoded {
 
 /** What a decoder is told about a record besides its bytes. */
 export interface RecordMeta {
+  /** The shard the record was read from (after resharding, a key's records move to a child shard). */
+  readonly shardId: string;
   readonly partitionKey: string;
   readonly sequenceNumber: string;
   /** The index of a user record within a KPL-aggregated record. */
