@@ -1,10 +1,7 @@
 // The coordinator Lambda, scheduled every minute: runs the batch clock for that minute, then hands
-// the lease over. Configuration comes from the environment (lib/aws/runtime.ts).
-import { createCoordinatorHandler } from '../lib/aws/handlers.ts';
-import { awsCoordinatorRuntime, configFromEnv, loadJobFromEnv } from '../lib/aws/runtime.ts';
+// the lease over. The job comes from SLUICE_JOB_FILE (the SluiceJob construct bundles it in
+// instead); the rest of the configuration from the environment (lib/aws/runtime.ts).
+import { coordinatorHandler } from '../lib/aws/lambda.ts';
+import { loadJobFromEnv } from '../lib/aws/runtime.ts';
 
-export const handler = createCoordinatorHandler(
-  () => loadJobFromEnv(),
-  (graph) => awsCoordinatorRuntime(graph, configFromEnv(process.env, 'coordinator')),
-  { log: (line) => console.log(line) },
-);
+export const handler = coordinatorHandler(() => loadJobFromEnv());

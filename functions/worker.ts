@@ -1,5 +1,6 @@
-// The worker Lambda: runs one task. Configuration comes from the environment (lib/aws/runtime.ts).
-import { createWorkerHandler } from '../lib/aws/handlers.ts';
-import { awsWorkerRuntime, configFromEnv, loadJobFromEnv } from '../lib/aws/runtime.ts';
+// The worker Lambda: runs one task. The job comes from SLUICE_JOB_FILE (the SluiceJob construct
+// bundles it in instead); the rest of the configuration from the environment (lib/aws/runtime.ts).
+import { workerHandler } from '../lib/aws/lambda.ts';
+import { loadJobFromEnv } from '../lib/aws/runtime.ts';
 
-export const handler = createWorkerHandler(() => loadJobFromEnv(), (graph) => awsWorkerRuntime(graph, configFromEnv(process.env, 'worker')));
+export const handler = workerHandler(() => loadJobFromEnv());

@@ -121,7 +121,28 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
 export function defineJob(options: JobOptions, build: (ctx: StreamingContext) => unknown): JobDefinition {
   const resolved = resolveOptions(options);
   if (typeof build !== 'function') throw new JobDefinitionError(`job ${resolved.name}: the second argument of defineJob must be the build function (ctx) => { ... }`);
-  return Object.freeze({ kind: 'sluice-job' as const, options: resolved, build });
+  const job = Object.freeze({ kind: 'sluice-job' as const, options: resolved, build });
+  given.set(job, { ...options });
+  return job;
+}
+
+/** The options each job was defined with, before defaults: {@link withJobOptions} re-derives the defaults that depend on what it changes. */
+const given = new WeakMap<JobDefinition, JobOptions>();
+
+/**
+ * The same job with some options replaced, validated as {@link defineJob} validates them; defaults
+ * that follow from a replaced option (the checkpoint interval from the batch interval) follow it.
+ * A deployment uses it to set the batch interval or `onRecordError` without editing the job file.
+ *
+ * @example
+ * ```ts
+ * const slower = withJobOptions(job, { batchInterval: '5s' });
+ * ```
+ */
+export function withJobOptions(job: JobDefinition, overrides: Partial<Omit<JobOptions, 'name'>>): JobDefinition {
+  const base = given.get(job) ?? job.options;
+  const changed = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return defineJob({ ...base, ...changed, name: job.options.name }, job.build);
 }
 
 /** Whether a value is a job made by {@link defineJob}. */

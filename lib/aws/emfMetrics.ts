@@ -3,7 +3,7 @@ import type { BatchMetrics, Metrics } from '../ports/index.ts';
 /**
  * Per-batch metrics as CloudWatch Embedded Metric Format log lines: CloudWatch Logs turns each
  * line into metrics in the `Sluice` namespace (dimension `Job`) without any API call from the
- * Lambda — input records, scheduling/processing/total delay, dead letters.
+ * Lambda — input records, scheduling/processing/total delay, dead letters, and failed batches.
  *
  * @example
  * ```ts
@@ -38,6 +38,16 @@ export function emfMetrics(write: (line: string) => void = (l) => process.stdout
           ProcessingDelay: m.processingDelayMs,
           TotalDelay: m.totalDelayMs,
           DeadLetters: m.deadLetters ?? 0,
+        }),
+      );
+    },
+    batchFailed({ job, batchTime }) {
+      write(
+        JSON.stringify({
+          _aws: { Timestamp: Date.now(), CloudWatchMetrics: [{ Namespace: namespace, Dimensions: [['Job']], Metrics: [{ Name: 'FailedBatches', Unit: 'Count' }] }] },
+          Job: job,
+          BatchTime: batchTime,
+          FailedBatches: 1,
         }),
       );
     },

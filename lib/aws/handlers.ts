@@ -46,6 +46,13 @@ export interface CoordinatorHandlerOptions {
   readonly marginMs?: number;
   /** Where the coordinator writes progress (CloudWatch Logs on AWS). */
   readonly log?: (line: string) => void;
+  /**
+   * When another coordinator holds the lease, keep asking for it this long (ms) before leaving the
+   * minute to it. The scheduled invocation of the next minute usually starts while the last one
+   * finishes its batch and hands the lease over: waiting for it keeps the batch clock going
+   * instead of losing a minute. @default 0
+   */
+  readonly waitForLeaseMs?: number;
 }
 
 /** What one coordinator invocation did. */
@@ -81,14 +88,20 @@ export function createCoordinatorHandler(
     const coordinator = new Coordinator(graph, job.options, rt);
     const margin = options.marginMs ?? 10_000;
     const deadline = rt.clock.now() + (context?.getRemainingTimeInMillis() ?? 60_000) - margin;
-    try {
-      await coordinator.start();
-    } catch (e) {
-      if ((e as Error).name === 'CheckpointError' && /already running/.test((e as Error).message)) {
-        options.log?.(`coordinator: ${(e as Error).message}; leaving this minute to it`);
-        return { batches: 0, lastCompleted: -1, skipped: (e as Error).message };
+    const waitUntil = rt.clock.now() + (options.waitForLeaseMs ?? 0);
+    for (;;) {
+      try {
+        await coordinator.start();
+        break;
+      } catch (e) {
+        if ((e as Error).name !== 'CheckpointError' || !/already running/.test((e as Error).message)) throw e;
+        if (rt.clock.now() >= waitUntil) {
+          options.log?.(`coordinator: ${(e as Error).message}; leaving this minute to it`);
+          return { batches: 0, lastCompleted: -1, skipped: (e as Error).message };
+        }
+        // The holder releases the lease when its time is up: ask again shortly.
+        await rt.clock.sleepUntil(Math.min(waitUntil, rt.clock.now() + 250));
       }
-      throw e;
     }
     let batches = 0;
     try {
@@ -96,7 +109,12 @@ export function createCoordinatorHandler(
         const t = coordinator.nextBatchTime;
         if (t > deadline) break;
         await rt.clock.sleepUntil(t);
-        await coordinator.runNextBatch();
+        try {
+          await coordinator.runNextBatch();
+        } catch (e) {
+          rt.metrics?.batchFailed?.({ job: graph.name, batchTime: t });
+          throw e;
+        }
         batches++;
       }
     } finally {

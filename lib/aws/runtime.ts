@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../api/errors.ts';
-import type { JobDefinition } from '../api/job.ts';
+import { type JobDefinition, type OnRecordError, withJobOptions } from '../api/job.ts';
 import type { CoordinatorRuntime } from '../engine/coordinator.ts';
 import { coreSource } from '../engine/sources.ts';
 import type { WorkerRuntime } from '../engine/worker.ts';
@@ -43,7 +43,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * The configuration the handlers read from their environment: `SLUICE_STATE_BUCKET`,
  * `SLUICE_STATE_PREFIX`, `SLUICE_TABLE`, `SLUICE_WORKER_FUNCTION`, `SLUICE_CONCURRENCY`, and
  * `SLUICE_AWS_ENDPOINT` (or per service `SLUICE_S3_ENDPOINT`, `SLUICE_DYNAMODB_ENDPOINT`,
- * `SLUICE_KINESIS_ENDPOINT`, `SLUICE_LAMBDA_ENDPOINT`) to point every client at LocalStack or an emulator.
+ * `SLUICE_KINESIS_ENDPOINT`, `SLUICE_LAMBDA_ENDPOINT`; else `AWS_ENDPOINT_URL`, which LocalStack sets in its
+ * functions) to point every client at LocalStack or an emulator.
  *
  * @example
  * ```ts
@@ -51,7 +52,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  * ```
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env, role: 'coordinator' | 'worker' = 'worker'): AwsRuntimeConfig {
-  const one = env.SLUICE_AWS_ENDPOINT;
+  // LocalStack sets AWS_ENDPOINT_URL in the functions it runs.
+  const one = env.SLUICE_AWS_ENDPOINT || env.AWS_ENDPOINT_URL || undefined;
   const per = { s3: env.SLUICE_S3_ENDPOINT ?? one, dynamodb: env.SLUICE_DYNAMODB_ENDPOINT ?? one, kinesis: env.SLUICE_KINESIS_ENDPOINT ?? one, lambda: env.SLUICE_LAMBDA_ENDPOINT ?? one };
   const concurrency = env.SLUICE_CONCURRENCY === undefined ? undefined : Number(env.SLUICE_CONCURRENCY);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) throw new SluiceError(`SLUICE_CONCURRENCY must be a whole number >= 1, got ${env.SLUICE_CONCURRENCY}`);
@@ -68,6 +70,26 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, role: 'coord
 /** The job named by `SLUICE_JOB_FILE` (a bundled handler imports its job instead). */
 export function loadJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<JobDefinition> {
   return loadJob(required(env, 'SLUICE_JOB_FILE'));
+}
+
+/**
+ * The job with the options a deployment sets in the environment: `SLUICE_BATCH_INTERVAL` (ms, or
+ * a duration such as `'5s'`) and `SLUICE_ON_RECORD_ERROR` (`fail` or `dead-letter`). Coordinator
+ * and workers read the same variables, so they build the same plan.
+ *
+ * @example
+ * ```ts
+ * const job = withEnvOptions(await loadJobFromEnv(), { SLUICE_BATCH_INTERVAL: '5s' });
+ * ```
+ */
+export function withEnvOptions(job: JobDefinition, env: NodeJS.ProcessEnv = process.env): JobDefinition {
+  const interval = env.SLUICE_BATCH_INTERVAL;
+  const onRecordError = env.SLUICE_ON_RECORD_ERROR;
+  if (!interval && !onRecordError) return job;
+  return withJobOptions(job, {
+    batchInterval: interval ? (/^\d+$/.test(interval) ? Number(interval) : interval) : undefined,
+    onRecordError: onRecordError ? (onRecordError as OnRecordError) : undefined,
+  });
 }
 
 /** Sources on AWS: Kinesis shards, `s3://` text file prefixes, plus the sources that live in the coordinator's memory. */

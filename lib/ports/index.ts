@@ -107,6 +107,8 @@ export interface Clock {
  */
 export interface Metrics {
   batch(info: BatchMetrics): void;
+  /** A batch failed (its coordinator gives up on it; the next one retries it from its lineage). */
+  batchFailed?(info: { readonly job: string; readonly batchTime: number }): void;
 }
 
 /** What {@link Metrics} is told about every completed batch. */
