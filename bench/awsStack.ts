@@ -122,6 +122,7 @@ export async function startCountedAwsStack(): Promise<CountedAwsStack> {
     dynamo,
     kinesis,
     lambda,
+    name: (base) => base,
     requests: () => {
       const out = new Map(requests.snapshot());
       let invokes = 0;

@@ -21,12 +21,13 @@ const MARGIN_MS = 15_000;
 describe('the deployment bundle runs the job on emulated AWS', () => {
   let stack: AwsStack;
   let bundle: Bundle;
-  const name = 'bundled';
+  let name: string;
   const saved = { ...process.env };
   const lines = Array.from({ length: 600 }, (_, i) => `alpha beta${i % 3} gamma${i % 5}`);
 
   beforeAll(async () => {
     stack = await startAwsStack();
+    name = stack.name('bundled');
     await createResources(stack, name, 2);
     const config = stack.config(name);
     // The environment SluiceJob gives both functions; the job reads SLUICE_STREAM and SLUICE_SINK_BUCKET when it loads.

@@ -42,7 +42,7 @@ describe('resharding while the job runs, on kinesis-local (the Kinesis emulator 
   });
 
   it('a shard split and two shards merged mid-run: no record lost or doubled, per-key order kept, state carried over', async () => {
-    const name = 'reshard';
+    const name = stack.name('reshard');
     await createResources(stack, name, 2);
     const config = stack.config(name);
     const kin = kinesisClient(config.aws);

@@ -16,6 +16,11 @@ export interface AwsStack {
   readonly lambda: LambdaEndpoint;
   /** Config for a job whose resources use `name` (stream, table, buckets created by {@link createResources}). */
   config(name: string): AwsRuntimeConfig;
+  /**
+   * A resource name for this run: `base` itself on the emulators (fresh each run); `base` and a
+   * run id against `SLUICE_AWS_ENDPOINT` (LocalStack keeps what earlier runs created).
+   */
+  name(base: string): string;
   stop(): Promise<void>;
 }
 
@@ -30,16 +35,31 @@ export function stackConfig(name: string, at: { s3: Emulator; dynamo: Emulator; 
   };
 }
 
-/** Starts the emulators; Kinesis is kinesalite (fast) unless `kinesis: 'kinesis-local'` (LocalStack's, closer resharding). */
+/** An endpoint someone else runs (LocalStack): nothing to stop. */
+function external(endpoint: string): Emulator {
+  return { endpoint, stop: async () => undefined };
+}
+
+/**
+ * Starts the emulators; Kinesis is kinesalite (fast) unless `kinesis: 'kinesis-local'` (LocalStack's,
+ * closer resharding). With `SLUICE_AWS_ENDPOINT` set (LocalStack: `http://localhost:4566`), S3,
+ * DynamoDB and Kinesis are that endpoint instead, and resource names get a run id; the functions'
+ * handlers still run in this process behind the local Lambda endpoint.
+ */
 export async function startAwsStack(options: { kinesis?: 'kinesalite' | 'kinesis-local' } = {}): Promise<AwsStack> {
+  const target = process.env.SLUICE_AWS_ENDPOINT;
   const startKinesis = options.kinesis === 'kinesis-local' ? startKinesisLocal : startKinesalite;
-  const [s3, dynamo, kinesis, lambda] = await Promise.all([startS3rver(), startDynalite(), startKinesis(), startLambdaEndpoint()]);
+  const [s3, dynamo, kinesis, lambda] = target
+    ? [external(target), external(target), external(target), await startLambdaEndpoint()]
+    : await Promise.all([startS3rver(), startDynalite(), startKinesis(), startLambdaEndpoint()]);
+  const run = Date.now().toString(36);
   return {
     s3,
     dynamo,
     kinesis,
     lambda,
     config: (name) => stackConfig(name, { s3, dynamo, kinesis, lambda }),
+    name: (base) => (target ? `${base}-${run}` : base),
     stop: async () => {
       await Promise.all([s3.stop(), dynamo.stop(), kinesis.stop(), lambda.stop()]);
     },
