@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { SluiceError } from '../api/errors.ts';
 import type { JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
+import { errorCode, isThrottling } from './sdkErrors.ts';
 
 /**
  * The largest JSON text (UTF-8 bytes) a value may have. DynamoDB refuses items over 400 KB
@@ -29,6 +30,8 @@ export interface DynamoMetaStoreOptions {
   readonly table: string;
   /** The job whose items this store sees: the partition key `pk`. */
   readonly job: string;
+  /** Retries of a throttled request after the SDK's own attempts (about 6 s of backoff in all). @default 6 */
+  readonly throttleRetries?: number;
   /**
    * Items per page of a `list` query (DynamoDB's `Limit`). Only tests need to set it, to exercise
    * pagination with few items. @default DynamoDB's own page size (1 MB)
@@ -110,6 +113,7 @@ export class DynamoMetaStore implements MetaStore {
   readonly #table: string;
   readonly #job: string;
   readonly #pageSize: number | undefined;
+  readonly #throttleRetries: number;
 
   constructor(options: DynamoMetaStoreOptions) {
     if (options.table === '') throw new SluiceError('DynamoMetaStore: the table name is empty');
@@ -124,11 +128,13 @@ export class DynamoMetaStore implements MetaStore {
     this.#table = options.table;
     this.#job = options.job;
     this.#pageSize = page;
+    this.#throttleRetries = options.throttleRetries ?? 6;
   }
 
   async get<T extends JsonValue = JsonValue>(key: string): Promise<MetaItem<T> | undefined> {
     const out = await this.#send(() =>
       this.#client.send(new GetItemCommand({ TableName: this.#table, Key: this.#key(key), ConsistentRead: true })),
+      `GetItem of ${key}`,
     );
     const item = out.Item;
     if (item === undefined) return undefined;
@@ -177,6 +183,7 @@ export class DynamoMetaStore implements MetaStore {
             ReturnValues: 'UPDATED_NEW',
           }),
         ),
+        `UpdateItem of ${key}`,
       );
       return Number(out.Attributes?.version?.N);
     } catch (e) {
@@ -197,6 +204,7 @@ export class DynamoMetaStore implements MetaStore {
             ExpressionAttributeValues: { ':epoch': { N: String(condition.epoch) } },
           }),
         ),
+        `DeleteItem of ${key}`,
       );
     } catch (e) {
       // A newer coordinator owns the item: leave it, as the memory store does.
@@ -223,6 +231,7 @@ export class DynamoMetaStore implements MetaStore {
             ...(start === undefined ? {} : { ExclusiveStartKey: start }),
           }),
         ),
+        `Query of ${prefix}*`,
       );
       for (const item of out.Items ?? []) if (item.sk?.S !== undefined) keys.push(item.sk.S);
       start = out.LastEvaluatedKey;
@@ -241,17 +250,29 @@ export class DynamoMetaStore implements MetaStore {
   }
 
   /** Runs a request, turning "no such table" into an error that says what to do. */
-  async #send<R>(request: () => Promise<R>): Promise<R> {
-    try {
-      return await request();
-    } catch (e) {
-      if ((e as Error | undefined)?.name === 'ResourceNotFoundException') {
-        throw new SluiceError(
-          `DynamoDB table ${this.#table} does not exist; create it with metaTableSchema('${this.#table}') (partition key pk and sort key sk, both strings), or deploy the Sluice stack that creates it`,
-          { cause: e },
-        );
+  /**
+   * Sends a request; a throttled one is sent again (up to `throttleRetries` times after the SDK's own
+   * attempts, backing off from 100 ms to 2 s) — it was not applied, so even a conditional write is
+   * safe to repeat. The coordinator's every step goes through here: three throttles in a row must
+   * not end its minute.
+   */
+  async #send<R>(request: () => Promise<R>, what: string): Promise<R> {
+    for (let retry = 0; ; retry++) {
+      try {
+        return await request();
+      } catch (e) {
+        if ((e as Error | undefined)?.name === 'ResourceNotFoundException') {
+          throw new SluiceError(
+            `DynamoDB table ${this.#table} does not exist; create it with metaTableSchema('${this.#table}') (partition key pk and sort key sk, both strings), or deploy the Sluice stack that creates it`,
+            { cause: e },
+          );
+        }
+        if (!isThrottling(e)) throw e;
+        if (retry >= this.#throttleRetries) {
+          throw new SluiceError(`DynamoDB ${what} in table ${this.#table} is still throttled (${errorCode(e)}) after ${retry} retries: ${(e as Error).message}`, { cause: e });
+        }
+        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** retry) * (0.5 + Math.random() / 2)));
       }
-      throw e;
     }
   }
 }

@@ -40,6 +40,25 @@ export function createWorkerHandler(load: () => Promise<JobDefinition>, runtime:
   };
 }
 
+/**
+ * Gives the lease up so the next invocation need not wait for it to expire; tried three times. A
+ * lease that cannot be released is not an error of this run (its batches are committed), but the
+ * next run waits until it expires, so it is logged.
+ */
+async function releaseLease(coordinator: Coordinator, log: ((line: string) => void) | undefined): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await coordinator.releaseLease();
+      return;
+    } catch (e) {
+      if (attempt >= 3) {
+        log?.(`warning: coordinator: could not release the lease (${(e as Error).message}); the next run waits until it expires`);
+        return;
+      }
+    }
+  }
+}
+
 /** Options of {@link createCoordinatorHandler}. */
 export interface CoordinatorHandlerOptions {
   /** Stop starting batches this long before the invocation's time runs out (ms). @default 10 000 */
@@ -107,7 +126,8 @@ export function createCoordinatorHandler(
     try {
       for (;;) {
         const t = coordinator.nextBatchTime;
-        if (t > deadline) break;
+        // Behind schedule, batch times stay before the deadline long after the clock has passed it.
+        if (t > deadline || rt.clock.now() > deadline) break;
         await rt.clock.sleepUntil(t);
         try {
           await coordinator.runNextBatch();
@@ -119,7 +139,7 @@ export function createCoordinatorHandler(
       }
     } finally {
       await coordinator.stop();
-      await coordinator.releaseLease().catch(() => undefined);
+      await releaseLease(coordinator, options.log);
       await rt.invoker.close();
     }
     return { batches, lastCompleted: coordinator.lastCompleted };

@@ -11,3 +11,20 @@ export function httpStatus(error: unknown): number | undefined {
   const status = (error as { $metadata?: { httpStatusCode?: unknown } }).$metadata?.httpStatusCode;
   return typeof status === 'number' ? status : undefined;
 }
+
+/** Error codes AWS services use when they refuse a request for its rate (nothing was done). */
+const THROTTLING = new Set([
+  'ThrottlingException',
+  'Throttling',
+  'ProvisionedThroughputExceededException',
+  'RequestLimitExceeded',
+  'TooManyRequestsException',
+  'SlowDown',
+  'LimitExceededException',
+]);
+
+/** Whether an AWS SDK error is a throttling refusal, which is safe to retry (even a conditional write). */
+export function isThrottling(error: unknown): boolean {
+  const code = errorCode(error);
+  return (code !== undefined && THROTTLING.has(code)) || httpStatus(error) === 429;
+}
