@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { defineJob } from '../lib/api/job.ts';
-import { configFromEnv, withEnvOptions } from '../lib/aws/runtime.ts';
+import { defineJob } from '../../lib/api/job.ts';
+import { configFromEnv, withEnvOptions } from '../../lib/aws/runtime.ts';
 
 const base = { SLUICE_STATE_BUCKET: 'state', SLUICE_TABLE: 'meta', SLUICE_WORKER_FUNCTION: 'worker' };
 
