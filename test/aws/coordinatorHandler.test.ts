@@ -26,7 +26,7 @@ describe('the coordinator handler’s time budget', () => {
     const blobs = new MemoryBlobStore();
     const handler = createCoordinatorHandler(
       async () => job,
-      (graph): CoordinatorRuntime => {
+      (): CoordinatorRuntime => {
         const base = { blobs, sources: localSources(), sinks: localSinks(process.cwd()) };
         return { ...base, meta, invoker: new InProcessInvoker(new Worker(buildGraph(job), base), 1), clock, log: memoryLog(), owner: 'test' };
       },
