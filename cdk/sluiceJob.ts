@@ -93,10 +93,13 @@ function describeJob(entry: string, env: Record<string, string>): JobDescription
   const key = JSON.stringify([entry, env]);
   const known = descriptions.get(key);
   if (known) return known;
+  // Not the synth machine's own SLUICE_* variables (a SLUICE_BATCH_INTERVAL left in the shell would
+  // change the interval learnt here, but not the one the functions run at): only the deployment's.
+  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
   let out: string;
   try {
     out = execFileSync(process.execPath, [join(PACKAGE_ROOT, 'bin/run-ts.mjs'), join(PACKAGE_ROOT, 'cdk/describeJob.ts'), entry], {
-      env: { ...process.env, ...env },
+      env: { ...inherited, ...env },
       encoding: 'utf8',
       stdio: ['ignore', 'pipe', 'pipe'],
     });
@@ -409,7 +412,13 @@ export class SluiceJob extends Construct {
     output('CoordinatorFunctionName', this.coordinator.functionName, 'Runs a minute of batches per invocation');
     output('WorkerFunctionName', this.worker.functionName, 'Runs one task per invocation');
 
-    this.acknowledgeNagFindings([workerRole, coordinatorRole], [workerLogs, coordinatorLogs], job.name, destroy);
+    this.acknowledgeNagFindings(
+      [
+        [workerRole, workerLogs],
+        [coordinatorRole, coordinatorLogs],
+      ],
+      job.name,
+    );
   }
 
   /** A role Lambda can assume that may write to one log group, and nothing else yet. */
@@ -469,13 +478,13 @@ export class SluiceJob extends Construct {
    * The cdk-nag (AwsSolutions) findings this design accepts, each acknowledged with its reason
    * where it arises. Wildcards are acknowledged one resource pattern at a time, never a whole rule.
    */
-  private acknowledgeNagFindings(roles: readonly iam.Role[], logGroups: readonly logs.LogGroup[], jobName: string, destroy: boolean): void {
+  private acknowledgeNagFindings(roles: readonly (readonly [iam.Role, logs.LogGroup])[], jobName: string): void {
     const ack = (scope: IConstruct, rule: string, reason: string) => Validations.of(scope).acknowledge({ id: `AwsSolutions::${rule}`, reason });
     const wildcard = (arn: string, suffix: string) => `AwsSolutions-IAM5[Resource::${this.nagText(arn)}${suffix}]`;
-    for (const role of roles) {
+    for (const [role, logGroup] of roles) {
       ack(role, wildcard(this.stateBucket.bucketArn, `/${jobName}/*`), "Blob keys are made at run time (batch times, node ids): the wildcard stops at the job's own prefix in the state bucket");
       ack(role, wildcard(this.sinkBucket.bucketArn, '/*'), "Output keys are made at run time by the job's outputs (prefix-<batch time>/part-…); the sink bucket is the job's own");
-      for (const group of logGroups) ack(role, wildcard(group.logGroupArn, ':log-stream:*'), 'Lambda makes one log stream per container, named at run time, in the function\'s own log group');
+      ack(role, wildcard(logGroup.logGroupArn, ':log-stream:*'), "Lambda makes one log stream per container, named at run time, in the function's own log group");
     }
     for (const bucket of [this.stateBucket, this.sinkBucket]) {
       if (bucket instanceof s3.Bucket) {
@@ -486,11 +495,9 @@ export class SluiceJob extends Construct {
     ack(this.worker, 'AwsSolutions-L1', 'nodejs22.x is the runtime the bundle targets and the project tests against; a newer one is adopted deliberately, not by default');
     // The scheduler's role is one per stack, made by the LambdaInvoke target: it may invoke the coordinator and its versions.
     ack(Stack.of(this), wildcard(this.coordinator.functionArn, ':*'), "The schedule's role may invoke the coordinator function and its versions, nothing else");
-    if (destroy) {
-      const stack = Stack.of(this);
-      ack(stack, 'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole]', "CDK's bucket auto-delete provider (removalPolicy DESTROY) logs with the basic execution policy");
-      ack(stack, 'AwsSolutions-L1', "CDK's bucket auto-delete provider (removalPolicy DESTROY) chooses its own runtime");
-    }
+    // CDK's bucket auto-delete provider (removalPolicy DESTROY) needs nothing acknowledged: cdk-nag's rules
+    // check CfnRole and CfnFunction, and the provider is made of plain CfnResources. (Acknowledging its
+    // rules on the stack would also silence them for every other function and role in the stack.)
   }
 
   /** A CloudFormation value as cdk-nag prints it in a finding: `<LogicalId.Arn>`, `<AWS::Partition>`, literals as they are. */
