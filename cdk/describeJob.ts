@@ -15,6 +15,8 @@ export interface JobDescription {
   readonly streams: string[];
   /** s3:// locations the job reads (textFileStream) or writes (saveAs…Files). */
   readonly s3: string[];
+  /** What in the job cannot run on AWS (a socket source, a local folder, a local output). */
+  readonly problems: string[];
 }
 
 async function describe(file: string): Promise<JobDescription> {
@@ -23,7 +25,13 @@ async function describe(file: string): Promise<JobDescription> {
   const streams = graph.sources.filter((s) => s.kind === 'kinesis').map((s) => String(s.params.stream));
   const reads = graph.sources.filter((s) => s.kind === 'textFile').map((s) => String(s.params.directory));
   const writes = graph.outputs.flatMap((o) => (o.prefix === undefined ? [] : [o.prefix]));
+  const problems = [
+    ...graph.sources.filter((s) => s.kind === 'socket').map((s) => `${s.nodeId}: socketTextStream runs locally only`),
+    ...reads.filter((d) => !d.startsWith('s3://')).map((d) => `textFileStream(${JSON.stringify(d)}): on AWS, watch an s3:// prefix`),
+    ...writes.filter((d) => !d.startsWith('s3://')).map((d) => `output ${JSON.stringify(d)}: on AWS, outputs go to s3://bucket/prefix`),
+  ];
   return {
+    problems,
     name: job.options.name,
     batchInterval: job.options.batchInterval,
     onRecordError: job.options.onRecordError,

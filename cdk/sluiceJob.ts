@@ -192,6 +192,8 @@ export class SluiceJob extends Construct {
   public readonly failedBatchAlarm: cloudwatch.Alarm;
   /** The coordinator function itself failed (a crash, a timeout, a missing permission). */
   public readonly coordinatorErrorAlarm: cloudwatch.Alarm;
+  /** No batch ran for 5 minutes: the job is paused or stopped. */
+  public readonly stalledAlarm: cloudwatch.Alarm;
   /** The job's name (from `defineJob`). */
   public readonly jobName: string;
   /** The batch interval the job runs at, in ms. */
@@ -238,6 +240,9 @@ export class SluiceJob extends Construct {
       Object.entries(env).map(([k, v]) => [k, Token.isUnresolved(v) ? `sluice-synth-${k.toLowerCase().replace(/^sluice_/, '').replace(/_/g, '-')}` : v]),
     );
     const job = describeJob(props.entry, synthEnv);
+    if (job.problems.length > 0) {
+      throw new Error(`SluiceJob: job ${job.name} (${props.entry}) cannot run on AWS: ${job.problems.join('; ')}`);
+    }
     if (job.batchInterval < MIN_INTERVAL_MS) {
       throw new Error(
         `SluiceJob: job ${job.name} has a batch interval of ${job.batchInterval} ms; on AWS it must be at least 1s (the coordinator's clock and Kinesis's 5 reads/s per shard): set batchInterval`,
@@ -260,6 +265,13 @@ export class SluiceJob extends Construct {
           },
         ],
       });
+
+    if (props.existingStateBucket) {
+      Annotations.of(this).addWarningV2(
+        'sluice:lifecycle',
+        `existingStateBucket: batch blobs a crash leaves under ${job.name}/batch/ do not expire unless the bucket has its own lifecycle rule for that prefix (shuffleExpiration applies to a new bucket only)`,
+      );
+    }
 
     this.table =
       props.existingTable ??
@@ -308,12 +320,13 @@ export class SluiceJob extends Construct {
       timeout: Duration.millis(COORDINATOR_TIMEOUT_MS),
       role: coordinatorRole,
       logGroup: coordinatorLogs,
-      // A failed run is not retried by Lambda: the next minute's run resumes the batch from its lineage.
+      // A failed or late run is not retried by Lambda: the next minute's run resumes the batch from its lineage.
       retryAttempts: 0,
+      maxEventAge: Duration.minutes(1),
     });
 
-    this.grantData(workerRole, job.name);
-    this.grantData(coordinatorRole, job.name);
+    this.grantData(workerRole, job.name, 'worker');
+    this.grantData(coordinatorRole, job.name, 'coordinator');
     coordinatorRole.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'MetaTable',
@@ -356,6 +369,16 @@ export class SluiceJob extends Construct {
       comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
       evaluationPeriods: 1,
       treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+    // Every batch, empty or not, writes a TotalDelay line: none for 5 minutes means no batch ran.
+    this.stalledAlarm = new cloudwatch.Alarm(this, 'StalledAlarm', {
+      alarmDescription: `Sluice job ${job.name} ran no batch for 5 minutes (paused, failing before its first batch, or not scheduled)`,
+      metric: metric('TotalDelay', 'SampleCount', 'Batches'),
+      threshold: 1,
+      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+      evaluationPeriods: 5,
+      datapointsToAlarm: 5,
+      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
 
     const records = metric('InputRecords', 'Sum', 'Records');
@@ -430,32 +453,30 @@ export class SluiceJob extends Construct {
     return role;
   }
 
-  /** What both functions do: read the stream, read and write the job's blobs, write the sink. */
-  private grantData(role: iam.Role, jobName: string): void {
+  /**
+   * What a function does with the data. Both read the stream's records, read and write blobs under
+   * the job's prefix and write the sink; the coordinator also lists shards (the cut) and deletes
+   * blobs (cleanup). `s3:ListBucket` on the whole state bucket lets S3 answer 404, not 403, for a
+   * blob that is missing, which the engine must tell apart (a lost shuffle segment is recomputed).
+   */
+  private grantData(role: iam.Role, jobName: string, kind: 'coordinator' | 'worker'): void {
+    const coordinator = kind === 'coordinator';
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'ReadStream',
-        actions: ['kinesis:ListShards', 'kinesis:DescribeStreamSummary', 'kinesis:GetShardIterator', 'kinesis:GetRecords'],
+        actions: [...(coordinator ? ['kinesis:ListShards'] : []), 'kinesis:GetShardIterator', 'kinesis:GetRecords'],
         resources: [this.stream.streamArn],
       }),
     );
     role.addToPrincipalPolicy(
       new iam.PolicyStatement({
         sid: 'StateBlobs',
-        actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+        actions: ['s3:GetObject', 's3:PutObject', ...(coordinator ? ['s3:DeleteObject'] : [])],
         resources: [this.stateBucket.arnForObjects(`${jobName}/*`)],
       }),
     );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ListStateBlobs',
-        actions: ['s3:ListBucket'],
-        resources: [this.stateBucket.bucketArn],
-        conditions: { StringLike: { 's3:prefix': [`${jobName}/*`] } },
-      }),
-    );
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SinkObjects', actions: ['s3:GetObject', 's3:PutObject'], resources: [this.sinkBucket.arnForObjects('*')] }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'SinkBucket', actions: ['s3:ListBucket'], resources: [this.sinkBucket.bucketArn] }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListStateBlobs', actions: ['s3:ListBucket'], resources: [this.stateBucket.bucketArn] }));
+    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteSink', actions: ['s3:PutObject'], resources: [this.sinkBucket.arnForObjects('*')] }));
     if (this.stream.encryptionKey) this.stream.encryptionKey.grantDecrypt(role);
   }
 
