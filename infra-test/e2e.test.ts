@@ -33,8 +33,10 @@ interface RunOptions {
   /** Run the invocations at the same time instead of one after another. */
   readonly concurrent?: boolean;
   readonly job?: JobDefinition;
-  /** Stop invoking the coordinator once the output holds every line. */
+  /** Stop invoking the coordinator once the output holds every line (`expectedLines` of them). */
   readonly untilDrained?: boolean;
+  /** Lines the output holds when the stream is drained. @default every line put */
+  readonly expectedLines?: number;
   readonly lines?: readonly string[];
   /**
    * Endpoints the job's coordinator and workers use instead of the emulators' (throttling proxies).
@@ -73,14 +75,17 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
       });
       return handler({}, { getRemainingTimeInMillis: () => ms }).catch((e: Error) => ({ error: e }) as const);
     };
-    const plan = options.invocations ?? [6000];
+    // By default short invocations, as many as it takes to drain the stream (at most four).
+    const plan = options.invocations ?? [2500, 2500, 2500, 2500];
+    const untilDrained = options.untilDrained ?? options.invocations === undefined;
     const runs: (CoordinatorRun | { error: Error })[] = [];
     if (options.concurrent) runs.push(...(await Promise.all(plan.map(invoke))));
     else {
       for (const ms of plan) {
         runs.push(await invoke(ms));
         // As the schedule would, until the output holds every line.
-        if (options.untilDrained && [...(await readS3Batches(stack, `${name}-out`, 'raw')).values()].flat().length >= (options.lines ?? LINES).length) break;
+        const expected = options.expectedLines ?? (options.lines ?? LINES).length;
+        if (untilDrained && [...(await readS3Batches(stack, `${name}-out`, 'raw')).values()].flat().length >= expected) break;
       }
     }
     return { runs, logs, raw: await readS3Batches(stack, `${name}-out`, 'raw'), counts: await readS3Batches(stack, `${name}-out`, 'counts') };
@@ -183,7 +188,7 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
 
   it("a record the decoder rejects goes to dead letters with onRecordError: 'dead-letter'; the rest is counted exactly once", async () => {
     const name = stack.name('e2e-dead-letter');
-    const result = await runJob(name, { job: job(name, { onRecordError: 'dead-letter', decode: strict }), lines: withBad });
+    const result = await runJob(name, { job: job(name, { onRecordError: 'dead-letter', decode: strict }), lines: withBad, expectedLines: LINES.length });
     expect(result.runs.every((r) => !('error' in r))).toBe(true);
     await expectExactlyOnce(result);
     // Dead letters are JSON lines under <job>/dead-letters/<batch time>/ in the state bucket.
