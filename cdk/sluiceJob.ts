@@ -382,6 +382,14 @@ export class SluiceJob extends Construct {
     });
 
     const records = metric('InputRecords', 'Sum', 'Records');
+    /** Average and maximum of a per-batch time, against the batch interval. */
+    const perBatch = (title: string, name: string) =>
+      new cloudwatch.GraphWidget({
+        title,
+        left: [metric(name, 'Average', 'Average'), metric(name, 'Maximum', 'Maximum')],
+        leftAnnotations: [{ value: job.batchInterval, label: 'Batch interval' }],
+        width: 12,
+      });
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
       defaultInterval: Duration.hours(3),
       widgets: [
@@ -391,26 +399,9 @@ export class SluiceJob extends Construct {
             left: [new cloudwatch.MathExpression({ expression: 'records / PERIOD(records)', usingMetrics: { records }, label: 'Records/s', period: Duration.minutes(1) })],
             width: 12,
           }),
-          new cloudwatch.GraphWidget({
-            title: 'Processing time per batch (ms)',
-            left: [metric('ProcessingDelay', 'Average', 'Average'), metric('ProcessingDelay', 'Maximum', 'Maximum')],
-            leftAnnotations: [{ value: job.batchInterval, label: 'Batch interval' }],
-            width: 12,
-          }),
+          perBatch('Processing time per batch (ms)', 'ProcessingDelay'),
         ],
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Scheduling delay per batch (ms)',
-            left: [metric('SchedulingDelay', 'Average', 'Average'), metric('SchedulingDelay', 'Maximum', 'Maximum')],
-            width: 12,
-          }),
-          new cloudwatch.GraphWidget({
-            title: 'Total delay per batch (ms)',
-            left: [metric('TotalDelay', 'Average', 'Average'), metric('TotalDelay', 'Maximum', 'Maximum')],
-            leftAnnotations: [{ value: job.batchInterval, label: 'Batch interval' }],
-            width: 12,
-          }),
-        ],
+        [perBatch('Scheduling delay per batch (ms)', 'SchedulingDelay'), perBatch('Total delay per batch (ms)', 'TotalDelay')],
         [
           new cloudwatch.GraphWidget({
             title: 'Failures',
