@@ -182,9 +182,13 @@ export class SluiceJob extends Construct {
   public readonly sinkBucket: s3.IBucket;
   /** Lease, checkpoint and batch records. */
   public readonly table: dynamodb.ITable;
+  /** The coordinator function: started by `schedule` once a minute, it runs that minute's batches. */
   public readonly coordinator: lambda.Function;
+  /** The worker function: runs one task per invocation, invoked only by the coordinator. */
   public readonly worker: lambda.Function;
+  /** The EventBridge Scheduler schedule that starts the coordinator every minute (disabled with `enabled: false`). */
   public readonly schedule: scheduler.Schedule;
+  /** Input rate, processing time, scheduling and total delay per batch, failures and workers. */
   public readonly dashboard: cloudwatch.Dashboard;
   /** Average total delay (scheduling + processing) above the batch interval for 3 minutes: the job falls behind. */
   public readonly delayAlarm: cloudwatch.Alarm;

@@ -57,7 +57,11 @@ export type KinesisInitialPosition = 'TRIM_HORIZON' | 'LATEST' | { readonly time
  * ```
  */
 export interface KinesisStreamOptions<T> {
-  /** @default 'LATEST' */
+  /**
+   * Where the job starts reading a shard it has never read: its oldest record, records put after the
+   * job starts, or the first record at or after a time. Later runs resume after the last batch.
+   * @default 'LATEST'
+   */
   readonly initialPosition?: KinesisInitialPosition;
   /**
    * Turns a record's bytes into a record; `meta` tells where it came from (its shard, partition key,

@@ -71,8 +71,11 @@ export interface ResolvedJobOptions {
  * ```
  */
 export interface JobDefinition {
+  /** Marks a value made by `defineJob`, so a loaded module's default export can be checked. */
   readonly kind: 'sluice-job';
+  /** The options, validated, with every default filled in and durations in milliseconds. */
   readonly options: ResolvedJobOptions;
+  /** The function given to `defineJob`; each runtime calls it once on a fresh context to build the graph. */
   readonly build: (ctx: StreamingContext) => unknown;
 }
 

@@ -9,13 +9,21 @@
  * ```
  */
 export interface BatchInfo {
+  /** The batch's time: the end of the interval it covers. */
   readonly batchTime: number;
+  /** Records read from all sources for this batch. */
   readonly numRecords: number;
+  /** When the batch was submitted: its batch time, as in Spark, where batches are queued on the clock. */
   readonly submissionTime: number;
+  /** When its input was cut and sealed and it began to run (absent in `onBatchSubmitted`). */
   readonly processingStartTime?: number;
+  /** When it was committed (only in `onBatchCompleted`). */
   readonly processingEndTime?: number;
+  /** `processingStartTime - batchTime`. */
   readonly schedulingDelay?: number;
+  /** `processingEndTime - processingStartTime`. */
   readonly processingDelay?: number;
+  /** `processingEndTime - batchTime`: how late its output is. */
   readonly totalDelay?: number;
   /** Records set aside under `onRecordError: 'dead-letter'` (absent when none). */
   readonly numDeadLetters?: number;
@@ -31,7 +39,10 @@ export interface BatchInfo {
  * ```
  */
 export interface StreamingListener {
+  /** The batch's time has come; its input is about to be cut (`numRecords` is still 0). */
   onBatchSubmitted?(info: BatchInfo): void;
+  /** Its input is cut and sealed and it begins to run. */
   onBatchStarted?(info: BatchInfo): void;
+  /** Its output and state were committed. */
   onBatchCompleted?(info: BatchInfo): void;
 }

@@ -13,7 +13,9 @@
  * ```
  */
 export interface Receiver<T> {
+  /** Begin receiving; hand each record, or an array of them, to `store`. Called once, when the job starts. */
   start(store: (records: T | readonly T[]) => void): void | Promise<void>;
+  /** Stop receiving and release what `start` took (timers, sockets). Called once, when the job stops. */
   stop(): void | Promise<void>;
   [key: string]: unknown;
 }

@@ -25,7 +25,16 @@ import { Worker, type WorkerRuntime } from './worker.ts';
 
 /** The steps of the batch protocol, in order; `onStep` is called after each (crash tests stop here). */
 export const PROTOCOL_STEPS = ['lease', 'cut', 'sealed', 'stage', 'part', 'success', 'commit', 'cleanup'] as const;
-/** One step of the batch protocol. */
+/**
+ * One step of the batch protocol (DESIGN.md §3): `lease` taken, `cut` (input ranges chosen),
+ * `sealed` (lineage written), each `stage` done, each output `part` written, `success` marker
+ * written, `commit` recorded, `cleanup` of obsolete blobs done.
+ *
+ * @example
+ * ```ts
+ * await runBatches(job, { batchInterval: '1s', batches: 3, onStep: (step, t) => { if (step === 'sealed' && t === 2000) throw new Error('crash after sealing'); } });
+ * ```
+ */
 export type ProtocolStep = (typeof PROTOCOL_STEPS)[number];
 
 /** What the coordinator needs from its environment: the ports, and a few knobs. */

@@ -157,6 +157,7 @@ export abstract class Batch<T> {
   cached = false;
 
   protected constructor(
+    /** The datasets it is computed from (its lineage). */
     readonly parents: readonly Batch<unknown>[],
     label: string,
     scope?: Scope,

@@ -29,20 +29,21 @@ export interface RunBatchesOptions {
   readonly name?: string;
   /** Partitions of shuffles without `numPartitions`. */
   readonly defaultParallelism?: number;
-  /** @default 4 */
+  /** Attempts per task before the batch fails, as the job option. @default 4 */
   readonly maxTaskAttempts?: number;
-  /** @default 'fail' */
+  /** What a record the decoder or a user function rejects does, as the job option. @default 'fail' */
   readonly onRecordError?: OnRecordError;
-  /** @default '15m' */
+  /** A task running longer than this is failed and retried. @default '15m' */
   readonly taskTimeout?: Duration;
-  /** @default 10 × batchInterval */
+  /** How often stateful nodes write a full checkpoint instead of a delta. @default 10 × batchInterval */
   readonly checkpointInterval?: Duration;
   /** Where `print()` blocks and warnings go. @default kept in memory */
   readonly log?: OutputLog;
   /** Output locations of `saveAs*Files`. @default the local file system, relative to the working directory */
   readonly sinks?: SinkResolver;
-  /** State stores; pass the same ones to a second run to test resuming. @default fresh in-memory stores */
+  /** Blob store (shuffle, state, lineage); pass the same one to a second run to test resuming. @default a fresh in-memory store */
   readonly blobs?: BlobStore;
+  /** Meta store (lease, commits); pass the same one to a second run to test resuming. @default a fresh in-memory store */
   readonly meta?: MetaStore;
   /** Called after each step of the batch protocol. */
   readonly onStep?: (step: ProtocolStep, time: number) => void | Promise<void>;
