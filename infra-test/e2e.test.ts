@@ -116,7 +116,7 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
 
   /** A throttling proxy in front of each emulator named in `policies`, and their endpoints for {@link runJob}; the test stops them. */
   async function throttlingProxies(policies: Partial<Record<ThrottledService, ThrottlePolicy>>) {
-    const targets: Record<ThrottledService, string> = { s3: stack.s3.endpoint, dynamodb: stack.dynamo.endpoint, kinesis: stack.kinesis.endpoint };
+    const targets: Record<ThrottledService, string> = { s3: stack.s3.endpoint, dynamodb: stack.dynamo.endpoint, kinesis: stack.kinesis.endpoint, lambda: stack.lambda.endpoint };
     const proxies: Partial<Record<ThrottledService, ThrottlingProxy>> = {};
     for (const service of Object.keys(policies) as ThrottledService[]) proxies[service] = await startThrottlingProxy(targets[service], service, policies[service]!);
     const endpoints = Object.fromEntries(Object.entries(proxies).map(([service, p]) => [service, p.endpoint])) as Partial<Record<ThrottledService, string>>;

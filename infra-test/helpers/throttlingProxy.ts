@@ -3,7 +3,20 @@ import { Agent, createServer, type IncomingMessage, request, type ServerResponse
 import type { AddressInfo } from 'node:net';
 
 /** The AWS services a {@link startThrottlingProxy} can stand in front of. */
-export type ThrottledService = 's3' | 'dynamodb' | 'kinesis';
+export type ThrottledService = 's3' | 'dynamodb' | 'kinesis' | 'lambda';
+
+/** One request as the proxy received it. */
+export interface ProxiedRequest {
+  /** As {@link ThrottlingProxy.operations} names it. */
+  readonly operation: string;
+  readonly method: string;
+  /** Path and query string. */
+  readonly url: string;
+  /** The body, except for S3 `PUT`s (object contents); the JSON input of the other services. */
+  readonly body: string;
+  /** The status of the answer (the proxy's own for refused requests). */
+  readonly status: number;
+}
 
 /**
  * Which requests a proxy refuses, counting every request it receives from 1 (retries included):
@@ -24,8 +37,12 @@ export interface ThrottlingProxy {
   refusedOperations(): readonly string[];
   /** The operation of every request, in order, refused or not. */
   operations(): readonly string[];
+  /** Every request answered so far, in the order of the answers, refused or not. */
+  requests(): readonly ProxiedRequest[];
   /** Refuses the next `count` requests: a burst that starts now (at a protocol step, say) rather than after a fixed number of requests. */
   refuseNext(count: number): void;
+  /** S3 only: answers the next `count` object reads (GET, HEAD) whose path matches `path` with 404 NoSuchKey, as S3 answers for a blob that is gone. */
+  loseNext(path: RegExp, count?: number): void;
   /** Closes the listener and every socket, kept-alive ones included. */
   stop(): Promise<void>;
 }
@@ -46,20 +63,9 @@ function requestId(): string {
 /** What the request asks for: the `X-Amz-Target` operation for the JSON protocols, method and path for S3. */
 function operationOf(service: ThrottledService, req: IncomingMessage): string {
   if (service === 's3') return `${req.method} ${(req.url ?? '/').split('?')[0]}`;
+  if (service === 'lambda') return /^\/2015-03-31\/functions\/[^/]+\/invocations/.test(req.url ?? '') ? 'Invoke' : `${req.method} ${req.url}`;
   const target = req.headers['x-amz-target'];
   return typeof target === 'string' ? target.slice(target.indexOf('.') + 1) : `${req.method} ${req.url}`;
-}
-
-function bodyOf(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let s = '';
-    req.setEncoding('utf8');
-    req.on('data', (c: string) => {
-      s += c;
-    });
-    req.on('end', () => resolve(s));
-    req.on('error', reject);
-  });
 }
 
 /** Sends exactly what the service sends when it throttles a request. */
@@ -70,6 +76,13 @@ function refuse(service: ThrottledService, operation: string, req: IncomingMessa
     res.writeHead(503, { 'content-type': 'application/xml', 'x-amz-request-id': id, 'content-length': Buffer.byteLength(xml) });
     // A HEAD response has no body: the SDK sees a bare 503.
     res.end(req.method === 'HEAD' ? undefined : xml);
+    return;
+  }
+  if (service === 'lambda') {
+    // What Invoke answers when the function's (or the account's) concurrency is used up.
+    const json = JSON.stringify({ Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded', Type: 'User', message: 'Rate Exceeded.' });
+    res.writeHead(429, { 'content-type': 'application/json', 'x-amzn-errortype': 'TooManyRequestsException', 'x-amzn-requestid': id, 'content-length': Buffer.byteLength(json) });
+    res.end(json);
     return;
   }
   let json: string;
@@ -100,7 +113,8 @@ function refuse(service: ThrottledService, operation: string, req: IncomingMessa
  * An HTTP proxy on 127.0.0.1 in front of an emulator (`target`, e.g. `http://127.0.0.1:4567`) that
  * refuses the requests `policy` names with the throttling error the real `service` sends — S3's
  * 503 SlowDown, DynamoDB's ThrottlingException, Kinesis' ProvisionedThroughputExceededException
- * (GetRecords, PutRecords) or LimitExceededException (other operations) — and forwards every other
+ * (GetRecords, PutRecords) or LimitExceededException (other operations), Lambda's 429
+ * TooManyRequestsException — and forwards every other
  * request unchanged (method, path, headers including the signed `host`, body), streaming the answer
  * back. A refused request never reaches the emulator, as a throttled one never reaches AWS's storage.
  *
@@ -121,21 +135,42 @@ export async function startThrottlingProxy(target: string, service: ThrottledSer
   let refused = 0;
   let forwarded = 0;
   const operations: string[] = [];
+  const requests: ProxiedRequest[] = [];
   const refusedOperations: string[] = [];
   const bursts: { after: number; count: number }[] = [];
+  const losses: { path: RegExp; count: number }[] = [];
+  const lost = (req: IncomingMessage) => {
+    const loss = (req.method === 'GET' || req.method === 'HEAD') && losses.find((l) => l.count > 0 && l.path.test((req.url ?? '/').split('?')[0]));
+    if (loss) loss.count--;
+    return Boolean(loss);
+  };
   const refuses = (n: number) => (every !== undefined && n % every === 0) || bursts.some((b) => n > b.after && n <= b.after + b.count);
 
   const server = createServer((req, res) => {
     const n = ++seen;
     const operation = operationOf(service, req);
     operations.push(operation);
+    const keepBody = !(service === 's3' && req.method === 'PUT');
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => {
+      if (keepBody) chunks.push(c);
+    });
+    res.on('finish', () => requests.push({ operation, method: req.method ?? 'GET', url: req.url ?? '/', body: Buffer.concat(chunks).toString('utf8'), status: res.statusCode }));
+    if (service === 's3' && lost(req)) {
+      req.on('end', () => {
+        const id = requestId();
+        const key = decodeURIComponent((req.url ?? '/').split('?')[0].split('/').slice(2).join('/'));
+        const xml = `<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>${key}</Key><RequestId>${id}</RequestId></Error>`;
+        res.writeHead(404, { 'content-type': 'application/xml', 'x-amz-request-id': id, 'content-length': Buffer.byteLength(xml) });
+        res.end(req.method === 'HEAD' ? undefined : xml);
+      });
+      return;
+    }
     if (refuses(n)) {
       refused++;
       refusedOperations.push(operation);
-      bodyOf(req).then(
-        (body) => refuse(service, operation, req, body, res),
-        () => res.destroy(),
-      );
+      req.on('end', () => refuse(service, operation, req, Buffer.concat(chunks).toString('utf8'), res));
+      req.on('error', () => res.destroy());
       return;
     }
     forwarded++;
@@ -166,8 +201,13 @@ export async function startThrottlingProxy(target: string, service: ThrottledSer
     forwarded: () => forwarded,
     refusedOperations: () => [...refusedOperations],
     operations: () => [...operations],
+    requests: () => [...requests],
     refuseNext: (count) => {
       bursts.push({ after: seen, count });
+    },
+    loseNext: (path, count = 1) => {
+      if (service !== 's3') throw new Error(`loseNext is for S3, not ${service}`);
+      losses.push({ path, count });
     },
     stop: () =>
       new Promise<void>((resolve) => {
