@@ -88,6 +88,13 @@ export class Coordinator {
   private readonly fingerprint: string;
   private started = false;
   private current: BatchRun | undefined;
+  /**
+   * What committed batches left in the stores for later batches, by batch time: the blobs under
+   * `batch/<t>/` (received blocks) — or `'list'` when a failed attempt may have left more there —
+   * and whether its batch record exists. Deleted by name once `remember` no longer reaches them, so
+   * a batch's cleanup lists nothing (found by one listing at start, for batches before it).
+   */
+  private readonly retained = new Map<number, { blobs: readonly string[] | 'list'; record: boolean }>();
   /** Whether `start` found a checkpoint to resume from. */
   resumed = false;
 
@@ -129,6 +136,7 @@ export class Coordinator {
     await this.acquireLease();
     await this.loadCheckpoint();
     await this.sweepState();
+    await this.sweepBatches();
     for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
     this.started = true;
   }
@@ -252,6 +260,7 @@ export class Coordinator {
     await this.step('lease', t);
 
     const run = await this.openBatch(t);
+    this.retain(t, { blobs: 'list', record: true });
     const processingStartTime = this.rt.clock.now();
     const numRecords = run.inputRecords();
     this.emit('onBatchStarted', { batchTime: t, numRecords, submissionTime, processingStartTime, schedulingDelay: processingStartTime - t });
@@ -270,7 +279,7 @@ export class Coordinator {
     } finally {
       this.current = undefined;
     }
-    await this.cleanup(t, stateBefore);
+    await this.cleanup(t, stateBefore, run);
 
     const end = this.rt.clock.now();
     const deadLetters = run.deadLetters();
@@ -314,7 +323,7 @@ export class Coordinator {
     const existing = await this.rt.meta.get<BatchRecord>(keys.batch(t));
     if (existing && existing.value.fingerprint === this.fingerprint) {
       this.rt.log.info(`recovering batch ${t} from its lineage record`);
-      return new BatchRun(this, existing.value, existing.version);
+      return new BatchRun(this, existing.value, existing.version, true);
     }
     const splits: Record<string, InputSplit[]> = {};
     const sourceState: Record<string, JsonValue> = {};
@@ -391,24 +400,71 @@ export class Coordinator {
     await this.rt.meta.put(keys.batch(t), done, { expectedVersion: run.recordVersion, epoch: this.epoch });
   }
 
-  /** Deletes what no later batch needs: this batch's shuffle and cache blobs, and batches older than `remember`. */
-  private async cleanup(t: number, before: Checkpoint['state']): Promise<void> {
+  /**
+   * Deletes what no later batch needs: this batch's shuffle and cache blobs (by name when every task
+   * attempt succeeded, else by listing the batch's prefix), and what batches older than `remember`
+   * kept.
+   */
+  private async cleanup(t: number, before: Checkpoint['state'], run: BatchRun): Promise<void> {
     const blobs = this.rt.blobs;
+    const known = run.scratchBlobs();
     const prefix = keys.batchBlobs(t);
-    const scratch = [...(await blobs.list(`${prefix}shuffle/`)), ...(await blobs.list(`${prefix}cache/`))];
+    const scratch = known ?? [...(await blobs.list(`${prefix}shuffle/`)), ...(await blobs.list(`${prefix}cache/`))];
     if (scratch.length) await blobs.delete(scratch);
-    const keepFrom = t - Math.max(this.graph.rememberMs, this.interval);
-    const old: string[] = [];
-    for (const k of await blobs.list('batch/')) {
-      const time = Number(k.slice(6, 21));
-      if (time <= keepFrom) old.push(k);
-    }
-    if (old.length) await blobs.delete(old);
+    this.retain(t, { blobs: known ? run.inputBlocks() : 'list', record: true });
+    await this.forgetUpTo(t - this.rememberedMs);
     await this.cleanupState(t, before);
-    for (const k of await this.rt.meta.list('batch/')) {
-      if (Number(k.slice(6, 21)) <= keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
-    }
     await this.step('cleanup', t);
+  }
+
+  /** How far back a batch's input and record stay readable (`remember`, at least one interval). */
+  private get rememberedMs(): number {
+    return Math.max(this.graph.rememberMs, this.interval);
+  }
+
+  private retain(t: number, what: { blobs: readonly string[] | 'list'; record: boolean }): void {
+    this.retained.set(t, what);
+  }
+
+  /** Deletes the blobs and records of the retained batches at or before `keepFrom`. */
+  private async forgetUpTo(keepFrom: number): Promise<void> {
+    const old = [...this.retained].filter(([time]) => time <= keepFrom);
+    if (!old.length) return;
+    const gone: string[] = [];
+    for (const [time, { blobs }] of old) {
+      if (blobs === 'list') gone.push(...(await this.rt.blobs.list(keys.batchBlobs(time))));
+      else gone.push(...blobs);
+    }
+    if (gone.length) await this.rt.blobs.delete(gone);
+    for (const [time, { record }] of old) {
+      if (record) await this.rt.meta.delete(keys.batch(time), { epoch: this.epoch });
+      this.retained.delete(time);
+    }
+  }
+
+  /**
+   * Once, when a coordinator starts: lists what earlier coordinators left under `batch/` (blobs and
+   * records), deletes what `remember` no longer reaches and the scratch blobs of committed batches,
+   * and retains the rest for deletion by name later.
+   */
+  private async sweepBatches(): Promise<void> {
+    const last = this.checkpoint.lastCompleted;
+    const keepFrom = last - this.rememberedMs;
+    const timeOf = (k: string) => Number(k.slice(6, 21));
+    const gone: string[] = [];
+    const kept = new Map<number, string[]>();
+    for (const k of await this.rt.blobs.list('batch/')) {
+      const time = timeOf(k);
+      if (time <= keepFrom || (time <= last && /^batch\/\d{15}\/(shuffle|cache)\//.test(k))) gone.push(k);
+      else kept.set(time, [...(kept.get(time) ?? []), k]);
+    }
+    if (gone.length) await this.rt.blobs.delete(gone);
+    for (const [time, blobs] of kept) this.retain(time, { blobs: time <= last ? blobs : 'list', record: false });
+    for (const k of await this.rt.meta.list('batch/')) {
+      const time = timeOf(k);
+      if (time <= keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
+      else this.retain(time, { blobs: this.retained.get(time)?.blobs ?? [], record: true });
+    }
   }
 
   /**
@@ -543,12 +599,17 @@ class BatchRun implements BatchExecutor {
   private sealing: Promise<void> = Promise.resolve();
   private readonly readCounts = new Map<string, number>();
   private readonly deadLetterCounts = new Map<string, number>();
+  /** Set when some task attempt did not succeed: it may have written blobs nobody was told of. */
+  private unknownWrites: boolean;
 
   constructor(
     private readonly c: Coordinator,
     readonly record: BatchRecord,
     public recordVersion: number,
+    /** Recovered from the lineage record of a run that stopped: what that run wrote is not known. */
+    recovered = false,
   ) {
+    this.unknownWrites = recovered;
     this.time = record.time;
     this.splitsAt.set(this.time, record.splits);
     this.plan = planBatch(c.graph, this.time, splitCounts(record.splits));
@@ -564,6 +625,24 @@ class BatchRun implements BatchExecutor {
       });
     }
     return n;
+  }
+
+  /**
+   * The shuffle and cache blobs this batch's tasks wrote, when every attempt succeeded (so no
+   * other blob can exist); undefined when some may be unknown and the batch's prefix must be listed.
+   */
+  scratchBlobs(): string[] | undefined {
+    if (this.unknownWrites) return undefined;
+    const out: string[] = [];
+    for (const outputs of this.outputs.values()) for (const o of outputs) if (o?.blob) out.push(o.blob);
+    return out;
+  }
+
+  /** The received blocks this batch's input was cut into (kept for `remember`). */
+  inputBlocks(): string[] {
+    const out: string[] = [];
+    for (const splits of Object.values(this.record.splits)) for (const s of splits) if (typeof s.block === 'string') out.push(s.block);
+    return out;
   }
 
   /** Records set aside as dead letters in this batch (each task counted once, however often it ran). */
@@ -801,6 +880,7 @@ class BatchRun implements BatchExecutor {
         };
       }
       if (res.ok) return res;
+      this.unknownWrites = true;
       if (res.fetchFailed && refetches < max) {
         // Lost shuffle output: recompute that map task from lineage, then read again.
         refetches++;
