@@ -127,6 +127,77 @@ describe('LambdaInvoker: tasks run in a worker Lambda function behind the Invoke
     expect(res.error.message).toMatch(/not a Sluice task payload/);
   });
 
+  describe("payloads over Lambda's 6 MB", () => {
+    // One batch of 7,000 distinct 1 KB lines in 2 partitions, counted into 1 partition and collected:
+    // with map outputs inline, the reduce task carries ~7 MB, and so does the collected result.
+    const lines = [Array.from({ length: 7000 }, (_, i) => `${i}:`.padEnd(1000, 'x'))];
+    const bigJob = (out: number[]) => (ctx: StreamingContext) => {
+      ctx
+        .queueStream(lines, { numPartitions: 2 })
+        .map((l) => [l, 1] as [string, number])
+        .reduceByKey((a, b) => a + b, { numPartitions: 1 })
+        .foreachRDD(async (b) => {
+          const pairs = (await b.collect()) as [string, number][];
+          out.push(pairs.length, pairs.reduce((n, [l, c]) => n + l.length * c, 0));
+        });
+    };
+
+    function setupBig(fn: string, limits: { invoker?: number; worker?: number }) {
+      const out: number[] = [];
+      const written: string[] = [];
+      const blobs = new (class extends MemoryBlobStore {
+        override put(key: string, body: Uint8Array | string) {
+          written.push(key);
+          return super.put(key, body);
+        }
+      })();
+      const options = { name: 'engine-test', batchInterval: 1000, maxTaskAttempts: 2 } as const;
+      const job = defineJob(options, bigJob(out));
+      lambda.register(fn, createWorkerHandler(async () => job, () => ({ blobs, sources: localSources(), sinks: localSinks(process.cwd()) }), { payloadLimit: limits.worker }));
+      const t = testCoordinator(options, bigJob(out), {
+        blobs,
+        inlineLimit: 64 * 1024 * 1024,
+        wrapInvoker: () => {
+          const inv = new LambdaInvoker({ client: lambdaClient({ endpoint: lambda.endpoint }), functionName: fn, blobs, payloadLimit: limits.invoker, backoffMs: 1 });
+          closers.push(() => inv.close());
+          return inv;
+        },
+      });
+      return { ...t, out, written, blobs };
+    }
+
+    it('a task and a result too big for Invoke travel through the state store, and are deleted once read', async () => {
+      const t = setupBig('worker-big', {});
+      await t.run(1);
+      expect(t.out).toEqual([7000, 7000 * 1000]);
+      expect(t.written.filter((k) => k.includes('/payloads/')).map((k) => k.slice(k.lastIndexOf('.')))).toEqual(['.request', '.response']);
+      expect((await t.blobs.list('batch/')).filter((k) => k.includes('/payloads/'))).toEqual([]);
+    });
+
+    it('without the state store detour, Lambda refuses the request (413) and the response (ResponseSizeTooLarge): the batch fails', async () => {
+      const request = setupBig('worker-big-request', { invoker: Number.POSITIVE_INFINITY });
+      await expect(request.run(1)).rejects.toThrow(/RequestTooLargeException|Request must be smaller than 6291456 bytes/);
+      const response = setupBig('worker-big-response', { worker: Number.POSITIVE_INFINITY });
+      await expect(response.run(1)).rejects.toThrow(/Function\.ResponseSizeTooLarge/);
+    });
+
+    it('an invoker without a blob store names the limit instead of sending an oversized task', async () => {
+      const inv = new LambdaInvoker({ client: lambdaClient({ endpoint: lambda.endpoint }), functionName: 'worker-big', payloadLimit: 100 });
+      closers.push(() => inv.close());
+      await expect(inv.invoke({ protocol: 1, padding: 'x'.repeat(200) })).rejects.toThrow(/over Lambda's 6 MB Invoke limit, and the invoker has no blob store/);
+    });
+
+    it('a task sent through the state store that is not there fails that attempt, which the coordinator retries (sending it again)', async () => {
+      const blobs = new MemoryBlobStore();
+      const job = defineJob({ name: 'engine-test', batchInterval: 1000 }, build([]));
+      const worker = createWorkerHandler(async () => job, () => ({ blobs, sources: localSources(), sinks: localSinks(process.cwd()) }));
+      const res = (await worker({ sluiceIndirect: 'batch/000000000001000/payloads/gone.request' })) as { ok: boolean; retryable: boolean; error: { message: string } };
+      expect(res.ok).toBe(false);
+      expect(res.retryable).toBe(true);
+      expect(res.error.message).toMatch(/payloads\/gone.request is missing from the state store/);
+    });
+  });
+
   it('a missing worker function is named in the error', async () => {
     const inv = new LambdaInvoker({ client: lambdaClient({ endpoint: lambda.endpoint }), functionName: 'no-such-worker' });
     closers.push(() => inv.close());

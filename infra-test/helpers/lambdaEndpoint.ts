@@ -29,11 +29,16 @@ function body(req: IncomingMessage): Promise<string> {
   });
 }
 
+/** Lambda's quotas for a synchronous invocation: request and response payload, in bytes. */
+const MAX_REQUEST = 6_291_456;
+const MAX_RESPONSE = 6_291_556;
+
 /**
  * A small Lambda `Invoke` API on 127.0.0.1 that runs registered handlers in this process, as the
  * Lambda service runs a function: the payload is JSON-parsed into the event, the returned value
  * JSON-serialised; an exception becomes a 200 with `X-Amz-Function-Error: Unhandled`, as Lambda
- * reports a crashed function.
+ * reports a crashed function. Lambda's 6 MB payload quotas hold: a bigger request is refused with
+ * 413 RequestTooLargeException, a bigger response is a `Function.ResponseSizeTooLarge` error.
  */
 export async function startLambdaEndpoint(): Promise<LambdaEndpoint> {
   const handlers = new Map<string, Handler>();
@@ -63,12 +68,23 @@ export async function startLambdaEndpoint(): Promise<LambdaEndpoint> {
         .end(JSON.stringify({ Type: 'User', message: 'Rate Exceeded.', Reason: 'ReservedFunctionConcurrentInvocationLimitExceeded' }));
       return;
     }
+    if (Buffer.byteLength(text) > MAX_REQUEST) {
+      res
+        .writeHead(413, { 'content-type': 'application/json', 'x-amzn-errortype': 'RequestTooLargeException' })
+        .end(JSON.stringify({ Type: 'User', message: `Request must be smaller than ${MAX_REQUEST} bytes for the InvokeFunction operation` }));
+      return;
+    }
     calls.set(name, (calls.get(name) ?? 0) + 1);
     const started = Date.now();
     try {
       const event = text === '' ? null : JSON.parse(text);
-      const out = await handler(event, { functionName: name, getRemainingTimeInMillis: () => 900_000 - (Date.now() - started) });
-      res.writeHead(200, { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' }).end(JSON.stringify(out ?? null));
+      const out = JSON.stringify((await handler(event, { functionName: name, getRemainingTimeInMillis: () => 900_000 - (Date.now() - started) })) ?? null);
+      if (Buffer.byteLength(out) > MAX_RESPONSE) {
+        const error = { errorMessage: `Response payload size exceeded maximum allowed payload size (${MAX_RESPONSE} bytes).`, errorType: 'Function.ResponseSizeTooLarge' };
+        res.writeHead(200, { 'content-type': 'application/json', 'x-amz-function-error': 'Unhandled', 'x-amz-executed-version': '$LATEST' }).end(JSON.stringify(error));
+        return;
+      }
+      res.writeHead(200, { 'content-type': 'application/json', 'x-amz-executed-version': '$LATEST' }).end(out);
     } catch (e) {
       const err = e instanceof Error ? e : new Error(String(e));
       res

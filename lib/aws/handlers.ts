@@ -4,6 +4,7 @@ import { Coordinator, type CoordinatorRuntime } from '../engine/coordinator.ts';
 import { toFailure, Worker, type WorkerRuntime } from '../engine/worker.ts';
 import { fromWire, toWire } from '../engine/wire.ts';
 import type { JobGraph } from '../plan/graph.ts';
+import { DEFAULT_PAYLOAD_LIMIT, isIndirect, payloadKey } from './payloads.ts';
 
 /** The part of the Lambda context the handlers use. */
 export interface LambdaContext {
@@ -13,7 +14,9 @@ export interface LambdaContext {
 /**
  * The worker function's handler: runs one task (the event) and returns its result. A payload of
  * the wrong shape comes back as a non-retryable failure, not as a crash. The job's graph is built
- * once per container and reused by later invocations (so is the state kept in memory).
+ * once per container and reused by later invocations (so is the state kept in memory). A task sent
+ * through the state store is read from there, and a result bigger than `payloadLimit` bytes (Lambda
+ * answers at most 6 MB) is written there, with its key returned instead (see `payloads.ts`).
  *
  * @example
  * ```ts
@@ -21,22 +24,38 @@ export interface LambdaContext {
  * export const handler = createWorkerHandler(() => import('./job.ts').then((m) => m.default), (graph) => awsWorkerRuntime(graph));
  * ```
  */
-export function createWorkerHandler(load: () => Promise<JobDefinition>, runtime: (graph: JobGraph) => WorkerRuntime): (event: unknown) => Promise<unknown> {
+export function createWorkerHandler(
+  load: () => Promise<JobDefinition>,
+  runtime: (graph: JobGraph) => WorkerRuntime,
+  options: { readonly payloadLimit?: number } = {},
+): (event: unknown) => Promise<unknown> {
   let worker: Promise<Worker> | undefined;
   return async (event) => {
     worker ??= load().then((job) => {
       const graph = buildGraph(job);
       return new Worker(graph, runtime(graph));
     });
+    const w = await worker;
     let task: unknown;
     try {
-      // Lambda parsed the JSON payload already; byte arrays travel as { $bytes } markers.
-      task = typeof event === 'string' ? fromWire(event) : fromWire(JSON.stringify(event));
+      if (isIndirect(event)) {
+        const bytes = await w.rt.blobs.get(event.sluiceIndirect);
+        if (!bytes) throw new Error(`the task payload ${event.sluiceIndirect} is missing from the state store`);
+        task = fromWire(new TextDecoder().decode(bytes));
+      } else {
+        // Lambda parsed the JSON payload already; byte arrays travel as { $bytes } markers.
+        task = typeof event === 'string' ? fromWire(event) : fromWire(JSON.stringify(event));
+      }
     } catch (e) {
       return toFailure(e);
     }
-    const result = await (await worker).run(task);
-    return JSON.parse(toWire(result));
+    const wire = toWire(await w.run(task));
+    if (Buffer.byteLength(wire) > (options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT)) {
+      const key = payloadKey(task, 'response');
+      await w.rt.blobs.put(key, wire);
+      return { sluiceIndirect: key };
+    }
+    return JSON.parse(wire);
   };
 }
 

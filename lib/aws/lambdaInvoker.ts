@@ -1,7 +1,8 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SluiceError } from '../api/errors.ts';
 import { fromWire, toWire } from '../engine/wire.ts';
-import type { Invoker } from '../ports/index.ts';
+import type { BlobStore, Invoker } from '../ports/index.ts';
+import { DEFAULT_PAYLOAD_LIMIT, isIndirect, payloadKey } from './payloads.ts';
 
 /** Options of {@link LambdaInvoker}. */
 export interface LambdaInvokerOptions {
@@ -14,6 +15,13 @@ export interface LambdaInvokerOptions {
   readonly attempts?: number;
   /** First backoff after a throttle (doubles, with jitter). @default 100 */
   readonly backoffMs?: number;
+  /**
+   * The job's state store: a task bigger than `payloadLimit` is written there and the worker reads it,
+   * and a result the worker wrote there is read back. Without it, an oversized task is an error.
+   */
+  readonly blobs?: BlobStore;
+  /** Largest task sent in the `Invoke` request itself, in bytes (Lambda's limit is 6 MB). @default 6 MiB − 64 KiB */
+  readonly payloadLimit?: number;
 }
 
 const THROTTLES = new Set(['TooManyRequestsException', 'ThrottlingException', 'EC2ThrottledException', 'ServiceException', 'ResourceConflictException']);
@@ -23,6 +31,7 @@ const THROTTLES = new Set(['TooManyRequestsException', 'ThrottlingException', 'E
  * Throttling and invocation-level failures are retried here with backoff; a task that ran and
  * failed comes back as the worker's failure (the coordinator decides whether to retry it); an
  * unhandled error in the function (a crash, a timeout) is a rejection the coordinator retries.
+ * Tasks and results too big for `Invoke` travel through the state store (see `payloads.ts`).
  *
  * @example
  * ```ts
@@ -52,8 +61,39 @@ export class LambdaInvoker implements Invoker {
   }
 
   private async call(task: unknown): Promise<unknown> {
+    const { blobs } = this.options;
+    let payload = new TextEncoder().encode(toWire(task));
+    let spilled: string | undefined;
+    if (payload.byteLength > (this.options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT)) {
+      if (!blobs) throw new SluiceError(`a task of ${payload.byteLength} bytes is over Lambda's 6 MB Invoke limit, and the invoker has no blob store to send it through`);
+      spilled = payloadKey(task, 'request');
+      await blobs.put(spilled, payload);
+      payload = new TextEncoder().encode(JSON.stringify({ sluiceIndirect: spilled }));
+    }
+    try {
+      const text = await this.send(payload);
+      return await this.received(text);
+    } finally {
+      // Only this call reads its request blob; the lifecycle rule sweeps any a crash leaves.
+      if (spilled) await blobs!.delete([spilled]).catch(() => undefined);
+    }
+  }
+
+  /** Reads a result the worker sent through the state store, and deletes it. */
+  private async received(text: string): Promise<unknown> {
+    const value = fromWire(text);
+    if (!isIndirect(value)) return value;
+    const { blobs } = this.options;
+    if (!blobs) throw new SluiceError(`worker function ${this.options.functionName} sent its result through the state store (${value.sluiceIndirect}), but the invoker has none`);
+    const bytes = await blobs.get(value.sluiceIndirect);
+    if (!bytes) throw new SluiceError(`worker function ${this.options.functionName}: its result ${value.sluiceIndirect} is missing from the state store`);
+    await blobs.delete([value.sluiceIndirect]).catch(() => undefined);
+    return fromWire(new TextDecoder().decode(bytes));
+  }
+
+  /** One synchronous Invoke, retried on throttling; the answer's text. */
+  private async send(payload: Uint8Array): Promise<string> {
     const attempts = this.options.attempts ?? 6;
-    const payload = new TextEncoder().encode(toWire(task));
     for (let attempt = 1; ; attempt++) {
       try {
         const out = await this.options.client.send(new InvokeCommand({ FunctionName: this.options.functionName, Payload: payload }));
@@ -69,7 +109,7 @@ export class LambdaInvoker implements Invoker {
           }
           throw new SluiceError(`worker function ${this.options.functionName} failed (${out.FunctionError}): ${message}`);
         }
-        return fromWire(text);
+        return text;
       } catch (e) {
         const name = (e as Error).name;
         if (name === 'ResourceNotFoundException') {

@@ -147,10 +147,12 @@ export function awsWorkerRuntime(graph: JobGraph, config: AwsRuntimeConfig): Wor
  */
 export function awsCoordinatorRuntime(graph: JobGraph, config: AwsRuntimeConfig, write: (line: string) => void = (l) => console.log(l)): CoordinatorRuntime {
   if (!config.workerFunction) throw new SluiceError('the coordinator needs the worker function name (SLUICE_WORKER_FUNCTION)');
+  const worker = awsWorkerRuntime(graph, config);
   return {
-    ...awsWorkerRuntime(graph, config),
+    ...worker,
     meta: new DynamoMetaStore({ client: dynamoClient(config.aws), table: config.table, job: graph.name }),
-    invoker: new LambdaInvoker({ client: lambdaClient(config.aws), functionName: config.workerFunction, concurrency: config.concurrency }),
+    // Tasks and results over Lambda's 6 MB go through the state store.
+    invoker: new LambdaInvoker({ client: lambdaClient(config.aws), functionName: config.workerFunction, concurrency: config.concurrency, blobs: worker.blobs }),
     clock: new WallClock(),
     log: { print: (text) => write(text.trimEnd()), info: write, warn: (l) => write(`warning: ${l}`) },
     metrics: emfMetrics(write),
