@@ -117,6 +117,27 @@ describe.each([
     expect(seen).toEqual(recs.map((r) => r.data));
   });
 
+  it('with a backpressure limit, shares it evenly among the shards read (never over maxRecordsPerBatch), and loses nothing', async () => {
+    const stream = uniqueStreamName('limit');
+    await createStream(client, stream, 2);
+    const src = source(stream, { maxRecordsPerBatch: 8 });
+    const recs = Array.from({ length: 60 }, (_, i) => ({ key: `k${i}`, data: `l${i}` }));
+    await putAll(client, stream, recs);
+    let state: JsonValue | undefined;
+    const seen: unknown[] = [];
+    const limits = [10, 7, 100, 100, 100, 100, 100];
+    for (const limit of limits) {
+      const b = await runBatch(src, Date.now(), state, limit);
+      // 10 over 2 shards: 5 each; 7: 4 each; 100: 50 each, but at most maxRecordsPerBatch (8).
+      const each = Math.min(8, Math.ceil(limit / 2));
+      expect(b.splits.map((s) => s.max)).toEqual([each, each]);
+      for (const part of b.records) expect(part.length).toBeLessThanOrEqual(each);
+      seen.push(...all(b));
+      state = b.state;
+    }
+    expect([...seen].sort()).toEqual(recs.map((r) => r.data).sort());
+  });
+
   it('re-reads a sealed split exactly, whatever arrived since', async () => {
     const stream = uniqueStreamName('det');
     await createStream(client, stream, 2);

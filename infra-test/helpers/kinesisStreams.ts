@@ -77,8 +77,8 @@ export interface BatchRun {
 }
 
 /** Cuts the batch at `time`, reads every split in parallel, seals what was read and advances. */
-export async function runBatch(source: RecordSource, time: number, state: JsonValue | undefined): Promise<BatchRun> {
-  const cut = await source.cut(time, state);
+export async function runBatch(source: RecordSource, time: number, state: JsonValue | undefined, limit?: number): Promise<BatchRun> {
+  const cut = await source.cut(time, state, limit);
   const splits = json(cut.splits);
   const results = await Promise.all(splits.map((s) => source.read(s)));
   const sealed = json(results.map((r, i) => r.sealedSplit ?? splits[i]));

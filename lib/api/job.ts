@@ -49,6 +49,16 @@ export interface JobOptions {
    * @default 'fail'
    */
   readonly onRecordError?: OnRecordError;
+  /**
+   * Spark's backpressure (`spark.streaming.backpressure.enabled`): after each batch, a PID
+   * controller estimates from its records, processing time and scheduling delay how many records
+   * per second the job can process, and the next batches take at most that many per batch interval
+   * from each source that can hold records back (Kinesis shards, receivers, sockets). The rest waits
+   * in the source, not in a growing queue of late batches. Queue, generator and file sources are
+   * not limited.
+   * @default false
+   */
+  readonly backpressure?: boolean;
 }
 
 /** Validated options, durations in milliseconds. */
@@ -60,6 +70,7 @@ export interface ResolvedJobOptions {
   readonly onRecordError: OnRecordError;
   readonly taskTimeout: number;
   readonly checkpointInterval: number;
+  readonly backpressure: boolean;
 }
 
 /**
@@ -104,7 +115,9 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
   if (checkpointInterval % batchInterval !== 0) {
     throw new JobDefinitionError(`job ${name}: checkpointInterval (${checkpointInterval} ms) must be a multiple of the batch interval (${batchInterval} ms)`);
   }
-  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout, checkpointInterval };
+  const backpressure = options.backpressure ?? false;
+  if (typeof backpressure !== 'boolean') throw new JobDefinitionError(`job ${name}: backpressure must be true or false, got ${describeValue(backpressure)}`);
+  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout, checkpointInterval, backpressure };
 }
 
 /**

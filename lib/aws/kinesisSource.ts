@@ -82,7 +82,7 @@ export class KinesisSource implements RecordSource {
   // Coordinator side
   // ---------------------------------------------------------------------------------------------
 
-  async cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
+  async cut(time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const shards = await this.listShards();
     const first = state === undefined || state === null;
     const prev = readState(state);
@@ -121,6 +121,11 @@ export class KinesisSource implements RecordSource {
       if (s.SequenceNumberRange?.EndingSequenceNumber !== undefined) split.closed = true;
       if (after === null && next.resume[id]) split.resume = next.resume[id] as unknown as JsonValue;
       splits.push(split);
+    }
+    // Backpressure: the batch's limit shared evenly by the shards read in it.
+    if (limit !== undefined && splits.length) {
+      const each = Math.max(1, Math.ceil(limit / splits.length));
+      for (const split of splits as Record<string, JsonValue>[]) split.max = Math.min(this.maxRecords, each);
     }
     // Exhausted shards are dropped: only their ids stay, until the stream forgets them, so their children can start.
     next.exhausted = [...exhausted].sort();

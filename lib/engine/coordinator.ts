@@ -21,6 +21,7 @@ import {
   type TaskFailure,
   type TaskResult,
 } from './protocol.ts';
+import { RateEstimator } from './rateEstimator.ts';
 import { Worker, type WorkerRuntime } from './worker.ts';
 
 /** The steps of the batch protocol, in order; `onStep` is called after each (crash tests stop here). */
@@ -95,6 +96,8 @@ export class Coordinator {
    * a batch's cleanup lists nothing (found by one listing at start, for batches before it).
    */
   private readonly retained = new Map<number, { blobs: readonly string[] | 'list'; record: boolean }>();
+  /** Backpressure: a rate estimator per source, and the rate (records/s) it last allowed. */
+  private readonly rates = new Map<string, { estimator: RateEstimator; rate?: number }>();
   /** Whether `start` found a checkpoint to resume from. */
   resumed = false;
 
@@ -135,6 +138,7 @@ export class Coordinator {
     if (this.started) return;
     await this.acquireLease();
     await this.loadCheckpoint();
+    if (this.options.backpressure) this.restoreRates();
     await this.sweepState();
     await this.sweepBatches();
     for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
@@ -205,6 +209,7 @@ export class Coordinator {
         lastCompleted: first - this.interval,
         sourceState: {},
         state: {},
+        rates: {},
       };
     } else {
       const old = item.value;
@@ -296,6 +301,7 @@ export class Coordinator {
       ...(deadLetters ? { numDeadLetters: deadLetters } : {}),
     };
     this.emit('onBatchCompleted', info);
+    if (this.options.backpressure) this.estimateRates(run, info);
     this.rt.metrics?.batch({
       job: this.graph.name,
       batchTime: t,
@@ -318,6 +324,24 @@ export class Coordinator {
     }
   }
 
+  /** Backpressure: each source's estimator, from where the last coordinator left it (the next minute's, on AWS). */
+  private restoreRates(): void {
+    for (const spec of this.graph.sources) {
+      const saved = (this.checkpoint.rates as Checkpoint['rates'] | undefined)?.[spec.nodeId] as { rate?: unknown } | undefined;
+      this.rates.set(spec.nodeId, { estimator: new RateEstimator(this.interval).restore(saved), rate: typeof saved?.rate === 'number' ? saved.rate : undefined });
+    }
+  }
+
+  /** Backpressure: feeds each source's estimator with this batch, for the next cuts. */
+  private estimateRates(run: BatchRun, info: BatchInfo): void {
+    for (const spec of this.graph.sources) {
+      let r = this.rates.get(spec.nodeId);
+      if (!r) this.rates.set(spec.nodeId, (r = { estimator: new RateEstimator(this.interval) }));
+      const rate = r.estimator.update(info.processingEndTime!, run.inputRecordsOf(spec.nodeId), info.processingDelay!, info.schedulingDelay!);
+      if (rate !== undefined) r.rate = rate;
+    }
+  }
+
   /** Reads the batch's lineage record (recovery) or cuts the input and seals it in a new one. */
   private async openBatch(t: number): Promise<BatchRun> {
     const existing = await this.rt.meta.get<BatchRecord>(keys.batch(t));
@@ -328,7 +352,9 @@ export class Coordinator {
     const splits: Record<string, InputSplit[]> = {};
     const sourceState: Record<string, JsonValue> = {};
     for (const spec of this.graph.sources) {
-      const cut = await this.source(spec.nodeId).cut(t, this.checkpoint.sourceState[spec.nodeId]);
+      const rate = this.rates.get(spec.nodeId)?.rate;
+      const limit = rate === undefined ? undefined : Math.max(1, Math.floor((rate * this.interval) / 1000));
+      const cut = await this.source(spec.nodeId).cut(t, this.checkpoint.sourceState[spec.nodeId], limit);
       splits[spec.nodeId] = cut.splits;
       sourceState[spec.nodeId] = cut.state;
     }
@@ -389,6 +415,8 @@ export class Coordinator {
       lastCompleted: t,
       sourceState: { ...this.checkpoint.sourceState, ...run.record.sourceState },
       state: { ...this.checkpoint.state, ...run.record.state },
+      // The estimates as of the batch before this one: a new coordinator (the next minute's, on AWS) goes on from them.
+      ...(this.rates.size ? { rates: Object.fromEntries([...this.rates].map(([id, r]) => [id, { ...r.estimator.snapshot(), rate: r.rate ?? null }])) } : {}),
     };
     // The commit point: one conditional write, fenced by our epoch.
     const v = await this.rt.meta.put(keys.checkpoint, next, { expectedVersion: this.checkpointVersion, epoch: this.epoch });
@@ -619,11 +647,16 @@ class BatchRun implements BatchExecutor {
   /** Records of this batch's input: counted at the cut (blocks) or when a task read the split (files, shards). */
   inputRecords(): number {
     let n = 0;
-    for (const [nodeId, splits] of Object.entries(this.record.splits)) {
-      splits.forEach((s, p) => {
-        n += typeof s.count === 'number' ? s.count : (this.readCounts.get(`${nodeId}/${p}`) ?? 0);
-      });
-    }
+    for (const nodeId of Object.keys(this.record.splits)) n += this.inputRecordsOf(nodeId);
+    return n;
+  }
+
+  /** Records of this batch's input from one source. */
+  inputRecordsOf(nodeId: string): number {
+    let n = 0;
+    (this.record.splits[nodeId] ?? []).forEach((s, p) => {
+      n += typeof s.count === 'number' ? s.count : (this.readCounts.get(`${nodeId}/${p}`) ?? 0);
+    });
     return n;
   }
 

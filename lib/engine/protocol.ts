@@ -129,6 +129,8 @@ export interface Checkpoint {
   sourceState: { [nodeId: string]: JsonValue };
   /** Pointers to the current state blobs of stateful nodes. */
   state: { [nodeId: string]: JsonValue };
+  /** Backpressure: each source's rate estimator and the rate it allowed (empty without backpressure; absent in checkpoints of earlier releases). */
+  rates: { [nodeId: string]: JsonValue };
 }
 
 /** The coordinator lease (MetaStore key `lease`). */

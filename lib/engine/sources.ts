@@ -57,13 +57,13 @@ export abstract class BlockSource implements RecordSource {
   ) {}
 
   /** The records of the batch ending at `time`, per partition, and the position after them. */
-  protected abstract take(time: number, state: JsonValue | undefined): { partitions: unknown[][]; state: JsonValue };
+  protected abstract take(time: number, state: JsonValue | undefined, limit?: number): { partitions: unknown[][]; state: JsonValue };
 
   /** Gives back what `take` handed out when its blocks could not be written (push sources re-buffer it). */
   protected untake(_partitions: unknown[][]): void {}
 
-  async cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
-    const { partitions, state: next } = this.take(time, state);
+  async cut(time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
+    const { partitions, state: next } = this.take(time, state, limit);
     try {
       return { splits: await this.writeBlocks(time, partitions), state: next };
     } catch (e) {
@@ -187,7 +187,9 @@ export class PushBuffer {
     if (Array.isArray(records)) for (const r of records) this.buffer.push(r);
     else this.buffer.push(records);
   };
-  drain(): unknown[] {
+  /** Hands out what is buffered, or its oldest `limit` records (backpressure); the rest stays. */
+  drain(limit?: number): unknown[] {
+    if (limit !== undefined && limit < this.buffer.length) return this.buffer.splice(0, limit);
     const out = this.buffer;
     this.buffer = [];
     return out;
@@ -214,8 +216,8 @@ export class ReceiverSource extends BlockSource {
   async stop(): Promise<void> {
     await this.receiver.stop();
   }
-  protected take(): { partitions: unknown[][]; state: JsonValue } {
-    return { partitions: [this.buffer.drain()], state: null };
+  protected take(_time: number, _state: JsonValue | undefined, limit?: number): { partitions: unknown[][]; state: JsonValue } {
+    return { partitions: [this.buffer.drain(limit)], state: null };
   }
   protected override untake(partitions: unknown[][]): void {
     this.buffer.restore(partitions.flat());

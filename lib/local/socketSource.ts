@@ -120,10 +120,10 @@ export class SocketTextSource extends BlockSource {
     });
   }
 
-  protected take(): { partitions: unknown[][]; state: JsonValue } {
+  protected take(_time: number, _state: JsonValue | undefined, limit?: number): { partitions: unknown[][]; state: JsonValue } {
     // No position to keep: what was received is the batch, and the block written by `cut`
     // (not the socket) is what every read of this batch sees.
-    return { partitions: [this.buffer.drain()], state: null };
+    return { partitions: [this.buffer.drain(limit)], state: null };
   }
 
   protected override untake(partitions: unknown[][]): void {

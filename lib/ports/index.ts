@@ -156,9 +156,11 @@ export interface RecordSource {
   /**
    * The splits of the batch that ends at `time`. `state` is the value this source returned for
    * the previous batch (`undefined` at the very first batch of a job); the returned `state` is
-   * stored in the lineage record and, on commit, in the job checkpoint.
+   * stored in the lineage record and, on commit, in the job checkpoint. With `limit` (backpressure),
+   * a source that can hold records back hands out at most that many in this batch; one that
+   * cannot (a queue, a file) ignores it.
    */
-  cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }>;
+  cut(time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }>;
   /**
    * Reads one split. For an open split, also returns the sealed split it consumed. Records that
    * could not be decoded are left out of `records` and listed in `failures` (with their place in
