@@ -78,6 +78,13 @@ export interface SluiceJobProps {
   readonly shuffleExpiration?: Duration;
   /** Whether the schedule runs the coordinator (false: deployed, paused). @default true */
   readonly enabled?: boolean;
+  /**
+   * How far behind the newest record the job may read before the input-lag alarm goes off (the
+   * stream's `GetRecords.IteratorAgeMilliseconds`, maximum over a minute, 3 minutes running). It
+   * sees a backlog that `backpressure` keeps waiting in the stream, which the delay alarm does not.
+   * @default Duration.minutes(5)
+   */
+  readonly maxInputLag?: Duration;
   /** Extra environment variables of both functions (read by the job file). */
   readonly environment?: { readonly [name: string]: string };
 }
@@ -153,6 +160,7 @@ function validate(props: SluiceJobProps): void {
     throw new Error(`SluiceJob: onRecordError must be 'fail' or 'dead-letter', got ${String(props.onRecordError)}`);
   }
   if (props.shuffleExpiration && props.shuffleExpiration.toDays({ integral: false }) < 1) throw new Error('SluiceJob: shuffleExpiration must be at least 1 day');
+  if (props.maxInputLag && props.maxInputLag.toMilliseconds() < 60_000) throw new Error(`SluiceJob: maxInputLag must be at least 1 minute, got ${props.maxInputLag.toHumanString()}`);
 }
 
 /**
@@ -198,6 +206,8 @@ export class SluiceJob extends Construct {
   public readonly coordinatorErrorAlarm: cloudwatch.Alarm;
   /** No batch ran for 5 minutes: the job is paused or stopped. */
   public readonly stalledAlarm: cloudwatch.Alarm;
+  /** The job reads more than `maxInputLag` behind the newest record of its stream: input arrives faster than it is processed. */
+  public readonly inputLagAlarm: cloudwatch.Alarm;
   /** The job's name (from `defineJob`). */
   public readonly jobName: string;
   /** The batch interval the job runs at, in ms. */
@@ -385,6 +395,18 @@ export class SluiceJob extends Construct {
       treatMissingData: cloudwatch.TreatMissingData.BREACHING,
     });
 
+    const iteratorAge = this.stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: 'Maximum', period: Duration.minutes(1), label: 'Input lag (ms)' });
+    const maxLag = props.maxInputLag ?? Duration.minutes(5);
+    this.inputLagAlarm = new cloudwatch.Alarm(this, 'InputLagAlarm', {
+      alarmDescription: `Sluice job ${job.name} reads more than ${maxLag.toHumanString()} behind the newest record of its stream (GetRecords iterator age): input arrives faster than it is processed`,
+      metric: iteratorAge,
+      threshold: maxLag.toMilliseconds(),
+      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 3,
+      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
+    });
+
     const records = metric('InputRecords', 'Sum', 'Records');
     /** Average and maximum of a per-batch time, against the batch interval. */
     const perBatch = (title: string, name: string) =>
@@ -406,6 +428,14 @@ export class SluiceJob extends Construct {
           perBatch('Processing time per batch (ms)', 'ProcessingDelay'),
         ],
         [perBatch('Scheduling delay per batch (ms)', 'SchedulingDelay'), perBatch('Total delay per batch (ms)', 'TotalDelay')],
+        [
+          new cloudwatch.GraphWidget({
+            title: 'Input lag: iterator age (ms)',
+            left: [iteratorAge],
+            leftAnnotations: [{ value: maxLag.toMilliseconds(), label: 'Alarm' }],
+            width: 12,
+          }),
+        ],
         [
           new cloudwatch.GraphWidget({
             title: 'Failures',

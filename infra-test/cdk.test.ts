@@ -307,7 +307,7 @@ function acknowledgments(stack: Stack): { path: string; id: string; reason: unkn
 // =============================================================================================
 
 describe('SluiceJob: the default deployment of the Kinesis word count', { timeout: 60_000 }, () => {
-  it('creates one stream, two buckets, one table, two functions, a schedule, four alarms and a dashboard, and nothing else', () => {
+  it('creates one stream, two buckets, one table, two functions, a schedule, five alarms and a dashboard, and nothing else', () => {
     const { template } = defaults();
 
     expect(inventory(template)).toEqual({
@@ -321,7 +321,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       'AWS::IAM::Role': 3,
       'AWS::IAM::Policy': 3,
       'AWS::Scheduler::Schedule': 1,
-      'AWS::CloudWatch::Alarm': 4,
+      'AWS::CloudWatch::Alarm': 5,
       'AWS::CloudWatch::Dashboard': 1,
     });
   });
@@ -471,12 +471,28 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: stack.resolve(job.coordinator.functionName), MaximumRetryAttempts: 0 });
   });
 
-  it('alarms: average total delay above the batch interval for 3 minutes, a failed batch, a coordinator error, no batch for 5 minutes', () => {
+  it('alarms: average total delay above the batch interval for 3 minutes, a failed batch, a coordinator error, no batch for 5 minutes, input lag over 5 minutes', () => {
     const { stack, job, template } = defaults();
     const sluiceMetric = (name: string, stat: string) =>
       Match.objectLike({ MetricStat: { Metric: { Namespace: 'Sluice', MetricName: name, Dimensions: [{ Name: 'Job', Value: 'kinesis-wordcount' }] }, Stat: stat, Period: 60 } });
 
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 4);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: [
+        Match.objectLike({
+          MetricStat: {
+            Metric: { Namespace: 'AWS/Kinesis', MetricName: 'GetRecords.IteratorAgeMilliseconds', Dimensions: [{ Name: 'StreamName', Value: stack.resolve(job.stream.streamName) }] },
+            Stat: 'Maximum',
+            Period: 60,
+          },
+        }),
+      ],
+      ComparisonOperator: 'GreaterThanThreshold',
+      Threshold: 300_000,
+      EvaluationPeriods: 3,
+      DatapointsToAlarm: 3,
+      TreatMissingData: 'notBreaching',
+    });
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: [sluiceMetric('TotalDelay', 'SampleCount')],
       ComparisonOperator: 'LessThanThreshold',
@@ -521,6 +537,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       'Processing time per batch (ms)',
       'Scheduling delay per batch (ms)',
       'Total delay per batch (ms)',
+      'Input lag: iterator age (ms)',
       'Failures',
       'Workers',
     ]);
@@ -549,7 +566,8 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
 
     const watched = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Record<string, Resource>)
       .flatMap((a) => asList<{ MetricStat: { Metric: { Namespace: string; MetricName: string; Dimensions: { Name: string; Value: string }[] } } }>(a.Properties!.Metrics))
-      .map(({ MetricStat: { Metric: m } }) => `${m.Namespace}/${m.MetricName} ${m.Dimensions.map((d) => `${d.Name}=${d.Value}`).join()}`);
+      .map(({ MetricStat: { Metric: m } }) => `${m.Namespace}/${m.MetricName} ${m.Dimensions.map((d) => `${d.Name}=${d.Value}`).join()}`)
+      .filter((m) => m.startsWith('Sluice/'));
     expect(watched).toHaveLength(3);
     for (const metric of [...watched, ...dashboardSluiceMetrics(template)]) expect(emitted).toContain(metric);
   });
@@ -663,6 +681,14 @@ describe('SluiceJob props', { timeout: 60_000 }, () => {
     const { template } = deploy({ shuffleExpiration: Duration.days(7) });
 
     template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 7 })] } });
+  });
+
+  it('maxInputLag: the input-lag alarm goes off past 2 minutes; with an existing stream it watches that stream', () => {
+    const { template } = deploy({ maxInputLag: Duration.minutes(2) });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', { Threshold: 120_000, Metrics: [Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'GetRecords.IteratorAgeMilliseconds' }) }) })] });
+    existing().template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: [Match.objectLike({ MetricStat: Match.objectLike({ Metric: Match.objectLike({ MetricName: 'GetRecords.IteratorAgeMilliseconds', Dimensions: [{ Name: 'StreamName', Value: 'clicks' }] }) }) })],
+    });
   });
 
   it('enabled: false deploys the schedule paused', () => {
@@ -825,6 +851,7 @@ describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000
     { what: 'a worker timeout over 15 minutes', props: () => ({ workerTimeout: Duration.minutes(16) }), error: /SluiceJob: workerTimeout must be from 1 second to 15 minutes, got 16 minutes/ },
     { what: 'maxConcurrency 0', props: () => ({ maxConcurrency: 0 }), error: /SluiceJob: maxConcurrency must be a whole number from 1 to 1000, got 0/ },
     { what: 'a shuffle expiration under a day', props: () => ({ shuffleExpiration: Duration.hours(12) }), error: /SluiceJob: shuffleExpiration must be at least 1 day/ },
+    { what: 'an input lag alarm under a minute', props: () => ({ maxInputLag: Duration.seconds(30) }), error: /SluiceJob: maxInputLag must be at least 1 minute, got 30 seconds/ },
   ])('$what', ({ props, error }) => {
     expect(build(props)).toThrow(error);
   });
