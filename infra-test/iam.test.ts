@@ -77,8 +77,8 @@ describe('SluiceJob grants each function the AWS calls it makes in a real run, a
       const ref = (value as { Ref?: string }).Ref;
       if (ref) names[ref] = physical[variable];
     }
+    for (const id of Object.keys(resources)) if (resources[id].Type === 'AWS::Logs::LogGroup') names[id] = `/aws/lambda/${id}`;
     const resolve = resolver(resources, names);
-    for (const id of Object.keys(resources)) if (resources[id].Type === 'AWS::Logs::LogGroup' && !(id in names)) names[id] = `/aws/lambda/${id}`;
     statements = {
       coordinator: roleStatements(resources, deployedFunction(resources, coordinatorId).roleId, resolve),
       worker: roleStatements(resources, deployedFunction(resources, workerId).roleId, resolve),

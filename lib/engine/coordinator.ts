@@ -265,7 +265,7 @@ export class Coordinator {
     await this.step('lease', t);
 
     const run = await this.openBatch(t);
-    this.retain(t, { blobs: 'list', record: true });
+    this.retained.set(t, { blobs: 'list', record: true });
     const processingStartTime = this.rt.clock.now();
     const numRecords = run.inputRecords();
     this.emit('onBatchStarted', { batchTime: t, numRecords, submissionTime, processingStartTime, schedulingDelay: processingStartTime - t });
@@ -335,8 +335,8 @@ export class Coordinator {
   /** Backpressure: feeds each source's estimator with this batch, for the next cuts. */
   private estimateRates(run: BatchRun, info: BatchInfo): void {
     for (const spec of this.graph.sources) {
-      let r = this.rates.get(spec.nodeId);
-      if (!r) this.rates.set(spec.nodeId, (r = { estimator: new RateEstimator(this.interval) }));
+      // Made by restoreRates when the coordinator started (runNextBatch starts it first).
+      const r = this.rates.get(spec.nodeId)!;
       const rate = r.estimator.update(info.processingEndTime!, run.inputRecordsOf(spec.nodeId), info.processingDelay!, info.schedulingDelay!);
       if (rate !== undefined) r.rate = rate;
     }
@@ -439,7 +439,7 @@ export class Coordinator {
     const prefix = keys.batchBlobs(t);
     const scratch = known ?? [...(await blobs.list(`${prefix}shuffle/`)), ...(await blobs.list(`${prefix}cache/`))];
     if (scratch.length) await blobs.delete(scratch);
-    this.retain(t, { blobs: known ? run.inputBlocks() : 'list', record: true });
+    this.retained.set(t, { blobs: known ? run.inputBlocks() : 'list', record: true });
     await this.forgetUpTo(t - this.rememberedMs);
     await this.cleanupState(t, before);
     await this.step('cleanup', t);
@@ -448,10 +448,6 @@ export class Coordinator {
   /** How far back a batch's input and record stay readable (`remember`, at least one interval). */
   private get rememberedMs(): number {
     return Math.max(this.graph.rememberMs, this.interval);
-  }
-
-  private retain(t: number, what: { blobs: readonly string[] | 'list'; record: boolean }): void {
-    this.retained.set(t, what);
   }
 
   /** Deletes the blobs and records of the retained batches at or before `keepFrom`. */
@@ -487,11 +483,11 @@ export class Coordinator {
       else kept.set(time, [...(kept.get(time) ?? []), k]);
     }
     if (gone.length) await this.rt.blobs.delete(gone);
-    for (const [time, blobs] of kept) this.retain(time, { blobs: time <= last ? blobs : 'list', record: false });
+    for (const [time, blobs] of kept) this.retained.set(time, { blobs: time <= last ? blobs : 'list', record: false });
     for (const k of await this.rt.meta.list('batch/')) {
       const time = timeOf(k);
       if (time <= keepFrom) await this.rt.meta.delete(k, { epoch: this.epoch });
-      else this.retain(time, { blobs: this.retained.get(time)?.blobs ?? [], record: true });
+      else this.retained.set(time, { blobs: this.retained.get(time)?.blobs ?? [], record: true });
     }
   }
 
