@@ -115,6 +115,7 @@ export async function runStreamingJob(stack: CountedAwsStack, name: string, stre
       if (recorder.stop) throw new StopRun('enough batches');
       await wall.sleepUntil(time, signal);
     },
+    deadline: (time, signal) => wall.deadline(time, signal),
   };
   const handler = createCoordinatorHandler(
     async () => definition,

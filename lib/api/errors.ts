@@ -81,6 +81,42 @@ export class CheckpointError extends SluiceError {
 }
 
 /**
+ * Another coordinator holds the job's lease and it has not expired: this one may not run
+ * batches. The AWS coordinator waits for it and then leaves its minute to the holder.
+ *
+ * @example
+ * ```ts
+ * // LeaseHeldError: job wordcount is already running: coordinator host:123 holds the lease until 2026-01-01T00:00:30.000Z
+ * try { await coordinator.start(); } catch (e) { if (e instanceof LeaseHeldError) console.log(`held by ${e.holder}`); }
+ * ```
+ */
+export class LeaseHeldError extends CheckpointError {
+  /** Who holds the lease. */
+  readonly holder: string;
+  constructor(message: string, holder: string) {
+    super(message);
+    this.name = 'LeaseHeldError';
+    this.holder = holder;
+  }
+}
+
+/**
+ * A coordinator's epoch has been superseded: another coordinator took the lease and the job's
+ * state over, so every write of this one is refused (fencing). Nothing it did after that counts.
+ *
+ * @example
+ * ```ts
+ * // FencedError: job wordcount: could not commit batch 5000: another coordinator has taken over (this one's epoch 3 is fenced)
+ * ```
+ */
+export class FencedError extends CheckpointError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'FencedError';
+  }
+}
+
+/**
  * A task could not read the shuffle output of a map task (lost blob). The coordinator recomputes
  * that map task from lineage and retries the reader.
  *

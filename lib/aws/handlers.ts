@@ -1,3 +1,4 @@
+import { LeaseHeldError } from '../api/errors.ts';
 import type { JobDefinition } from '../api/job.ts';
 import { buildGraph } from '../api/job.ts';
 import { Coordinator, type CoordinatorRuntime } from '../engine/coordinator.ts';
@@ -132,7 +133,7 @@ export function createCoordinatorHandler(
         await coordinator.start();
         break;
       } catch (e) {
-        if ((e as Error).name !== 'CheckpointError' || !/already running/.test((e as Error).message)) throw e;
+        if (!(e instanceof LeaseHeldError)) throw e;
         if (rt.clock.now() >= waitUntil) {
           options.log?.(`coordinator: ${(e as Error).message}; leaving this minute to it`);
           return { batches: 0, lastCompleted: -1, skipped: (e as Error).message };

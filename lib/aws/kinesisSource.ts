@@ -28,7 +28,7 @@ import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceRecordFailure
  * the records of one partition key keep their order across splits and merges.
  *
  * Split shapes (plain JSON):
- * - open: `{ shard, after: seq | null, start: 'TRIM_HORIZON' | 'LATEST' | { timestamp } | null, until, max, closed?, resume? }`
+ * - open: `{ open: true, shard, after: seq | null, start: 'TRIM_HORIZON' | 'LATEST' | { timestamp } | null, until, max, closed?, resume? }`
  * - sealed: `{ shard, after, start, end: seq | null, count, first?, exhausted?, resume? }` — `first`
  *   is the first record consumed when there was no `after`, so a re-read starts exactly there
  *   (`LATEST` and `{ timestamp }` name no fixed record); `count` counts Kinesis records.
@@ -117,7 +117,7 @@ export class KinesisSource implements RecordSource {
       const parents = [s.ParentShardId, s.AdjacentParentShardId].filter((p): p is string => typeof p === 'string' && p !== '');
       if (parents.some((p) => !done(p))) continue;
       const after = next.positions[id] ?? null;
-      const split: Record<string, JsonValue> = { shard: id, after, start: after === null ? (next.starts[id] ?? 'TRIM_HORIZON') : null, until: time, max: this.maxRecords };
+      const split: Record<string, JsonValue> = { open: true, shard: id, after, start: after === null ? (next.starts[id] ?? 'TRIM_HORIZON') : null, until: time, max: this.maxRecords };
       if (s.SequenceNumberRange?.EndingSequenceNumber !== undefined) split.closed = true;
       if (after === null && next.resume[id]) split.resume = next.resume[id] as unknown as JsonValue;
       splits.push(split);

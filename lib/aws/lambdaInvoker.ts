@@ -1,7 +1,7 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
 import { SluiceError } from '../api/errors.ts';
 import { fromWire, toWire } from '../engine/wire.ts';
-import type { BlobStore, Invoker } from '../ports/index.ts';
+import type { BlobStore, Clock, Invoker } from '../ports/index.ts';
 import { DEFAULT_PAYLOAD_LIMIT, isIndirect, payloadKey } from './payloads.ts';
 
 /** Options of {@link LambdaInvoker}. */
@@ -22,6 +22,10 @@ export interface LambdaInvokerOptions {
   readonly blobs?: BlobStore;
   /** Largest task sent in the `Invoke` request itself, in bytes (Lambda's limit is 6 MB). @default 6 MiB − 64 KiB */
   readonly payloadLimit?: number;
+  /** Backoff waits go through it (the simulation owns time). @default the wall clock */
+  readonly clock?: Clock;
+  /** A number in [0, 1) for the backoff's jitter. @default Math.random */
+  readonly random?: () => number;
 }
 
 const THROTTLES = new Set(['TooManyRequestsException', 'ThrottlingException', 'EC2ThrottledException', 'ServiceException', 'ResourceConflictException']);
@@ -117,7 +121,9 @@ export class LambdaInvoker implements Invoker {
         }
         if (!THROTTLES.has(name) || attempt >= attempts) throw e;
         const base = (this.options.backoffMs ?? 100) * 2 ** (attempt - 1);
-        await new Promise((r) => setTimeout(r, base / 2 + Math.random() * base));
+        const wait = base / 2 + (this.options.random ?? Math.random)() * base;
+        const clock = this.options.clock;
+        await (clock ? clock.sleepUntil(clock.now() + wait) : new Promise((r) => setTimeout(r, wait)));
       }
     }
   }

@@ -25,9 +25,12 @@ export type BlockRef = {
   readonly partition: number;
 } & ({ readonly blob: string; readonly start: number; readonly end: number } | { readonly inline: Uint8Array } | { readonly empty: true });
 
+/** The version of {@link TaskDescriptor}: a worker refuses tasks of another version. */
+export const TASK_PROTOCOL = 2;
+
 /** One task: everything a worker needs besides the job's code. */
 export interface TaskDescriptor {
-  readonly protocol: 1;
+  readonly protocol: typeof TASK_PROTOCOL;
   readonly job: string;
   readonly fingerprint: string;
   /** Batch time of the plan the stage belongs to. */
@@ -37,8 +40,12 @@ export interface TaskDescriptor {
   readonly stageKey: string;
   readonly partition: number;
   readonly attempt: number;
-  /** Input splits of every source in this batch (partition counts come from them). */
-  readonly splits: { readonly [nodeId: string]: readonly InputSplit[] };
+  /** The epoch of the coordinator that sent it: scratch blob names carry it (with a nonce of the run). */
+  readonly epoch: number;
+  /** How many splits each source has in this batch (the plan's partition counts come from them). */
+  readonly splitCounts: { readonly [nodeId: string]: number };
+  /** The input splits this task reads, by source node and partition (only those). */
+  readonly splits: { readonly [nodeId: string]: { readonly [partition: number]: InputSplit } };
   /** Shuffle segments this task reads, by `<shuffleId>/<parent>/<reducePartition>`, one per map task in map order. */
   readonly shuffleReads: { readonly [key: string]: readonly BlockRef[] };
   /** Cached partitions this task reads, by `<datasetId>/<partition>`. */
@@ -79,8 +86,11 @@ export interface TaskResult {
   readonly cache?: CacheOutput;
   /** The action's value for a result task. */
   readonly value?: unknown;
-  /** Records set aside under `onRecordError: 'dead-letter'`. */
-  readonly deadLetters?: number;
+  /**
+   * Records set aside under `onRecordError: 'dead-letter'`, as JSON lines. The coordinator writes
+   * them once the input they came from is sealed, so only the accepted attempt's lines land.
+   */
+  readonly deadLetters?: readonly string[];
 }
 
 /** A task's failure, as plain data. */
@@ -140,19 +150,25 @@ export interface Lease {
   expiresAt: number;
 }
 
-/** MetaStore and BlobStore key layout. */
+const t15 = (time: number) => String(time).padStart(15, '0');
+
+/**
+ * MetaStore and BlobStore key layout. Names of blobs that attempts may write while another
+ * attempt of the same work runs (shuffle and cache output, received blocks) carry who wrote
+ * them — `run` is the coordinator's epoch, the attempt and a nonce of the process — so a late
+ * writer never overwrites what the accepted attempt wrote. Names that every attempt writes with
+ * the same bytes (output parts, state, dead letters) are deterministic.
+ */
 export const keys = {
   lease: 'lease',
   checkpoint: 'checkpoint',
-  batch: (time: number) => `batch/${String(time).padStart(15, '0')}`,
-  batchBlobs: (time: number) => `batch/${String(time).padStart(15, '0')}/`,
-  shuffle: (time: number, stageKey: string, partition: number, attempt: number) =>
-    `batch/${String(time).padStart(15, '0')}/shuffle/${stageKey}/m${partition}-a${attempt}`,
-  cache: (time: number, stageKey: string, partition: number, attempt: number) =>
-    `batch/${String(time).padStart(15, '0')}/cache/${stageKey}/p${partition}-a${attempt}`,
-  deadLetters: (time: number, stageKey: string, partition: number) => `dead-letters/${String(time).padStart(15, '0')}/${stageKey}-p${partition}.jsonl`,
-  state: (nodeId: string, partition: number, kind: 'full' | 'delta' | 'slice', time: number) =>
-    `state/${nodeId}/p${partition}/${kind}-${String(time).padStart(15, '0')}`,
+  batch: (time: number) => `batch/${t15(time)}`,
+  batchBlobs: (time: number) => `batch/${t15(time)}/`,
+  shuffle: (time: number, stageKey: string, partition: number, run: string) => `batch/${t15(time)}/shuffle/${stageKey}/m${partition}-${run}`,
+  cache: (time: number, stageKey: string, partition: number, run: string) => `batch/${t15(time)}/cache/${stageKey}/p${partition}-${run}`,
+  deadLetters: (time: number, stageKey: string, partition: number) => `dead-letters/${t15(time)}/${stageKey}-p${partition}.jsonl`,
+  deadLetterPrefix: (time: number) => `dead-letters/${t15(time)}/`,
+  state: (nodeId: string, partition: number, kind: 'full' | 'delta' | 'slice', time: number) => `state/${nodeId}/p${partition}/${kind}-${t15(time)}`,
   statePrefix: (nodeId: string) => `state/${nodeId}/`,
-  input: (time: number, nodeId: string, partition: number) => `batch/${String(time).padStart(15, '0')}/input/${nodeId}/p${partition}`,
+  input: (time: number, nodeId: string, partition: number, epoch: number) => `batch/${t15(time)}/input/${nodeId}/p${partition}-e${epoch}`,
 };

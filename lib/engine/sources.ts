@@ -76,7 +76,7 @@ export abstract class BlockSource implements RecordSource {
     return Promise.all(
       partitions.map(async (records, p): Promise<InputSplit> => {
         if (records.length === 0) return { count: 0 };
-        const block = keys.input(time, this.spec.nodeId, p);
+        const block = keys.input(time, this.spec.nodeId, p, this.io.epoch ?? 0);
         await this.io.blobs.put(block, encodeRecords(records));
         recentBlocks(this.io.blobs).set(block, records);
         return { block, count: records.length };

@@ -7,7 +7,7 @@ import { ShuffleWriter } from '../plan/shuffle.ts';
 import type { BlobStore, InputSplit, RecordSource, SinkResolver, SourceFactory } from '../ports/index.ts';
 import { decodeRecords, encodeRecords } from './codec.ts';
 import { formatRecord, jsonLine, outputLocation, partName } from './format.ts';
-import { type BlockRef, keys, type TaskDescriptor, type TaskFailure, type TaskResult } from './protocol.ts';
+import { type BlockRef, keys, TASK_PROTOCOL, type TaskDescriptor, type TaskFailure, type TaskResult } from './protocol.ts';
 
 /** What a worker needs from its environment. */
 export interface WorkerRuntime {
@@ -17,6 +17,12 @@ export interface WorkerRuntime {
   readonly sources: SourceFactory;
   /** Resolves output locations of `saveAs*Files`. */
   readonly sinks: SinkResolver;
+  /**
+   * A name no other run of a task uses (scratch blob names carry it, so two runs of one attempt —
+   * an Invoke the SDK retried while the first still runs — never write the same blob).
+   * @default a random UUID
+   */
+  readonly nonce?: () => string;
 }
 
 /** A task payload that cannot be run: running it again will not help. */
@@ -28,6 +34,8 @@ export class TaskPayloadError extends SluiceError {
 }
 
 const PLAN_CACHE = 8;
+/** Stateful partitions a warm worker keeps in memory (least recently used go first). */
+export const STATE_CACHE_PARTITIONS = 64;
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return !!v && typeof v === 'object' && !Array.isArray(v);
@@ -38,13 +46,15 @@ export function validateTask(payload: unknown): TaskDescriptor {
   const bad = (what: string) => new TaskPayloadError(`not a Sluice task payload: ${what}`);
   if (!isObject(payload)) throw bad(`expected an object, got ${payload === null ? 'null' : typeof payload}`);
   const t = payload as Partial<TaskDescriptor> & Record<string, unknown>;
-  if (t.protocol !== 1) throw bad(`protocol must be 1, got ${JSON.stringify(t.protocol)}`);
+  if (t.protocol !== TASK_PROTOCOL) throw bad(`protocol must be ${TASK_PROTOCOL}, got ${JSON.stringify(t.protocol)} (coordinator and workers run different Sluice versions)`);
   if (typeof t.job !== 'string') throw bad('job must be a string');
   if (typeof t.fingerprint !== 'string') throw bad('fingerprint must be a string');
   if (typeof t.time !== 'number' || !Number.isFinite(t.time)) throw bad('time must be a number');
   if (typeof t.stageKey !== 'string') throw bad('stageKey must be a string');
   if (!Number.isInteger(t.partition) || (t.partition as number) < 0) throw bad('partition must be a whole number >= 0');
   if (!Number.isInteger(t.attempt) || (t.attempt as number) < 0) throw bad('attempt must be a whole number >= 0');
+  if (!Number.isInteger(t.epoch) || (t.epoch as number) < 0) throw bad('epoch must be a whole number >= 0');
+  if (!isObject(t.splitCounts)) throw bad('splitCounts must be an object');
   if (!isObject(t.splits)) throw bad('splits must be an object');
   if (!isObject(t.shuffleReads)) throw bad('shuffleReads must be an object');
   if (!isObject(t.cacheReads)) throw bad('cacheReads must be an object');
@@ -85,7 +95,10 @@ export function toFailure(e: unknown): TaskFailure {
  */
 export class Worker {
   private readonly plans = new Map<string, BatchPlan>();
-  /** The last state each stateful partition saved in this process: the next batch starts from it without reading blobs. */
+  /**
+   * The last state each stateful partition saved in this process: the next batch starts from it
+   * without reading blobs. At most {@link STATE_CACHE_PARTITIONS} partitions, least recently used out first.
+   */
   readonly stateCache = new Map<string, { time: number; state: KeyedState }>();
   private readonly adapters = new Map<string, RecordSource>();
   private fingerprintMemo: string | undefined;
@@ -127,8 +140,7 @@ export class Worker {
   }
 
   private planFor(task: TaskDescriptor): BatchPlan {
-    const counts: Record<string, number> = {};
-    for (const [id, splits] of Object.entries(task.splits)) counts[id] = splits.length;
+    const counts = task.splitCounts;
     const key = `${task.time}:${JSON.stringify(counts)}`;
     let plan = this.plans.get(key);
     if (!plan) {
@@ -158,14 +170,15 @@ export class Worker {
       root = plan.lookup(stage.dataset);
     }
     if (p >= root.numPartitions) throw new TaskPayloadError(`partition ${p} of ${root.id} does not exist (it has ${root.numPartitions})`);
-    const reader = new TaskReader(task, stage.kind === 'result' && stage.fromCache ? undefined : root, this);
+    const reader = new TaskReader(task, this);
+    // What every answer carries: the input read, the ranges consumed from open splits, dead letters.
+    const read = () => ({ ok: true as const, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, deadLetters: reader.deadLetters });
     try {
       switch (stage.kind) {
         case 'map': {
           const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions, (label, record, e) => reader.recordFailed(label, record, e));
           await root.push(p, reader, writer.emit);
-          const map = await this.storeSegments(task, writer.segments());
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, map, deadLetters: await this.storeDeadLetters(task, reader) };
+          return { ...read(), map: await this.storeSegments(task, writer.segments()) };
         }
         case 'cache': {
           const records: unknown[] = [];
@@ -173,16 +186,15 @@ export class Worker {
             records.push(x);
           });
           const bytes = encodeRecords(records);
-          const deadLetters = await this.storeDeadLetters(task, reader);
-          if (bytes.byteLength <= task.inlineLimit) return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { inline: bytes }, deadLetters };
-          const blob = keys.cache(task.time, task.stageKey, p, task.attempt);
+          if (bytes.byteLength <= task.inlineLimit) return { ...read(), cache: { inline: bytes } };
+          const blob = keys.cache(task.time, task.stageKey, p, this.runTag(task));
           await this.rt.blobs.put(blob, bytes);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, cache: { blob }, deadLetters };
+          return { ...read(), cache: { blob } };
         }
         case 'result': {
           const action = localAction ?? (stage.action as ResultAction);
           const value = await this.act(task, root, reader, action);
-          return { ok: true, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, value, deadLetters: await this.storeDeadLetters(task, reader) };
+          return { ...read(), value };
         }
       }
     } catch (e) {
@@ -229,12 +241,9 @@ export class Worker {
     }
   }
 
-  /** Writes the task's dead letters to a key of its own: a re-run overwrites it with the same lines. */
-  private async storeDeadLetters(task: TaskDescriptor, reader: TaskReader): Promise<number | undefined> {
-    const lines = reader.deadLetters;
-    if (!lines?.length) return undefined;
-    await this.rt.blobs.put(keys.deadLetters(task.time, task.stageKey, task.partition), `${lines.join('\n')}\n`);
-    return lines.length;
+  /** Who wrote a scratch blob: the coordinator's epoch, the attempt, and this run's nonce. */
+  private runTag(task: TaskDescriptor): string {
+    return `e${task.epoch}a${task.attempt}-${this.rt.nonce?.() ?? globalThis.crypto.randomUUID().slice(0, 8)}`;
   }
 
   private async storeSegments(task: TaskDescriptor, segments: unknown[][]) {
@@ -251,7 +260,7 @@ export class Worker {
       at += e.byteLength;
       offsets.push(at);
     }
-    const blob = keys.shuffle(task.time, task.stageKey, task.partition, task.attempt);
+    const blob = keys.shuffle(task.time, task.stageKey, task.partition, this.runTag(task));
     await this.rt.blobs.put(blob, body);
     return { blob, offsets };
   }
@@ -269,10 +278,13 @@ class TaskReader implements PartitionReader {
 
   constructor(
     private readonly task: TaskDescriptor,
-    readonly root: Batch<unknown> | undefined,
     private readonly worker: Worker,
   ) {
     this.time = task.time;
+  }
+
+  readsCache(dataset: Batch<unknown>, partition: number): boolean {
+    return this.task.cacheReads[`${dataset.id}/${partition}`] !== undefined;
   }
 
   stateIO(batch: StatefulBatch<unknown>, partition: number): StateIO {
@@ -288,10 +300,15 @@ class TaskReader implements PartitionReader {
         batchTime: this.time,
         node: label,
         error: (error instanceof Error ? error.message : String(error)) || err.message,
-        source: pos ? { node: pos.nodeId, partition: pos.partition, offset: pos.offset, split: this.task.splits[pos.nodeId]?.[pos.partition] ?? null } : null,
+        source: pos ? { node: pos.nodeId, partition: pos.partition, offset: pos.offset, split: this.splitOf(pos.nodeId, pos.partition) } : null,
         record: toJsonSafe(record),
       }),
     );
+  }
+
+  /** The split a record came from: as sealed when this task read an open one, so every attempt names the same range. */
+  private splitOf(nodeId: string, partition: number): InputSplit | null {
+    return this.sealed?.[nodeId]?.[partition] ?? this.task.splits[nodeId]?.[partition] ?? null;
   }
 
   async source(nodeId: string, partition: number): Promise<readonly unknown[]> {
@@ -421,7 +438,10 @@ class TaskState implements StateIO {
     const full = writesFull(this.prev, this.time, this.batch.op);
     await this.worker.rt.blobs.put(this.key(full ? 'full' : 'delta', this.time), encodeRecords(full ? state.full() : state.delta()));
     state.markSaved();
-    this.worker.stateCache.set(this.cacheKey, { time: this.time, state });
+    const cache = this.worker.stateCache;
+    cache.set(this.cacheKey, { time: this.time, state });
+    // load() took the entry out, so set() put it last: the first entry is the least recently used.
+    if (cache.size > STATE_CACHE_PARTITIONS) cache.delete(cache.keys().next().value as string);
   }
 
   async writeSlice(records: unknown[]): Promise<void> {

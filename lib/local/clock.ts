@@ -17,6 +17,10 @@ export class WallClock implements Clock {
     return Date.now();
   }
 
+  deadline(time: number, signal?: AbortSignal): Promise<void> {
+    return this.sleepUntil(time, signal);
+  }
+
   sleepUntil(time: number, signal?: AbortSignal): Promise<void> {
     return new Promise((resolve) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -52,6 +56,8 @@ export class WallClock implements Clock {
  */
 export class ManualClock implements Clock {
   #now: number;
+  /** Deadlines not reached yet: they fire when the clock is moved past them. */
+  readonly #deadlines = new Set<{ time: number; fire: () => void }>();
 
   constructor(start = 0) {
     this.#now = start;
@@ -64,17 +70,39 @@ export class ManualClock implements Clock {
   /** Sets the time (it may go backwards, to test how callers cope with that). */
   set(time: number): void {
     this.#now = time;
+    this.#fireDue();
   }
 
   /** Moves the time forward by `ms` and returns the new time. */
   advance(ms: number): number {
-    this.#now += ms;
+    this.set(this.#now + ms);
     return this.#now;
   }
 
   async sleepUntil(time: number, signal?: AbortSignal): Promise<void> {
     // An aborted sleeper gave up waiting: time must not move on its behalf.
     if (signal?.aborted) return;
-    this.#now = Math.max(this.#now, time);
+    if (time > this.#now) this.set(time);
+  }
+
+  /** Fires once the clock is set, advanced or slept past `time`; never moves the clock itself. */
+  deadline(time: number, signal?: AbortSignal): Promise<void> {
+    if (time <= this.#now || signal?.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const entry = {
+        time,
+        fire: () => {
+          this.#deadlines.delete(entry);
+          signal?.removeEventListener('abort', entry.fire);
+          resolve();
+        },
+      };
+      this.#deadlines.add(entry);
+      signal?.addEventListener('abort', entry.fire, { once: true });
+    });
+  }
+
+  #fireDue(): void {
+    for (const d of [...this.#deadlines]) if (d.time <= this.#now) d.fire();
   }
 }

@@ -15,8 +15,11 @@ export type Emit<T> = (record: T) => void;
 export interface PartitionReader {
   /** The batch time of the running task. */
   readonly time: number;
-  /** The dataset the running stage computes even when it is cached (undefined: read every cached dataset). */
-  readonly root: Batch<unknown> | undefined;
+  /**
+   * Whether the task reads partition `partition` of `dataset` from the cache instead of computing
+   * it: the coordinator decides which datasets a stage reads cached and says so in the task.
+   */
+  readsCache(dataset: Batch<unknown>, partition: number): boolean;
   /** Records of split `partition` of source node `nodeId`. */
   source(nodeId: string, partition: number): Promise<readonly unknown[]>;
   /** For each map task of parent `parentIndex` of `shuffle`, in map-partition order, the segment of reduce partition `partition`. */
@@ -176,7 +179,7 @@ export abstract class Batch<T> {
 
   /** @internal Pushes the records of partition `p` into `emit`, reading it from the cache when it was computed before. */
   push(p: number, r: PartitionReader, emit: Emit<T>): Promise<void> {
-    if (this.cached && r.root !== this) {
+    if (r.readsCache(this, p)) {
       return r.cache(this, p).then((records) => {
         for (let i = 0; i < records.length; i++) emit(records[i] as T);
       });

@@ -84,17 +84,29 @@ export interface Invoker {
 }
 
 /**
- * Time for the coordinator. The wall clock sleeps; the manual clock of the test harness jumps.
+ * Time for the coordinator: every wait of the engine (batch times, retry backoff, task timeouts)
+ * goes through it, so a test clock or the simulation decides when each one ends. The wall clock
+ * sleeps; the manual clock of the test harness jumps.
  *
  * @example
  * ```ts
- * await clock.sleepUntil(batchTime);
+ * await clock.sleepUntil(batchTime);                       // the caller waits: a manual clock jumps there
+ * await clock.deadline(clock.now() + timeoutMs, signal);   // a timer beside other work: it never moves a manual clock
  * ```
  */
 export interface Clock {
   now(): number;
-  /** Resolves once `now() >= time` (or at once, if it is already), or when `signal` aborts. */
+  /**
+   * Resolves once `now() >= time` (or at once, if it is already), or when `signal` aborts. The
+   * caller has nothing else to do until then, so a manual clock jumps to `time`.
+   */
   sleepUntil(time: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Resolves once `now() >= time`, or when `signal` aborts, like {@link Clock.sleepUntil}, but
+   * for a timer that runs beside other work (a task timeout): a manual clock does not jump for
+   * it; it fires when something else moves the clock past `time`.
+   */
+  deadline(time: number, signal?: AbortSignal): Promise<void>;
 }
 
 /**
@@ -133,14 +145,21 @@ export interface SourceIO {
   readonly job: string;
   /** The job's batch interval (ms). */
   readonly batchInterval?: number;
+  /**
+   * On the coordinator, its epoch: blocks written at a cut are named with it, so a superseded
+   * coordinator's late cut never overwrites the blocks a newer one sealed.
+   */
+  readonly epoch?: number;
 }
 
 /**
  * Where a stream's records come from. `cut` runs on the coordinator once per batch; `read` runs on
- * a worker for one split. A split returned by `cut` with `sealed: true` is final; an open split
- * is read up to the batch boundary by the task, which reports the range it consumed
- * (`sealedSplit`) for the coordinator to seal: every later read of that partition reads exactly
- * that range, so a recomputation sees the same records.
+ * a worker for one split. A split returned by `cut` is final unless it has `open: true`: an open
+ * split is read up to the batch boundary by the task, which reports the range it consumed
+ * (`sealedSplit`, without `open`) for the coordinator to seal: every later read of that partition
+ * reads exactly that range, so a recomputation sees the same records. Two reads of an open split
+ * may consume different ranges (records arrive while it is read), so the engine never writes
+ * output from one before its range is sealed.
  *
  * @example
  * ```ts

@@ -176,7 +176,7 @@ describe('cleanup of batch blobs and records', () => {
     expect(failed).toBe(1);
     // Its scratch prefixes at its cleanup, and its whole prefix when `remember` lets it go (after batch 3).
     const prefix = keys.batchBlobs(2000);
-    expect(listed.filter((l) => l.includes(prefix))).toEqual([`blob ${prefix}shuffle/`, `blob ${prefix}cache/`, `blob ${prefix}`]);
+    expect(listed.filter((l) => l.includes(prefix))).toEqual([`blob ${prefix}shuffle/`, `blob ${prefix}cache/`, `blob ${prefix}payloads/`, `blob ${prefix}`]);
     expect(listed.filter((l) => l.includes(keys.batchBlobs(1000)) || l.includes(keys.batchBlobs(3000)))).toEqual([]);
     expect((await blobs.list('batch/')).filter((k) => /\/(shuffle|cache)\//.test(k))).toEqual([]);
   });

@@ -241,7 +241,9 @@ describe('task timeouts', () => {
         interceptInvoker(inner, async (task, go) => {
           if (task.stage.kind === 'map' && task.partition === 0 && task.attempt === 0) {
             hung++;
-            return new Promise(() => {}); // a worker that never answers
+            // A worker that never answers, while a second of the manual clock goes by.
+            queueMicrotask(() => t.clock.advance(1000));
+            return new Promise(() => {});
           }
           return go();
         }),

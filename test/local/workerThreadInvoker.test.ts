@@ -202,7 +202,7 @@ describe('WorkerThreadInvoker', () => {
     expect(res.ok).toBe(false);
     expect(res.retryable).toBe(false);
     expect(res.error.name).toBe('TaskPayloadError');
-    expect(res.error.message).toMatch(/^not a Sluice task payload: protocol must be 1/);
+    expect(res.error.message).toMatch(/^not a Sluice task payload: protocol must be 2/);
 
     const unclonable = (await threads.invoke({ protocol: 1, fn: () => 1 })) as TaskFailure;
     expect(unclonable).toMatchObject({ ok: false, retryable: false });

@@ -1,0 +1,159 @@
+import { FencedError, LeaseHeldError } from '../api/errors.ts';
+import type { Clock, JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
+import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.ts';
+
+/**
+ * The commit log: every conditional write of the batch protocol (DESIGN.md §4), in the order a
+ * batch makes them. The exactly-once argument can be checked in this file alone.
+ *
+ * The fault model: any write may come from an attempt that was already superseded (a frozen or
+ * slow coordinator whose lease expired, a timed-out Lambda still running, an SDK retry), and a
+ * conditional write may apply while its response is lost. The argument:
+ *
+ * 1. **Lease.** Taking the lease raises the epoch by one (a conditional write on the lease's
+ *    version). Every later write of this coordinator carries that epoch, and the store refuses a
+ *    write to an item whose epoch is greater: a superseded coordinator can no longer change
+ *    anything that a newer one has touched.
+ * 2. **Checkpoint take-over.** The new coordinator rewrites the checkpoint with its epoch before
+ *    anything else, so the old one's commit fails from then on.
+ * 3. **Cut or claim.** The batch record of the next batch is either written fresh (the cut) or,
+ *    when an earlier coordinator left one, rewritten unchanged with the new epoch (the claim):
+ *    from then on the old coordinator can neither seal more of its input nor mark it complete.
+ *    Whatever it sealed before the claim is read back here, so both compute the same input.
+ * 4. **Seal.** The ranges that tasks consumed from open splits are written into the record
+ *    before anything is derived from them that lands at a deterministic name (output parts,
+ *    state, dead letters); an attempt whose range is not the sealed one only ever wrote scratch
+ *    blobs under names of its own.
+ * 5. **Commit.** One write of the checkpoint moves the job past the batch: its outputs all exist
+ *    by then, so a crash after it loses nothing and a crash before it re-runs the batch from its
+ *    record, writing the same bytes to the same names.
+ * 6. **Completion and forgetting.** Marking the record complete and deleting old records are
+ *    fenced too, so a late coordinator cannot delete what a newer one still needs.
+ *
+ * A failed condition is not always a rival: when a write applied and its response was lost, the
+ * SDK's retry finds the condition failed. {@link CommitLog.write} reads the item back and takes
+ * it as its own when it holds exactly what was written, with this epoch, one version on.
+ *
+ * @example
+ * ```ts
+ * const log = new CommitLog(meta, { job: 'wordcount', owner: 'host:42', clock, leaseMs: 30_000 });
+ * await log.acquireLease();
+ * const version = await log.writeBatch(1000, record, 0); // the cut; throws FencedError when superseded
+ * ```
+ */
+export class CommitLog {
+  /** This coordinator's epoch, once it holds the lease. */
+  epoch = 0;
+  private leaseVersion = 0;
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly options: {
+      readonly job: string;
+      readonly owner: string;
+      readonly clock: Clock;
+      readonly leaseMs: number;
+      /** True when a lease holder is known to be gone (a dead local process), so the lease is taken at once. */
+      readonly ownerGone?: (owner: string) => boolean;
+    },
+  ) {}
+
+  // ------------------------------------------------------------------------------ 1. the lease
+
+  /** Takes the lease with a new epoch, or throws {@link LeaseHeldError} while another holder's lease runs. */
+  async acquireLease(): Promise<void> {
+    const { job, owner, clock } = this.options;
+    const cur = await this.meta.get<Lease>(keys.lease);
+    const now = clock.now();
+    if (cur && cur.value.owner !== owner && cur.value.owner !== '' && cur.value.expiresAt > now && !this.options.ownerGone?.(cur.value.owner)) {
+      throw new LeaseHeldError(
+        `job ${job} is already running: coordinator ${cur.value.owner} holds the lease until ${new Date(cur.value.expiresAt).toISOString()}`,
+        cur.value.owner,
+      );
+    }
+    const epoch = (cur?.epoch ?? 0) + 1;
+    const v = await this.write(keys.lease, { owner, expiresAt: now + this.options.leaseMs }, cur?.version ?? 0, epoch);
+    if (v === undefined) {
+      const holder = (await this.meta.get<Lease>(keys.lease))?.value.owner ?? 'another coordinator';
+      throw new LeaseHeldError(`job ${job} is already running: ${holder} took the lease at the same moment`, holder);
+    }
+    this.epoch = epoch;
+    this.leaseVersion = v;
+  }
+
+  /** Extends the lease; before every batch. */
+  async renewLease(): Promise<void> {
+    const v = await this.write(keys.lease, { owner: this.options.owner, expiresAt: this.options.clock.now() + this.options.leaseMs }, this.leaseVersion);
+    if (v === undefined) throw this.fenced('renew the lease');
+    this.leaseVersion = v;
+  }
+
+  /** Gives the lease up, so the next coordinator need not wait for it to expire. */
+  async releaseLease(): Promise<void> {
+    const v = await this.write(keys.lease, { owner: '', expiresAt: 0 }, this.leaseVersion);
+    if (v !== undefined) this.leaseVersion = v;
+  }
+
+  // ------------------------------------------------------------------ 2. the checkpoint take-over
+
+  /** The job checkpoint as stored, or undefined for a new job. */
+  readCheckpoint(): Promise<MetaItem<Checkpoint> | undefined> {
+    return this.meta.get<Checkpoint>(keys.checkpoint);
+  }
+
+  /** Writes the checkpoint (the take-over at start, or a commit); returns its new version. */
+  async writeCheckpoint(value: Checkpoint, expectedVersion: number, what: string): Promise<number> {
+    const v = await this.write(keys.checkpoint, value, expectedVersion);
+    if (v === undefined) throw this.fenced(what);
+    return v;
+  }
+
+  // ------------------------------------------------------------------------- 3. cut or claim
+
+  /** The lineage record of batch `time`, if one was written. */
+  readBatch(time: number): Promise<MetaItem<BatchRecord> | undefined> {
+    return this.meta.get<BatchRecord>(keys.batch(time));
+  }
+
+  /**
+   * Writes the lineage record of batch `time`: the cut (`expectedVersion` 0 or the version of a
+   * record being replaced), the claim of a recovered record (its own value, with this epoch), a
+   * seal, or its completion. Returns the new version; throws {@link FencedError} when superseded.
+   */
+  async writeBatch(time: number, record: BatchRecord, expectedVersion: number, what = `write the lineage record of batch ${time}`): Promise<number> {
+    const v = await this.write(keys.batch(time), record, expectedVersion);
+    if (v === undefined) throw this.fenced(what);
+    return v;
+  }
+
+  // ------------------------------------------------------------------------------ 6. forgetting
+
+  /** Deletes the record of a batch that `remember` no longer reaches (fenced: a late coordinator deletes nothing newer). */
+  deleteBatch(key: string): Promise<void> {
+    return this.meta.delete(key, { epoch: this.epoch });
+  }
+
+  /** Record keys under `batch/`. */
+  listBatches(): Promise<string[]> {
+    return this.meta.list('batch/');
+  }
+
+  // ---------------------------------------------------------------------------------- helpers
+
+  /**
+   * A conditional write with this coordinator's epoch. When the condition fails, the item is read
+   * back: if it holds exactly `value`, written with this epoch one version after `expectedVersion`,
+   * the write was ours and only its response was lost (the SDK retried it). Otherwise undefined.
+   */
+  private async write(key: string, value: JsonValue, expectedVersion: number, epoch = this.epoch): Promise<number | undefined> {
+    const v = await this.meta.put(key, value, { expectedVersion, epoch });
+    if (v !== undefined) return v;
+    const now = await this.meta.get(key);
+    if (now && now.epoch === epoch && now.version === expectedVersion + 1 && JSON.stringify(now.value) === JSON.stringify(value)) return now.version;
+    return undefined;
+  }
+
+  fenced(what: string): FencedError {
+    return new FencedError(`job ${this.options.job}: could not ${what}: another coordinator has taken over (this one's epoch ${this.epoch} is fenced)`);
+  }
+}

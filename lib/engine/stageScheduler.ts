@@ -1,0 +1,534 @@
+import { RecordError, SluiceError } from '../api/errors.ts';
+import type { ResolvedJobOptions } from '../api/job.ts';
+import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, SourceBatch, StatefulBatch, StaticBatch, UnionBatch } from '../plan/batch.ts';
+import type { BatchPlan, JobGraph } from '../plan/graph.ts';
+import { planBatch } from '../plan/planBatch.ts';
+import type { BlobStore, Clock, InputSplit, Invoker, OutputLog } from '../ports/index.ts';
+import type { CommitLog } from './commitLog.ts';
+import { forEachLimit } from './pool.ts';
+import {
+  type BatchRecord,
+  type BlockRef,
+  type CacheOutput,
+  type Checkpoint,
+  keys,
+  type MapOutput,
+  type StageRef,
+  TASK_PROTOCOL,
+  type TaskDescriptor,
+  type TaskFailure,
+  type TaskResult,
+} from './protocol.ts';
+import type { Worker } from './worker.ts';
+
+/** What a batch in flight needs from its coordinator. */
+export interface BatchContext {
+  readonly graph: JobGraph;
+  readonly options: ResolvedJobOptions;
+  readonly fingerprint: string;
+  readonly log: CommitLog;
+  readonly invoker: Invoker;
+  readonly clock: Clock;
+  readonly blobs: BlobStore;
+  readonly out: OutputLog;
+  /** The coordinator's own worker, for stages only it can run (datasets made inside `foreachRDD`). */
+  readonly worker: Worker;
+  /** Map outputs and cached partitions up to this many bytes travel in task results. */
+  readonly inlineLimit: number;
+  /** First retry delay of a failed task (doubles per attempt). */
+  readonly retryBackoffMs: number;
+  /** State pointers after the last committed batch. */
+  readonly statePointers: Checkpoint['state'];
+  /** Called after each stage (crash tests stop here). */
+  stageDone(time: number): Promise<void>;
+}
+
+interface StageInfo {
+  readonly key: string;
+  readonly ref: StageRef;
+  readonly root: Batch<unknown>;
+  readonly plan: BatchPlan;
+  readonly local: boolean;
+  /** A result stage over a cached dataset reads the cached partitions instead of computing them. */
+  readonly fromCache?: boolean;
+}
+
+/**
+ * One batch in flight (Spark's DAGScheduler for one job): its lineage record and plan, and the
+ * stages run so far. It runs each stage's tasks through the Invoker with retries and a timeout,
+ * recomputes lost shuffle output, seals the ranges tasks consumed from open splits, and writes
+ * the dead letters of the accepted attempts.
+ *
+ * Two rules keep overlapping attempts apart (see commitLog.ts for the whole argument):
+ * - an open split is read by one stage at a time, and sealed before any other stage reads it;
+ * - a stage that writes to deterministic names (an output, `foreachPartition`) never reads an
+ *   open split: the dataset it writes is computed (and its input sealed) by a cache stage first.
+ *
+ * @example
+ * ```ts
+ * const run = new BatchRun(context, record, version);
+ * await run.ensureState();
+ * await run.runJob(dataset, { kind: 'output', outputId: 'saveAsTextFiles-1' });
+ * ```
+ */
+export class BatchRun implements BatchExecutor {
+  readonly time: number;
+  readonly plan: BatchPlan;
+  private readonly outputs = new Map<string, (MapOutput | CacheOutput)[]>();
+  private readonly running = new Map<string, Promise<void>>();
+  private readonly stages = new Map<string, StageInfo>();
+  private readonly attempts = new Map<string, number>();
+  private readonly otherRecords = new Map<number, Promise<BatchPlan | undefined>>();
+  private readonly splitsAt = new Map<number, Record<string, InputSplit[]>>();
+  /** Open splits being read by a stage, until that stage has sealed them. */
+  private readonly reading = new Map<string, Promise<void>>();
+  private sealing: Promise<void> = Promise.resolve();
+  private readonly readCounts = new Map<string, number>();
+  private readonly deadLetterCounts = new Map<string, number>();
+  /** Set when some task attempt did not succeed: it may have written blobs nobody was told of. */
+  private unknownWrites: boolean;
+
+  constructor(
+    private readonly c: BatchContext,
+    readonly record: BatchRecord,
+    public recordVersion: number,
+    /** Recovered from the lineage record of a run that stopped: what that run wrote is not known. */
+    recovered = false,
+  ) {
+    this.unknownWrites = recovered;
+    this.time = record.time;
+    this.splitsAt.set(this.time, record.splits);
+    this.plan = planBatch(c.graph, this.time, splitCounts(record.splits));
+    this.plan.executor = this;
+  }
+
+  /** Records of this batch's input: counted at the cut (blocks) or when a task read the split (files, shards). */
+  inputRecords(): number {
+    let n = 0;
+    for (const nodeId of Object.keys(this.record.splits)) n += this.inputRecordsOf(nodeId);
+    return n;
+  }
+
+  /** Records of this batch's input from one source. */
+  inputRecordsOf(nodeId: string): number {
+    let n = 0;
+    (this.record.splits[nodeId] ?? []).forEach((s, p) => {
+      n += typeof s.count === 'number' ? s.count : (this.readCounts.get(`${nodeId}/${p}`) ?? 0);
+    });
+    return n;
+  }
+
+  /**
+   * The shuffle and cache blobs this batch's tasks wrote, when every attempt succeeded (so no
+   * other blob can exist); undefined when some may be unknown and the batch's prefix must be listed.
+   */
+  scratchBlobs(): string[] | undefined {
+    if (this.unknownWrites) return undefined;
+    const out: string[] = [];
+    for (const outputs of this.outputs.values()) for (const o of outputs) if (o?.blob) out.push(o.blob);
+    return out;
+  }
+
+  /** The received blocks this batch's input was cut into (kept for `remember`). */
+  inputBlocks(): string[] {
+    const out: string[] = [];
+    for (const splits of Object.values(this.record.splits)) for (const s of splits) if (typeof s.block === 'string') out.push(s.block);
+    return out;
+  }
+
+  /** Records set aside as dead letters in this batch (each task counted once, however often it ran). */
+  deadLetters(): number {
+    let n = 0;
+    for (const c of this.deadLetterCounts.values()) n += c;
+    return n;
+  }
+
+  /** The plan of an earlier, remembered batch (for `slice()`), from its lineage record. */
+  otherPlan(time: number): Promise<BatchPlan | undefined> {
+    let p = this.otherRecords.get(time);
+    if (!p) {
+      p = this.c.log.readBatch(time).then((item) => {
+        if (!item || item.value.fingerprint !== this.c.fingerprint) return undefined;
+        this.splitsAt.set(time, item.value.splits);
+        const plan = planBatch(this.c.graph, time, splitCounts(item.value.splits));
+        plan.executor = this;
+        return plan;
+      });
+      this.otherRecords.set(time, p);
+    }
+    return p;
+  }
+
+  /** Runs the stage of every stateful node of this batch (once; outputs then read their cached result). */
+  async ensureState(): Promise<void> {
+    for (const sb of this.plan.statefulBatches) {
+      const ref: StageRef = { kind: 'cache', dataset: sb.id };
+      await this.ensure({ key: stageKeyOf(ref, this.time), ref, root: sb, plan: this.plan, local: sb.driverOnly });
+    }
+  }
+
+  private planOf(d: Batch<unknown>): BatchPlan {
+    const t = d.scope.time;
+    if (t === undefined || t === this.time) return this.plan;
+    // Datasets of an earlier batch (from slice) carry their own plan as scope.
+    return d.scope as BatchPlan;
+  }
+
+  async runJob(dataset: Batch<unknown>, action: ResultAction): Promise<unknown[]> {
+    const plan = this.planOf(dataset);
+    // An output writes to names every attempt shares: it must compute from sealed input only, so
+    // a dataset that would read open splits is computed by a cache stage first, which seals them.
+    if ((action.kind === 'output' || action.kind === 'foreachPartition') && !dataset.cached && this.readsOpenSplits(dataset, plan)) dataset.cached = true;
+    // A cached dataset is computed by its cache stage once per batch; each action reads that.
+    const fromCache = dataset.cached;
+    await this.ensureDeps(dataset, plan, fromCache ? undefined : dataset);
+    const shippable = action.kind !== 'foreachPartition';
+    const ref: StageRef = { kind: 'result', dataset: dataset.id, action: shippable ? action : { kind: 'collect' }, ...(fromCache ? { fromCache } : {}) };
+    const info: StageInfo = { key: stageKeyOf(ref, plan.time), ref, root: dataset, plan, local: dataset.driverOnly || !shippable, fromCache };
+    const results = await this.runStage(info, shippable ? undefined : action);
+    return results.map((r) => r.value);
+  }
+
+  /**
+   * The stages that a stage over `root` reads from: map sides of shuffles, cached datasets.
+   * `computes` is the dataset the stage itself computes even if it is cached (the root of a
+   * cache stage); undefined when the stage reads its root from the cache.
+   */
+  private dependencies(root: Batch<unknown>, plan: BatchPlan, computes: Batch<unknown> | undefined): StageInfo[] {
+    const deps: StageInfo[] = [];
+    const seen = new Set<Batch<unknown>>();
+    const visit = (d: Batch<unknown>) => {
+      if (seen.has(d)) return;
+      seen.add(d);
+      if (d !== computes && d.cached) {
+        const ref: StageRef = { kind: 'cache', dataset: d.id };
+        deps.push({ key: stageKeyOf(ref, plan.time), ref, root: d, plan, local: d.driverOnly });
+        return;
+      }
+      if (d instanceof StatefulBatch && plan.time !== this.time) {
+        throw new SluiceError(`${d.node.id}: slice() cannot reach back into a stateful stream's earlier batches; slice the stream it reads from instead`, {
+          nodeId: d.node.id,
+        });
+      }
+      if (d instanceof ShuffledBatch) {
+        d.parents.forEach((parent, i) => {
+          const ref: StageRef = { kind: 'map', shuffle: d.id, parent: i };
+          deps.push({ key: stageKeyOf(ref, plan.time), ref, root: parent, plan, local: d.driverOnly || parent.driverOnly });
+        });
+        return;
+      }
+      for (const p of d.parents) visit(p);
+    };
+    visit(root);
+    return deps;
+  }
+
+  private async ensureDeps(root: Batch<unknown>, plan: BatchPlan, computes: Batch<unknown> | undefined): Promise<void> {
+    await Promise.all(this.dependencies(root, plan, computes).map((s) => this.ensure(s)));
+  }
+
+  /** Runs a map or cache stage once per batch; later readers reuse its outputs. */
+  private ensure(stage: StageInfo): Promise<void> {
+    let p = this.running.get(stage.key);
+    if (!p) {
+      this.stages.set(stage.key, stage);
+      p = (async () => {
+        await this.ensureDeps(stage.root, stage.plan, stage.root);
+        const results = await this.runStage(stage);
+        this.outputs.set(
+          stage.key,
+          results.map((r) => (r.map ?? r.cache) as MapOutput | CacheOutput),
+        );
+        await this.c.stageDone(this.time);
+      })();
+      this.running.set(stage.key, p);
+    }
+    return p;
+  }
+
+  /**
+   * The source splits a stage over `root` reads itself (not through a shuffle or a cache), as
+   * `<nodeId>/<partition>` for each of its partitions.
+   */
+  private sourceReads(root: Batch<unknown>, computes: Batch<unknown> | undefined, p: number, out: Map<string, [string, number]>): void {
+    const visit = (d: Batch<unknown>, q: number) => {
+      if (d !== computes && d.cached) return;
+      if (d instanceof ShuffledBatch || d instanceof StaticBatch) return;
+      if (d instanceof SourceBatch) {
+        out.set(`${d.nodeId}/${q}`, [d.nodeId, q]);
+        return;
+      }
+      if (d instanceof UnionBatch) {
+        const [parent, q2] = d.locate(q);
+        visit(parent, q2);
+        return;
+      }
+      visit(d.parents[0], q);
+    };
+    visit(root, p);
+  }
+
+  /** Whether computing `dataset` (outside any cache) reads a split of this batch that is still open. */
+  private readsOpenSplits(dataset: Batch<unknown>, plan: BatchPlan): boolean {
+    const splits = this.splitsAt.get(plan.time);
+    if (!splits) return false;
+    const reads = new Map<string, [string, number]>();
+    for (let p = 0; p < dataset.numPartitions; p++) this.sourceReads(dataset, dataset, p, reads);
+    for (const [nodeId, q] of reads.values()) if (splits[nodeId]?.[q]?.open === true) return true;
+    return false;
+  }
+
+  /**
+   * Waits until no other stage is reading an open split that this stage reads, then marks the
+   * ones still open as read by this stage; the returned function releases them after the seal.
+   * Two stages reading one open split at once (a stream joined with itself) would consume
+   * different ranges; the second now reads the range the first sealed.
+   */
+  private async claimOpenSplits(stage: StageInfo): Promise<() => void> {
+    const splits = this.splitsAt.get(stage.plan.time);
+    if (!splits || stage.plan.time !== this.time) return () => {};
+    const reads = new Map<string, [string, number]>();
+    const computes = stage.fromCache ? undefined : stage.root;
+    for (let p = 0; p < stage.root.numPartitions; p++) this.sourceReads(stage.root, computes, p, reads);
+    for (;;) {
+      const busy = [...reads.keys()].map((k) => this.reading.get(k)).filter((x): x is Promise<void> => x !== undefined);
+      if (!busy.length) break;
+      await Promise.all(busy);
+    }
+    const mine = [...reads].filter(([, [nodeId, q]]) => splits[nodeId]?.[q]?.open === true).map(([k]) => k);
+    if (!mine.length) return () => {};
+    let release!: () => void;
+    const done = new Promise<void>((r) => {
+      release = r;
+    });
+    for (const k of mine) this.reading.set(k, done);
+    return () => {
+      for (const k of mine) this.reading.delete(k);
+      release();
+    };
+  }
+
+  private async runStage(stage: StageInfo, localAction?: ResultAction): Promise<TaskResult[]> {
+    const release = await this.claimOpenSplits(stage);
+    try {
+      const n = stage.root.numPartitions;
+      const results: TaskResult[] = new Array(n);
+      const lanes = stage.local ? 1 : this.c.invoker.parallelism;
+      await forEachLimit(n, lanes, async (p) => {
+        results[p] = await this.runTask(stage, p, localAction);
+      });
+      await this.seal(stage, results);
+      await this.accept(stage, results);
+      return results;
+    } finally {
+      release();
+    }
+  }
+
+  /** Records the ranges that tasks consumed from open splits, before anything downstream uses them. */
+  private async seal(stage: StageInfo, results: TaskResult[]): Promise<void> {
+    const splits = this.splitsAt.get(stage.plan.time);
+    if (!splits) return;
+    let changed = false;
+    for (const r of results) {
+      if (!r.sealed) continue;
+      for (const [nodeId, parts] of Object.entries(r.sealed)) {
+        for (const [p, split] of Object.entries(parts)) {
+          // First writer wins: a split already sealed keeps its range.
+          if (splits[nodeId][Number(p)]?.open !== true) continue;
+          splits[nodeId][Number(p)] = split;
+          changed = true;
+        }
+      }
+    }
+    if (!changed || stage.plan.time !== this.time) return;
+    this.sealing = this.sealing.then(async () => {
+      this.recordVersion = await this.c.log.writeBatch(this.time, this.record, this.recordVersion, `seal the input of batch ${this.time}`);
+    });
+    await this.sealing;
+  }
+
+  /**
+   * What the accepted attempts of a stage leave behind once their input is sealed: input counts
+   * for metrics, and their dead letters, written under names of their own (a recomputation
+   * writes the same lines again).
+   */
+  private async accept(stage: StageInfo, results: TaskResult[]): Promise<void> {
+    const writes: Promise<void>[] = [];
+    results.forEach((r, p) => {
+      if (r.sourceReads && stage.plan.time === this.time) {
+        for (const [nodeId, parts] of Object.entries(r.sourceReads)) for (const [q, count] of Object.entries(parts)) this.readCounts.set(`${nodeId}/${q}`, count);
+      }
+      const lines = r.deadLetters;
+      if (lines?.length) {
+        this.deadLetterCounts.set(`${stage.key}/${p}`, lines.length);
+        writes.push(this.c.blobs.put(keys.deadLetters(stage.plan.time, stage.key, p), `${lines.join('\n')}\n`));
+      }
+    });
+    await Promise.all(writes);
+  }
+
+  private nextAttempt(stageKey: string, p: number): number {
+    const k = `${stageKey}/${p}`;
+    const a = this.attempts.get(k) ?? 0;
+    this.attempts.set(k, a + 1);
+    return a;
+  }
+
+  private describe(stage: StageInfo, p: number, attempt: number): TaskDescriptor {
+    const shuffleReads: Record<string, BlockRef[]> = {};
+    const cacheReads: Record<string, BlockRef> = {};
+    const splits: Record<string, Record<number, InputSplit>> = {};
+    const root = stage.root;
+    const computes = stage.fromCache ? undefined : root;
+    const time = stage.plan.time;
+    const all = this.splitsAt.get(time) ?? {};
+    const visit = (d: Batch<unknown>, q: number) => {
+      if (d !== computes && d.cached) {
+        const key = stageKeyOf({ kind: 'cache', dataset: d.id }, time);
+        cacheReads[`${d.id}/${q}`] = this.blockRef(key, q, this.outputs.get(key)?.[q] as CacheOutput | undefined, undefined);
+        return;
+      }
+      if (d instanceof ShuffledBatch) {
+        d.parents.forEach((_parent, i) => {
+          const key = stageKeyOf({ kind: 'map', shuffle: d.id, parent: i }, time);
+          const outs = (this.outputs.get(key) ?? []) as MapOutput[];
+          shuffleReads[`${d.id}/${i}/${q}`] = outs.map((o, m) => this.blockRef(key, m, o, q));
+        });
+        return;
+      }
+      if (d instanceof UnionBatch) {
+        const [parent, q2] = d.locate(q);
+        visit(parent, q2);
+        return;
+      }
+      if (d instanceof SourceBatch) {
+        const split = all[d.nodeId]?.[q];
+        if (split) (splits[d.nodeId] ??= {})[q] = split;
+        return;
+      }
+      if (d instanceof StaticBatch) return;
+      visit(d.parents[0], q);
+    };
+    // The root of a map or result stage reads its own inputs; a ShuffledBatch root reads its segments.
+    visit(root, p);
+    return {
+      protocol: TASK_PROTOCOL,
+      job: this.c.graph.name,
+      fingerprint: this.c.fingerprint,
+      time,
+      stage: stage.ref,
+      stageKey: stage.key,
+      partition: p,
+      attempt,
+      epoch: this.c.log.epoch,
+      splitCounts: splitCounts(all),
+      splits,
+      shuffleReads,
+      cacheReads,
+      inlineLimit: this.c.inlineLimit,
+      state: this.c.statePointers as TaskDescriptor['state'],
+      ...(root instanceof StatefulBatch && stage.ref.kind === 'cache' ? { affinity: `${root.node.id}/${p}` } : {}),
+    };
+  }
+
+  /** Where partition `q`'s segment of map task `m`'s output (or cached partition `m`) is. */
+  private blockRef(stageKey: string, m: number, out: MapOutput | CacheOutput | undefined, q: number | undefined): BlockRef {
+    if (!out) throw new SluiceError(`internal: no output of stage ${stageKey} partition ${m}`);
+    if (q === undefined) {
+      const c = out as CacheOutput;
+      if (c.inline) return { stage: stageKey, partition: m, inline: c.inline };
+      return { stage: stageKey, partition: m, blob: c.blob!, start: 0, end: Number.POSITIVE_INFINITY };
+    }
+    const o = out as MapOutput;
+    if (o.inline) return { stage: stageKey, partition: m, inline: o.inline[q] };
+    const start = o.offsets![q];
+    const end = o.offsets![q + 1];
+    if (start === end) return { stage: stageKey, partition: m, empty: true };
+    return { stage: stageKey, partition: m, blob: o.blob!, start, end };
+  }
+
+  /** One task, retried until it succeeds or runs out of attempts; a timed-out attempt is left to finish or die on its own. */
+  private async runTask(stage: StageInfo, p: number, localAction?: ResultAction): Promise<TaskResult> {
+    const { clock, options } = this.c;
+    const max = options.maxTaskAttempts;
+    let failures = 0;
+    let refetches = 0;
+    for (;;) {
+      const attempt = this.nextAttempt(stage.key, p);
+      const task = this.describe(stage, p, attempt);
+      let res: TaskResult | TaskFailure;
+      const timer = new AbortController();
+      try {
+        const running = stage.local ? this.c.worker.execute(task, stage.plan, localAction) : (this.c.invoker.invoke(task) as Promise<TaskResult | TaskFailure>);
+        const timeout = clock.deadline(clock.now() + options.taskTimeout, timer.signal).then((): never => {
+          throw new SluiceError(`task ${stage.key} partition ${p} timed out after ${options.taskTimeout} ms`);
+        });
+        res = await Promise.race([running, timeout]);
+      } catch (e) {
+        res = {
+          ok: false,
+          error: { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined },
+          retryable: true,
+        };
+      } finally {
+        // A reason of our own: without one, abort() builds a DOMException per task.
+        timer.abort(ANSWERED);
+      }
+      if (res.ok) return res;
+      this.unknownWrites = true;
+      if (res.fetchFailed && refetches < max) {
+        // Lost shuffle output: recompute that map task from lineage, then read again.
+        refetches++;
+        this.c.out.warn(`task ${stage.key} partition ${p}: ${res.error.message}; recomputing it`);
+        await this.recompute(res.fetchFailed.stage, res.fetchFailed.partition);
+        continue;
+      }
+      failures++;
+      if (!res.retryable || failures >= max) throw taskError(res, stage.key, p, failures);
+      this.c.out.warn(`task ${stage.key} partition ${p} attempt ${failures} failed (${res.error.message}); retrying`);
+      await clock.sleepUntil(clock.now() + this.c.retryBackoffMs * 2 ** (failures - 1));
+    }
+  }
+
+  private async recompute(stageKey: string, m: number): Promise<void> {
+    const stage = this.stages.get(stageKey);
+    const outs = this.outputs.get(stageKey);
+    if (!stage || !outs) throw new SluiceError(`internal: lost output of unknown stage ${stageKey}`);
+    const r = await this.runTask(stage, m);
+    outs[m] = (r.map ?? r.cache) as MapOutput | CacheOutput;
+  }
+}
+
+/** Why a task's timer is cancelled: the task answered. */
+const ANSWERED = 'answered';
+
+/** Failure of a task after its retries, as an error the user can act on. */
+function taskError(f: TaskFailure, stageKey: string, partition: number, attempts: number): SluiceError {
+  const ctx = { nodeId: f.error.nodeId, batchTime: f.error.batchTime, partition: f.error.partition ?? partition };
+  // A user function's or a record's fault stays a RecordError, whatever thread or Lambda it ran in.
+  const e =
+    f.error.name === 'RecordError'
+      ? new RecordError(`${f.error.message} [task ${stageKey}, ${attempts} attempt(s)]`, ctx)
+      : new SluiceError(`task ${stageKey} partition ${partition} failed after ${attempts} attempt(s): ${f.error.name}: ${f.error.message}`, ctx);
+  if (f.error.stack) e.stack = `${e.name}: ${e.message}\ncaused by ${f.error.stack}`;
+  return e;
+}
+
+function stageKeyOf(ref: StageRef, time: number): string {
+  switch (ref.kind) {
+    case 'map':
+      return `map-${time}-${ref.shuffle}-${ref.parent}`;
+    case 'cache':
+      return `cache-${time}-${ref.dataset}`;
+    case 'result':
+      return `result-${time}-${ref.dataset}`;
+  }
+}
+
+/** How many splits each source has. */
+export function splitCounts(splits: Record<string, readonly InputSplit[]>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [k, v] of Object.entries(splits)) out[k] = v.length;
+  return out;
+}

@@ -1,0 +1,196 @@
+import { isDeepStrictEqual } from 'node:util';
+import { buildGraph } from '../lib/api/job.ts';
+import { Coordinator } from '../lib/engine/coordinator.ts';
+import { type Checkpoint, keys } from '../lib/engine/protocol.ts';
+import { Worker } from '../lib/engine/worker.ts';
+import { ManualClock } from '../lib/local/clock.ts';
+import { InProcessInvoker } from '../lib/local/inProcessInvoker.ts';
+import { memoryLog } from '../lib/local/log.ts';
+import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
+import { MemoryMetaStore } from '../lib/local/memoryMetaStore.ts';
+import type { StatePointer } from '../lib/plan/state.ts';
+import type { BlobStore, InputSplit, JsonValue, MetaStore, RecordSource } from '../lib/ports/index.ts';
+import type { StreamRecord } from './inputs.ts';
+import { batchOf, type Call, type Files, filesUnder, jobDefinition, type World } from './world.ts';
+
+/** What the fault-free run of the committed input produced. */
+export interface Reference {
+  readonly sinks: Map<number, Files>;
+  readonly deadLetters: Map<number, Files>;
+  readonly calls: Call[];
+  readonly state: Map<string, string>;
+}
+
+/**
+ * A source that hands out exactly the records a committed batch of the faulty run sealed, split
+ * by split: the reference run computes each batch from the same input, without faults.
+ */
+class ReplaySource implements RecordSource {
+  constructor(
+    private readonly nodeId: string,
+    private readonly inputs: Map<number, Record<string, unknown[][]>>,
+  ) {}
+  async cut(time: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
+    const parts = this.inputs.get(time)?.[this.nodeId] ?? [];
+    return { splits: parts.map((records, p) => ({ time, p, count: records.length })), state: null };
+  }
+  async read(split: InputSplit): Promise<{ records: unknown[] }> {
+    return { records: this.inputs.get(split.time as number)![this.nodeId][split.p as number] };
+  }
+}
+
+/**
+ * The model: the job run without faults over the input each committed batch sealed, batch by
+ * batch, in one process, on a manual clock. Its outputs are what the faulty run must have committed.
+ */
+export async function reference(world: World): Promise<Reference> {
+  const plan = world.plan;
+  const calls: Call[] = [];
+  const definition = jobDefinition(plan.job, plan, {
+    receiver: () => ({ start: () => {}, stop: () => {} }),
+    called: (time, partition, records) => calls.push({ time, partition, records: JSON.stringify(records) }),
+  });
+  const graph = buildGraph(definition);
+  const inputs = new Map(world.commits.map((c) => [c.time, c.inputs]));
+  const blobs = new MemoryBlobStore();
+  const meta = new MemoryMetaStore();
+  const sinkStore = new MemoryBlobStore();
+  let n = 0;
+  const rt = { blobs, sources: (spec: { nodeId: string }) => new ReplaySource(spec.nodeId, inputs), sinks: (location: string) => ({ store: sinkStore, key: location }), nonce: () => `ref-${n++}` };
+  const first = world.commits[0]?.time;
+  const sinks = new Map<number, Files>();
+  const deadLetters = new Map<number, Files>();
+  if (first === undefined) return { sinks, deadLetters, calls, state: new Map() };
+  const clock = new ManualClock(first - plan.interval);
+  const coordinator = new Coordinator(graph, definition.options, { ...rt, meta, invoker: new InProcessInvoker(new Worker(graph, rt)), clock, log: memoryLog(), owner: 'reference' });
+  await coordinator.start();
+  for (const c of world.commits) {
+    clock.set(c.time);
+    await coordinator.runNextBatch();
+    sinks.set(c.time, await world.outputFiles(sinkStore, c.time));
+    deadLetters.set(c.time, await filesUnder(blobs, keys.deadLetterPrefix(c.time)));
+  }
+  return { sinks, deadLetters, calls, state: await liveState(meta, blobs, graph.stateful.map((s) => ({ id: s.node.id, keepSlicesMs: s.op.keepSlicesMs }))) };
+}
+
+/** The state blobs the checkpoint points at (full, deltas, slices in reach), by key, as base64. */
+async function liveState(meta: MetaStore, blobs: BlobStore, nodes: { id: string; keepSlicesMs: number }[]): Promise<Map<string, string>> {
+  const out = new Map<string, string>();
+  const cp = (await meta.get<Checkpoint>(keys.checkpoint))?.value;
+  if (!cp) return out;
+  const interval = cp.batchInterval;
+  for (const { id, keepSlicesMs } of nodes) {
+    const ptr = cp.state[id] as StatePointer | undefined;
+    if (!ptr) continue;
+    for (let p = 0; p < ptr.partitions; p++) {
+      const names = [keys.state(id, p, 'full', ptr.fullTime)];
+      for (let t = ptr.fullTime + interval; t <= ptr.lastTime; t += interval) names.push(keys.state(id, p, 'delta', t));
+      for (let t = Math.max(ptr.firstTime, ptr.lastTime - keepSlicesMs + interval); t <= ptr.lastTime; t += interval) names.push(keys.state(id, p, 'slice', t));
+      for (const k of names) {
+        const b = await blobs.get(k);
+        out.set(k, b ? Buffer.from(b).toString('base64') : 'missing');
+      }
+    }
+  }
+  return out;
+}
+
+/**
+ * Dead letters without the description of the split they came from: the model reads replayed
+ * splits, whose description differs; the source, partition and offset must still agree.
+ */
+function withoutSplits(files: Files | undefined): Files {
+  const out: Files = {};
+  for (const [k, text] of Object.entries(files ?? {})) {
+    out[k] = text
+      .split('\n')
+      .map((line) => {
+        if (!line) return line;
+        const l = JSON.parse(line) as { source?: { split?: unknown } };
+        if (l.source) delete l.source.split;
+        return JSON.stringify(l);
+      })
+      .join('\n');
+  }
+  return out;
+}
+
+/** Lines that say how two sets of files differ (empty when equal). */
+function diffFiles(what: string, expected: Files | undefined, actual: Files): string[] {
+  const out: string[] = [];
+  const e = expected ?? {};
+  for (const k of new Set([...Object.keys(e), ...Object.keys(actual)])) {
+    if (!(k in actual)) out.push(`${what}: ${k} is missing (expected ${JSON.stringify(e[k]).slice(0, 120)})`);
+    else if (!(k in e)) out.push(`${what}: ${k} should not exist (holds ${JSON.stringify(actual[k]).slice(0, 120)})`);
+    else if (e[k] !== actual[k]) out.push(`${what}: ${k} differs: expected ${JSON.stringify(e[k]).slice(0, 160)}, got ${JSON.stringify(actual[k]).slice(0, 160)}`);
+  }
+  return out;
+}
+
+/** Every property of the seed's run, as failure lines (empty: the seed passed). */
+export async function check(world: World, ref: Reference): Promise<string[]> {
+  const plan = world.plan;
+  const failures: string[] = [];
+  const committed = new Set(world.commits.map((c) => c.time));
+
+  // 1. Every saveAs* output of every committed batch equals the model's, at the commit and after every late write landed.
+  const finalSinks = await filesUnder(world.sinkStore, '');
+  for (const c of world.commits) {
+    failures.push(...diffFiles(`batch ${c.time} at its commit`, ref.sinks.get(c.time), c.sinks));
+    const now: Files = {};
+    for (const [k, v] of Object.entries(finalSinks)) if (batchOf(k) === c.time) now[k] = v;
+    failures.push(...diffFiles(`batch ${c.time} at the end`, ref.sinks.get(c.time), now));
+    failures.push(...diffFiles(`dead letters of batch ${c.time}`, withoutSplits(ref.deadLetters.get(c.time)), withoutSplits(c.deadLetters)));
+  }
+
+  // 2. The state the checkpoint points at equals the model's.
+  const state = await liveState(world.meta, world.blobs, world.graph.stateful.map((s) => ({ id: s.node.id, keepSlicesMs: s.op.keepSlicesMs })));
+  for (const k of new Set([...ref.state.keys(), ...state.keys()])) {
+    if (ref.state.get(k) !== state.get(k)) failures.push(`state blob ${k} differs from the model's (${state.get(k) === 'missing' ? 'missing' : state.has(k) ? 'other bytes' : 'not pointed at'})`);
+  }
+
+  // 3. foreachPartition: at least once per committed (batch, partition), and every call with the sealed records.
+  const refCalls = new Map(ref.calls.map((c) => [`${c.time}/${c.partition}`, c.records]));
+  const seen = new Set<string>();
+  for (const call of world.calls) {
+    const k = `${call.time}/${call.partition}`;
+    if (!committed.has(call.time)) continue;
+    seen.add(k);
+    if (refCalls.get(k) !== call.records) failures.push(`foreachPartition of ${k} was called with ${call.records.slice(0, 120)}, the batch committed ${String(refCalls.get(k)).slice(0, 120)}`);
+  }
+  for (const k of refCalls.keys()) if (!seen.has(k)) failures.push(`foreachPartition of ${k} was never called`);
+
+  // 4. The input: each shard read in order, no record skipped or read twice; receivers lose only what a dead coordinator held.
+  if (world.stream) {
+    const bySeq = new Map<string, number[]>();
+    const streams = new Set(world.graph.sources.filter((s) => s.kind === 'kinesis').map((s) => s.nodeId));
+    for (const c of world.commits) {
+      for (const [nodeId, parts] of Object.entries(c.inputs)) {
+        if (!streams.has(nodeId)) continue;
+        for (const part of parts) for (const r of part as StreamRecord[]) bySeq.set(r.s, [...(bySeq.get(r.s) ?? []), r.n]);
+      }
+    }
+    for (const [shard, seqs] of bySeq) {
+      const bad = seqs.findIndex((n, i) => n !== i);
+      if (bad >= 0) failures.push(`shard ${shard}: committed records out of order, skipped or doubled at position ${bad}: ${seqs.slice(Math.max(0, bad - 2), bad + 3).join(',')}`);
+    }
+  }
+  if (world.feed) {
+    const all: string[] = [];
+    const receivers = new Set(world.graph.sources.filter((s) => s.kind === 'receiver').map((s) => s.nodeId));
+    for (const c of world.commits) for (const [nodeId, parts] of Object.entries(c.inputs)) if (receivers.has(nodeId)) for (const part of parts) all.push(...(part as string[]));
+    if (new Set(all).size !== all.length) failures.push('a received record was committed twice');
+    const committedSet = new Set(all);
+    for (const r of world.feed.receivers) {
+      const taken = r.delivered.filter((x) => committedSet.has(x));
+      if (!isDeepStrictEqual(taken, r.delivered.slice(0, taken.length))) failures.push(`receiver ${r.id}: committed records are not a prefix of what it received`);
+    }
+  }
+
+  // 5. Once faults stop, the job catches up: a fault-free minute's coordinator ran every batch due by its end.
+  if (world.caughtUpAt === undefined) {
+    const end = plan.start + plan.minutes * 60_000;
+    failures.push(`the job did not catch up within ${plan.minutes} minutes: last committed batch ${world.lastCompleted}, ${world.dueBy(end)} was due`);
+  }
+  return failures;
+}

@@ -1,0 +1,275 @@
+import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { buildGraph, defineJob, type JobDefinition } from '../lib/api/job.ts';
+import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
+import { LambdaInvoker } from '../lib/aws/lambdaInvoker.ts';
+import type { CoordinatorRuntime } from '../lib/engine/coordinator.ts';
+import { type BatchRecord, type Checkpoint, keys } from '../lib/engine/protocol.ts';
+import { coreSource } from '../lib/engine/sources.ts';
+import type { WorkerRuntime } from '../lib/engine/worker.ts';
+import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
+import { MemoryMetaStore } from '../lib/local/memoryMetaStore.ts';
+import { outputLocations } from '../lib/engine/outputs.ts';
+import type { JobGraph } from '../lib/plan/graph.ts';
+import type { BlobStore, InputSplit, MetaItem, RecordSource, SinkResolver, SourceFactory, SourceIO, SourceSpec } from '../lib/ports/index.ts';
+import { ReceiverFeed, SimStream, SimStreamSource } from './inputs.ts';
+import type { JobEnv, SimJob } from './jobs.ts';
+import { SimLambda } from './lambda.ts';
+import { Network, SimBlobStore, SimMetaStore } from './network.ts';
+import type { SeedPlan } from './plan.ts';
+import type { Rng } from './random.ts';
+import { type Proc, Sim } from './scheduler.ts';
+
+/** The files of one batch's outputs (and dead letters), by key, as text. */
+export type Files = Record<string, string>;
+
+/** What the simulation saw when a batch was committed. */
+export interface Commit {
+  readonly time: number;
+  readonly epoch: number;
+  /** Each source's records per split, as the committed lineage record seals them. */
+  readonly inputs: Record<string, unknown[][]>;
+  /** The batch's output files at the moment of the commit. */
+  readonly sinks: Files;
+  readonly deadLetters: Files;
+}
+
+/** A `foreachPartition` call. */
+export interface Call {
+  readonly time: number;
+  readonly partition: number;
+  readonly records: string;
+}
+
+const decoder = new TextDecoder();
+
+/** The files under `prefix` of a store, by key. */
+export async function filesUnder(store: BlobStore, prefix: string, filter: (key: string) => boolean = () => true): Promise<Files> {
+  const out: Files = {};
+  for (const k of await store.list(prefix)) if (filter(k)) out[k] = decoder.decode(await store.get(k));
+  return out;
+}
+
+/** The batch time an output file belongs to (`out/sums-10005000/part-00000` → 10005000). */
+export function batchOf(key: string): number | undefined {
+  const m = /-(\d+)\//.exec(key);
+  return m ? Number(m[1]) : undefined;
+}
+
+/** The job's definition for a simulated job. */
+export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv): JobDefinition {
+  return defineJob(
+    { name: 'sim', batchInterval: plan.interval, taskTimeout: plan.taskTimeoutMs, maxTaskAttempts: 4, checkpointInterval: 3 * plan.interval, ...job.options },
+    (ctx) => job.build(ctx, env),
+  );
+}
+
+/**
+ * One faulty run of a seed: the stores, the stream and receivers, the worker function and the
+ * coordinator invocations of every minute, with the seed's faults while the fault window lasts.
+ * It records what each commit committed, for the checks.
+ */
+export class World {
+  readonly sim: Sim;
+  readonly meta = new MemoryMetaStore();
+  readonly blobs = new MemoryBlobStore();
+  readonly sinkStore = new MemoryBlobStore();
+  readonly stream: SimStream | undefined;
+  readonly feed: ReceiverFeed | undefined;
+  readonly commits: Commit[] = [];
+  readonly calls: Call[] = [];
+  readonly logs: string[] = [];
+  readonly graph: JobGraph;
+  private readonly net: Network;
+  private readonly lambda: SimLambda;
+  private readonly rng: Rng;
+  private nonces = 0;
+  private lastCommitted = -1;
+
+  constructor(readonly plan: SeedPlan) {
+    this.sim = new Sim(plan.seed, plan.start);
+    this.rng = this.sim.rng.fork();
+    const faulty = () => this.sim.now < plan.faultsUntil;
+    this.net = new Network(this.sim, this.sim.rng.fork(), plan.faults, faulty);
+    const end = plan.start + plan.minutes * 60_000;
+    if (plan.job.inputs.stream) this.stream = new SimStream(this.sim.rng.fork(), plan.start - 10_000, end, plan.stream);
+    if (plan.job.inputs.receiver) this.feed = new ReceiverFeed(this.sim, this.sim.rng.fork(), plan.start, end, plan.stream.meanGapMs);
+    this.lambda = new SimLambda(this.sim, this.sim.rng.fork(), this.net, plan.lambdaFaults, faulty, plan.workerTimeoutMs, (proc) =>
+      createWorkerHandler(async () => this.definition(proc), (graph) => this.workerRuntime(proc, graph)),
+    );
+    this.graph = buildGraph(this.definition(undefined));
+  }
+
+  private definition(proc: Proc | undefined): JobDefinition {
+    return jobDefinition(this.plan.job, this.plan, {
+      receiver: () => this.feed!.receiver(proc),
+      called: (time, partition, records) => this.calls.push({ time, partition, records: JSON.stringify(records) }),
+    });
+  }
+
+  private nonce(proc: Proc): () => string {
+    return () => `${proc.name}-${this.nonces++}`;
+  }
+
+  private sources(proc: Proc | undefined): SourceFactory {
+    return (spec: SourceSpec, io: SourceIO): RecordSource => {
+      if (spec.kind === 'kinesis') return new SimStreamSource(spec, this.stream!, proc ? this.net : undefined, proc, this.sim);
+      const core = coreSource(spec, io);
+      if (!core) throw new Error(`the simulation has no source of kind ${spec.kind}`);
+      return core;
+    };
+  }
+
+  private sinks(proc: Proc): SinkResolver {
+    const store = new SimBlobStore(this.net, proc, this.sinkStore, 'sink');
+    return (location) => ({ store, key: location });
+  }
+
+  private workerRuntime(proc: Proc, _graph: JobGraph): WorkerRuntime {
+    return { blobs: new SimBlobStore(this.net, proc, this.blobs, 'blobs'), sources: this.sources(proc), sinks: this.sinks(proc), nonce: this.nonce(proc) };
+  }
+
+  private coordinatorRuntime(proc: Proc): CoordinatorRuntime {
+    const blobs = new SimBlobStore(this.net, proc, this.blobs, 'blobs');
+    const clock = this.sim.clock(proc);
+    const rng = this.rng.fork();
+    const log = (level: string) => (line: string) => this.logs.push(`${this.sim.now} ${proc.name} ${level}: ${line}`);
+    return {
+      blobs,
+      sources: this.sources(proc),
+      sinks: this.sinks(proc),
+      nonce: this.nonce(proc),
+      meta: new SimMetaStore(this.net, proc, this.meta, (key, item) => this.applied(key, item)),
+      invoker: new LambdaInvoker({
+        client: this.lambda.client(proc) as unknown as LambdaClient,
+        functionName: 'sim-worker',
+        concurrency: 8,
+        blobs,
+        clock,
+        random: () => rng.next(),
+      }),
+      clock,
+      log: { print: () => {}, info: log('info'), warn: log('warn') },
+      owner: proc.name,
+      onStep: () => {
+        if (this.sim.now < this.plan.faultsUntil && this.rng.chance(this.plan.coordinator.crashAtStep)) {
+          this.logs.push(`${this.sim.now} ${proc.name}: crashed (simulated)`);
+          proc.kill();
+          return new Promise<void>(() => {});
+        }
+      },
+    };
+  }
+
+  /** Starts the coordinator invocation of one minute (EventBridge's schedule). */
+  private invokeCoordinator(name: string): void {
+    const proc = this.sim.proc(name);
+    const started = this.sim.now;
+    const timeoutMs = 75_000;
+    // Lambda ends the invocation at its timeout, wherever it is.
+    this.sim.at(started + timeoutMs, undefined, `${name}:timeout`, () => proc.kill());
+    const c = this.plan.coordinator;
+    if (started < this.plan.faultsUntil && this.rng.chance(c.freeze)) {
+      const at = started + this.rng.between(0, 60_000);
+      const ms = this.rng.between(c.freezeMs[0], c.freezeMs[1]);
+      this.sim.at(at, undefined, `${name}:freeze`, () => proc.freeze(this.sim.now + ms));
+    }
+    const handler = createCoordinatorHandler(async () => this.definition(proc), () => this.coordinatorRuntime(proc), {
+      marginMs: 15_000,
+      waitForLeaseMs: 20_000,
+      log: (line) => this.logs.push(`${this.sim.now} ${name}: ${line}`),
+    });
+    handler({}, { getRemainingTimeInMillis: () => timeoutMs - (this.sim.now - started) }).then(
+      (r) => this.logs.push(`${this.sim.now} ${name}: ended, ${r.batches} batch(es)${r.skipped ? `, skipped: ${r.skipped}` : ''}`),
+      (e: unknown) => this.logs.push(`${this.sim.now} ${name}: failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`),
+    );
+  }
+
+  /** A write the meta store applied: a commit advances the checkpoint, and is captured with what it committed. */
+  private async applied(key: string, item: MetaItem): Promise<void> {
+    if (key !== keys.checkpoint) return;
+    const t = (item.value as Checkpoint).lastCompleted;
+    if (t <= this.lastCommitted) return;
+    if (this.lastCommitted >= 0 && t !== this.lastCommitted + this.plan.interval) throw new Error(`commit of batch ${t} right after batch ${this.lastCommitted}`);
+    const first = this.lastCommitted < 0;
+    this.lastCommitted = t;
+    // The take-over write of a new job moves lastCompleted to the batch before the first: nothing committed.
+    if (first && !(await this.meta.get(keys.batch(t)))) return;
+    this.commits.push(await this.capture(t, item.epoch));
+  }
+
+  /** What batch `t` committed: its sealed input, and its outputs and dead letters as they stand now. */
+  private async capture(time: number, epoch: number): Promise<Commit> {
+    const record = (await this.meta.get<BatchRecord>(keys.batch(time)))!.value;
+    const inputs: Record<string, unknown[][]> = {};
+    for (const [nodeId, splits] of Object.entries(record.splits)) {
+      const source = this.sources(undefined)(this.graph.source(nodeId), { blobs: this.blobs, job: 'sim', batchInterval: this.plan.interval });
+      inputs[nodeId] = [];
+      for (const split of splits as InputSplit[]) inputs[nodeId].push(split.open === true ? [] : (await source.read(split)).records);
+    }
+    return {
+      time,
+      epoch,
+      inputs,
+      sinks: await this.outputFiles(this.sinkStore, time),
+      deadLetters: await filesUnder(this.blobs, keys.deadLetterPrefix(time)),
+    };
+  }
+
+  /** The output files of batch `time` in `store`. */
+  async outputFiles(store: BlobStore, time: number): Promise<Files> {
+    const out: Files = {};
+    for (const location of outputLocations(this.graph.outputs, time)) Object.assign(out, await filesUnder(store, `${location}/`));
+    return out;
+  }
+
+  /**
+   * Runs the whole seed: a coordinator invocation every minute (EventBridge's schedule) through
+   * the fault window, then fault-free minutes until the job has caught up or `minutes` have
+   * passed; then until nothing is left to happen (late writes land).
+   */
+  async run(): Promise<void> {
+    const p = this.plan;
+    const schedule = (m: number) => {
+      const at = p.start + m * 60_000;
+      this.sim.at(at, undefined, `schedule ${m}`, () => {
+        if (at >= p.faultsUntil && m > 0 && this.caughtUp(at)) {
+          this.caughtUpAt = at;
+          return;
+        }
+        this.invokeCoordinator(`coord-${m}`);
+        if (m + 1 < p.minutes) schedule(m + 1);
+        else this.sim.at(at + 60_000, undefined, 'last check', () => {
+          if (this.caughtUp(at + 60_000)) this.caughtUpAt = at + 60_000;
+        });
+      });
+      // EventBridge delivers at least once: now and then the same minute's event arrives twice.
+      if (at < p.faultsUntil && this.rng.chance(p.coordinator.duplicate)) {
+        this.sim.at(at + this.rng.between(0, 30_000), undefined, `schedule ${m} again`, () => this.invokeCoordinator(`coord-${m}b`));
+      }
+    };
+    schedule(0);
+    await this.sim.run();
+  }
+
+  /** Whether the batches due by the end of the minute before `at` are committed (a fault-free minute ran them). */
+  caughtUp(at: number): boolean {
+    return this.lastCommitted >= this.dueBy(at);
+  }
+
+  /** The last batch a coordinator that started at `at - 60 s` must have committed when it ends. */
+  dueBy(at: number): number {
+    return at - 15_000 - 3 * this.plan.interval;
+  }
+
+  /** When the job was found caught up after the fault window (undefined: it never was). */
+  caughtUpAt: number | undefined;
+
+  /** The last committed batch. */
+  get lastCompleted(): number {
+    return this.lastCommitted;
+  }
+
+  get invocations(): number {
+    return this.lambda.invocations;
+  }
+}
