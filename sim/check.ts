@@ -1,6 +1,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import { buildGraph } from '../lib/api/job.ts';
 import { Coordinator } from '../lib/engine/coordinator.ts';
+import { decodeRecords } from '../lib/engine/codec.ts';
 import { type Checkpoint, keys } from '../lib/engine/protocol.ts';
 import { Worker } from '../lib/engine/worker.ts';
 import { ManualClock } from '../lib/local/clock.ts';
@@ -73,7 +74,7 @@ export async function reference(world: World): Promise<Reference> {
   return { sinks, deadLetters, calls, state: await liveState(meta, blobs, graph.stateful.map((s) => ({ id: s.node.id, keepSlicesMs: s.op.keepSlicesMs }))) };
 }
 
-/** The state blobs the checkpoint points at (full, deltas, slices in reach), by key, as base64. */
+/** The state blobs the checkpoint points at (full, deltas, slices in reach), by key, decoded. */
 async function liveState(meta: MetaStore, blobs: BlobStore, nodes: { id: string; keepSlicesMs: number }[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
   const cp = (await meta.get<Checkpoint>(keys.checkpoint))?.value;
@@ -88,7 +89,8 @@ async function liveState(meta: MetaStore, blobs: BlobStore, nodes: { id: string;
       for (let t = Math.max(ptr.firstTime, ptr.lastTime - keepSlicesMs + interval); t <= ptr.lastTime; t += interval) names.push(keys.state(id, p, 'slice', t));
       for (const k of names) {
         const b = await blobs.get(k);
-        out.set(k, b ? Buffer.from(b).toString('base64') : 'missing');
+        // Decoded, not bytes: V8 may write one number as an int or a double, depending on how the code that made it was optimised.
+        out.set(k, b ? JSON.stringify(decodeRecords(b)) : 'missing');
       }
     }
   }
@@ -187,7 +189,13 @@ export async function check(world: World, ref: Reference): Promise<string[]> {
     }
   }
 
-  // 5. Once faults stop, the job catches up: a fault-free minute's coordinator ran every batch due by its end.
+  // 5. No name was written with two contents (two attempts that disagree, whatever a reader saw).
+  for (const k of new Set(world.rewrites)) failures.push(`${k} was written twice with different content`);
+
+  // 6. A coordinator gives up as fenced only when a newer one has taken over.
+  for (const f of world.falseFences) failures.push(`fenced with no newer coordinator: ${f}`);
+
+  // 7. Once faults stop, the job catches up: a fault-free minute's coordinator ran every batch due by its end.
   if (world.caughtUpAt === undefined) {
     const end = plan.start + plan.minutes * 60_000;
     failures.push(`the job did not catch up within ${plan.minutes} minutes: last committed batch ${world.lastCompleted}, ${world.dueBy(end)} was due`);

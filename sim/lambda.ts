@@ -10,6 +10,9 @@ export interface LambdaFaults {
   readonly crash: number;
   /** Lambda refuses the invocation (TooManyRequestsException); the invoker backs off and retries. */
   readonly throttle: number;
+  /** The container pauses in the middle of the task for `pauseMs` (a slow dependency, a long GC): a late writer. */
+  readonly pause: number;
+  readonly pauseMs: readonly [number, number];
 }
 
 /** A warm container: one process, one handler (with its worker's memory), one task at a time. */
@@ -56,11 +59,13 @@ export class SimLambda {
       throw Object.assign(new Error('Rate exceeded (simulated)'), { name: 'TooManyRequestsException' });
     }
     const text = new TextDecoder().decode(payload);
-    const first = this.start(text);
+    const duplicate = on && this.rng.chance(this.faults.duplicate);
+    // A duplicated call's first run is slow (that is why the SDK sent the request again): it pauses, and runs on.
+    const first = this.start(text, duplicate ? this.rng.between(this.faults.pauseMs[0], this.faults.pauseMs[1]) : 0);
     let answer = first;
-    if (on && this.rng.chance(this.faults.duplicate)) {
-      // The first run is slow to answer; the SDK sends the same request again and takes the second answer.
-      answer = new Promise((resolve) => this.sim.after(this.net.latency(), undefined, 'lambda:retry', () => this.start(text).then(resolve)));
+    if (duplicate) {
+      // The SDK sends the same request again and takes the second answer.
+      answer = new Promise((resolve) => this.sim.after(this.rng.between(100, 5000), undefined, 'lambda:retry', () => this.start(text, 0).then(resolve)));
     }
     const result = await answer;
     // The response travels back to the caller (if it still lives).
@@ -68,7 +73,7 @@ export class SimLambda {
   }
 
   /** One run of the function: the request reaches a container after the network's latency. */
-  private start(text: string): Promise<{ Payload?: Uint8Array; FunctionError?: string }> {
+  private start(text: string, slowMs: number): Promise<{ Payload?: Uint8Array; FunctionError?: string }> {
     return new Promise((resolve) => {
       this.sim.after(this.net.latency(), undefined, 'lambda:start', () => {
         this.invocations++;
@@ -88,6 +93,10 @@ export class SimLambda {
           finish(error('Sandbox.Timedout', `Task timed out after ${this.timeoutMs} ms`));
         });
         if (this.active() && this.rng.chance(this.faults.crash)) this.sim.after(this.rng.between(1, 200), undefined, 'lambda:crash', () => c.proc.kill());
+        if (slowMs > 0 || (this.active() && this.rng.chance(this.faults.pause))) {
+          const ms = slowMs || this.rng.between(this.faults.pauseMs[0], this.faults.pauseMs[1]);
+          this.sim.after(this.rng.between(0, 15), undefined, 'lambda:pause', () => c.proc.freeze(this.sim.now + ms));
+        }
         c.handler(JSON.parse(text)).then(
           (out) => {
             this.sim.cancel(timeout);

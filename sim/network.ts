@@ -11,9 +11,9 @@ export interface Faults {
   readonly error: number;
   /** A write applies, its response is lost, and the SDK's retry sends it again. */
   readonly lostResponse: number;
+  /** A blob write lands late (`stallMs`): the writer waits for it, and so may a coordinator that timed it out. */
+  readonly lateWrite: number;
 }
-
-export const NO_FAULTS: Faults = { stall: 0, stallMs: [0, 0], error: 0, lostResponse: 0 };
 
 /**
  * The network between processes and services: every call is a request event (the service does
@@ -50,13 +50,15 @@ export class Network {
    * `retry` is what the SDK sends again when the response is lost (undefined: the call is not
    * retried, the caller sees a timeout).
    */
-  call<T>(proc: Proc, label: string, work: () => Promise<T>, retry?: () => Promise<T>): Promise<T> {
+  call<T>(proc: Proc, label: string, work: () => Promise<T>, retry?: () => Promise<T>, write = false): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       if (this.refuses()) {
         this.sim.after(this.latency(), proc, `${label}:refused`, () => reject(throttled(label)));
         return;
       }
-      this.sim.after(this.latency(), undefined, label, async () => {
+      const f = this.faults;
+      const late = write && this.active() && this.rng.chance(f.lateWrite);
+      this.sim.after(late ? this.rng.between(f.stallMs[0], f.stallMs[1]) : this.latency(), undefined, label, async () => {
         type Outcome = { ok: true; value: T } | { ok: false; error: unknown };
         let outcome: Outcome;
         try {
@@ -144,7 +146,7 @@ export class SimBlobStore implements BlobStore {
 
   put(key: string, body: Uint8Array | string): Promise<void> {
     const copy = typeof body === 'string' ? body : body.slice();
-    return this.net.call(this.proc, `${this.name}.put ${key}`, () => this.store.put(key, copy), () => this.store.put(key, copy));
+    return this.net.call(this.proc, `${this.name}.put ${key}`, () => this.store.put(key, copy), () => this.store.put(key, copy), true);
   }
 
   get(key: string): Promise<Uint8Array | undefined> {

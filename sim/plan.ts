@@ -1,6 +1,6 @@
 import { JOBS, type SimJob } from './jobs.ts';
 import type { LambdaFaults } from './lambda.ts';
-import { type Faults, NO_FAULTS } from './network.ts';
+import type { Faults } from './network.ts';
 import { Rng } from './random.ts';
 
 /** Everything a seed decides before the run: the job, the workload, and how hard faults come. */
@@ -14,6 +14,10 @@ export interface SeedPlan {
   readonly minutes: number;
   readonly faultsUntil: number;
   readonly taskTimeoutMs: number;
+  /** Map output and cached partitions up to this size travel in task results (0: every one is a blob). */
+  readonly inlineLimit: number;
+  /** Tasks and results over this size go through the blob store instead of the Invoke payload. */
+  readonly payloadLimit: number;
   readonly workerTimeoutMs: number;
   readonly faults: Faults;
   readonly lambdaFaults: LambdaFaults;
@@ -25,6 +29,8 @@ export interface SeedPlan {
     readonly crashAtStep: number;
     /** EventBridge delivers a minute's event twice. */
     readonly duplicate: number;
+    /** The coordinator is slow to go on after a protocol step (per step). */
+    readonly slowStep: number;
   };
   readonly stream: { readonly shards: number; readonly reshards: number; readonly reshardFrom: number; readonly reshardTo: number; readonly maxLagMs: number; readonly meanGapMs: number };
 }
@@ -36,12 +42,13 @@ export function planFor(seed: number, job?: string): SeedPlan {
   if (!picked) throw new Error(`no simulated job ${job}; the jobs are ${JOBS.map((j) => j.name).join(', ')}`);
   const start = 10_000_000;
   const interval = rng.pick([3000, 5000]);
-  // Two minutes of faults, then up to three fault-free minutes to catch up in.
-  const minutes = 5;
-  const faultsUntil = start + 2 * 60_000;
-  // A few seeds run without faults: the fault-free path must hold too.
-  const calm = rng.chance(0.05);
-  const level = calm ? 0 : rng.pick([0.5, 1, 2]);
+  // Three minutes of faults, then up to three fault-free minutes to catch up in.
+  const minutes = 6;
+  const faultsUntil = start + 3 * 60_000;
+  // Swarm testing: each seed turns on its own subset of the kinds of fault, at its own level, so
+  // that one kind is not always drowned by another (a frozen coordinator hides slow workers).
+  const level = rng.pick([0.5, 1, 2]);
+  const on = (p: number) => (rng.chance(0.5) ? p * level : 0);
   return {
     seed,
     job: picked,
@@ -50,22 +57,27 @@ export function planFor(seed: number, job?: string): SeedPlan {
     minutes,
     faultsUntil,
     taskTimeoutMs: rng.pick([5000, 15_000]),
+    inlineLimit: rng.pick([0, 64 * 1024]),
+    payloadLimit: rng.pick([2048, 6 * 1024 * 1024]),
     workerTimeoutMs: 30_000,
-    faults: calm ? NO_FAULTS : { stall: 0.003 * level, stallMs: [2000, 40_000], error: 0.002 * level, lostResponse: 0.01 * level },
-    lambdaFaults: { duplicate: 0.05 * level, crash: 0.02 * level, throttle: 0.02 * level },
-    coordinator: { freeze: 0.3 * level, freezeMs: [5000, 45_000], crashAtStep: 0.004 * level, duplicate: 0.2 * level },
+    faults: { stall: on(0.003), stallMs: [1000, 40_000], error: on(0.002), lostResponse: on(0.02), lateWrite: on(0.05) },
+    lambdaFaults: { duplicate: on(0.1), crash: on(0.02), throttle: on(0.02), pause: on(0.3), pauseMs: [1000, 40_000] },
+    coordinator: { freeze: on(0.3), freezeMs: [1000, 45_000], crashAtStep: on(0.004), duplicate: on(0.3), slowStep: on(0.02) },
     stream: {
-      shards: rng.between(1, 3),
+      shards: rng.between(1, 4),
       reshards: rng.between(0, 2),
       reshardFrom: start,
       reshardTo: faultsUntil,
-      maxLagMs: rng.pick([0, 500, 1500]),
-      meanGapMs: rng.pick([150, 400]),
+      maxLagMs: rng.pick([0, 1000, 3000]),
+      meanGapMs: rng.pick([50, 150]),
     },
   };
 }
 
 /** One line that says what a seed ran, for reports. */
 export function describePlan(p: SeedPlan): string {
-  return `job ${p.job.name}, ${p.interval / 1000} s batches, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, stall p=${p.faults.stall}`;
+  const faults = Object.entries({ ...p.faults, ...p.lambdaFaults, ...p.coordinator })
+    .filter(([, v]) => typeof v === 'number' && v > 0)
+    .map(([k]) => k);
+  return `job ${p.job.name}, ${p.interval / 1000} s batches, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, faults: ${faults.join(' ') || 'none'}`;
 }

@@ -1,4 +1,6 @@
+import { isDeepStrictEqual } from 'node:util';
 import type { LambdaClient } from '@aws-sdk/client-lambda';
+import { decodeRecords } from '../lib/engine/codec.ts';
 import { buildGraph, defineJob, type JobDefinition } from '../lib/api/job.ts';
 import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { LambdaInvoker } from '../lib/aws/lambdaInvoker.ts';
@@ -55,6 +57,29 @@ export function batchOf(key: string): number | undefined {
   return m ? Number(m[1]) : undefined;
 }
 
+/**
+ * A memory blob store that notes every write that replaces an object with other content. The
+ * engine writes a name either once (scratch names carry their writer) or always with the same
+ * content (outputs, state, dead letters computed from sealed input), so such a write means that
+ * two attempts disagreed about what the name holds — whether or not a reader was harmed.
+ */
+class WatchedBlobStore extends MemoryBlobStore {
+  constructor(private readonly rewrites: string[]) {
+    super();
+  }
+
+  override async put(key: string, body: Uint8Array | string): Promise<void> {
+    const before = await this.get(key);
+    if (before) {
+      const after = typeof body === 'string' ? new TextEncoder().encode(body) : body;
+      // State blobs are compared decoded: V8 may write one number as an int or a double.
+      const same = key.startsWith('state/') ? isDeepStrictEqual(decodeRecords(before), decodeRecords(after)) : Buffer.compare(before, after) === 0;
+      if (!same) this.rewrites.push(key);
+    }
+    await super.put(key, body);
+  }
+}
+
 /** The job's definition for a simulated job. */
 export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv): JobDefinition {
   return defineJob(
@@ -71,13 +96,17 @@ export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv): JobDefi
 export class World {
   readonly sim: Sim;
   readonly meta = new MemoryMetaStore();
-  readonly blobs = new MemoryBlobStore();
-  readonly sinkStore = new MemoryBlobStore();
+  /** Names rewritten with other content: the engine writes each name with one content only. */
+  readonly rewrites: string[] = [];
+  readonly blobs = new WatchedBlobStore(this.rewrites);
+  readonly sinkStore = new WatchedBlobStore(this.rewrites);
   readonly stream: SimStream | undefined;
   readonly feed: ReceiverFeed | undefined;
   readonly commits: Commit[] = [];
   readonly calls: Call[] = [];
   readonly logs: string[] = [];
+  /** Coordinators that gave up as fenced while no newer coordinator had taken over. */
+  readonly falseFences: string[] = [];
   readonly graph: JobGraph;
   private readonly net: Network;
   private readonly lambda: SimLambda;
@@ -94,7 +123,7 @@ export class World {
     if (plan.job.inputs.stream) this.stream = new SimStream(this.sim.rng.fork(), plan.start - 10_000, end, plan.stream);
     if (plan.job.inputs.receiver) this.feed = new ReceiverFeed(this.sim, this.sim.rng.fork(), plan.start, end, plan.stream.meanGapMs);
     this.lambda = new SimLambda(this.sim, this.sim.rng.fork(), this.net, plan.lambdaFaults, faulty, plan.workerTimeoutMs, (proc) =>
-      createWorkerHandler(async () => this.definition(proc), (graph) => this.workerRuntime(proc, graph)),
+      createWorkerHandler(async () => this.definition(proc), (graph) => this.workerRuntime(proc, graph), { payloadLimit: plan.payloadLimit }),
     );
     this.graph = buildGraph(this.definition(undefined));
   }
@@ -146,16 +175,22 @@ export class World {
         blobs,
         clock,
         random: () => rng.next(),
+        payloadLimit: this.plan.payloadLimit,
       }),
+      inlineLimit: this.plan.inlineLimit,
       clock,
       log: { print: () => {}, info: log('info'), warn: log('warn') },
       owner: proc.name,
-      onStep: () => {
-        if (this.sim.now < this.plan.faultsUntil && this.rng.chance(this.plan.coordinator.crashAtStep)) {
-          this.logs.push(`${this.sim.now} ${proc.name}: crashed (simulated)`);
+      onStep: (step) => {
+        const c = this.plan.coordinator;
+        if (this.sim.now >= this.plan.faultsUntil) return;
+        if (this.rng.chance(c.crashAtStep)) {
+          this.logs.push(`${this.sim.now} ${proc.name}: crashed after step ${step} (simulated)`);
           proc.kill();
           return new Promise<void>(() => {});
         }
+        // A slow step: the coordinator goes on a while later (late readers of what earlier stages wrote).
+        if (this.rng.chance(c.slowStep)) return clock.sleepUntil(this.sim.now + this.rng.between(c.freezeMs[0], c.freezeMs[1]));
       },
     };
   }
@@ -180,7 +215,13 @@ export class World {
     });
     handler({}, { getRemainingTimeInMillis: () => timeoutMs - (this.sim.now - started) }).then(
       (r) => this.logs.push(`${this.sim.now} ${name}: ended, ${r.batches} batch(es)${r.skipped ? `, skipped: ${r.skipped}` : ''}`),
-      (e: unknown) => this.logs.push(`${this.sim.now} ${name}: failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`),
+      async (e: unknown) => {
+        this.logs.push(`${this.sim.now} ${name}: failed: ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
+        // Fencing must come from a newer coordinator: one fenced while the lease still carries its epoch was not superseded.
+        const fenced = e instanceof Error && e.name === 'FencedError' ? /epoch (\d+) is fenced/.exec(e.message) : null;
+        const lease = fenced ? await this.meta.get(keys.lease) : undefined;
+        if (fenced && lease && lease.epoch <= Number(fenced[1])) this.falseFences.push(`${name} at ${this.sim.now}: ${(e as Error).message}`);
+      },
     );
   }
 

@@ -101,7 +101,18 @@ export class CommitLog {
     return this.meta.get<Checkpoint>(keys.checkpoint);
   }
 
-  /** Writes the checkpoint (the take-over at start, or a commit); returns its new version. */
+  /**
+   * Takes the checkpoint over with this epoch: `make` turns what is stored (undefined for a new
+   * job) into what to write. A superseded coordinator may still commit between our read and our
+   * write — its batch is complete, so we read again and take over what it left.
+   */
+  async takeOverCheckpoint(make: (stored: MetaItem<Checkpoint> | undefined) => Checkpoint): Promise<{ value: Checkpoint; version: number; stored: MetaItem<Checkpoint> | undefined }> {
+    const taken = await this.takeOver<Checkpoint>(keys.checkpoint, make, 'take over the checkpoint');
+    if (!taken) throw this.fenced('take over the checkpoint');
+    return taken;
+  }
+
+  /** Writes the checkpoint (a commit); returns its new version. */
   async writeCheckpoint(value: Checkpoint, expectedVersion: number, what: string): Promise<number> {
     const v = await this.write(keys.checkpoint, value, expectedVersion);
     if (v === undefined) throw this.fenced(what);
@@ -113,6 +124,16 @@ export class CommitLog {
   /** The lineage record of batch `time`, if one was written. */
   readBatch(time: number): Promise<MetaItem<BatchRecord> | undefined> {
     return this.meta.get<BatchRecord>(keys.batch(time));
+  }
+
+  /**
+   * The claim: rewrites the lineage record an earlier coordinator left, unchanged, with this
+   * epoch; from then on that coordinator can neither seal more of its input nor complete it.
+   * What it sealed before the claim stands (a seal that lands between our read and our write is
+   * read again). Undefined when there is no record (any more).
+   */
+  async claimBatch(time: number): Promise<{ value: BatchRecord; version: number } | undefined> {
+    return this.takeOver<BatchRecord>(keys.batch(time), (stored) => stored!.value, `claim batch ${time}`, true);
   }
 
   /**
@@ -139,6 +160,28 @@ export class CommitLog {
   }
 
   // ---------------------------------------------------------------------------------- helpers
+
+  /**
+   * Rewrites an item with this epoch, from what is stored: read, write on that version, and read
+   * again when an older coordinator's write came in between. Throws when a newer coordinator
+   * wrote it; undefined when `onlyIfStored` and there is no item.
+   */
+  private async takeOver<T extends JsonValue>(
+    key: string,
+    make: (stored: MetaItem<T> | undefined) => T,
+    what: string,
+    onlyIfStored = false,
+  ): Promise<{ value: T; version: number; stored: MetaItem<T> | undefined } | undefined> {
+    for (let tries = 0; tries < 10; tries++) {
+      const stored = await this.meta.get<T>(key);
+      if (!stored && onlyIfStored) return undefined;
+      if (stored && stored.epoch > this.epoch) throw this.fenced(what);
+      const value = make(stored);
+      const version = await this.write(key, value, stored?.version ?? 0);
+      if (version !== undefined) return { value, version, stored };
+    }
+    throw this.fenced(what);
+  }
 
   /**
    * A conditional write with this coordinator's epoch. When the condition fails, the item is read

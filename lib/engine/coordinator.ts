@@ -141,53 +141,56 @@ export class Coordinator {
 
   /** Reads the checkpoint (or makes the first one), checks it fits this job, and takes it over with this coordinator's epoch. */
   private async loadCheckpoint(): Promise<void> {
-    const item = await this.log.readCheckpoint();
     const signatures = this.graph.signatures();
-    let value: Checkpoint;
-    if (!item) {
-      const first = Math.floor(this.rt.clock.now() / this.interval) * this.interval + this.interval;
-      value = {
-        job: this.graph.name,
-        fingerprint: this.fingerprint,
-        signatures,
-        batchInterval: this.interval,
-        lastCompleted: first - this.interval,
-        sourceState: {},
-        state: {},
-        rates: {},
-      };
-    } else {
-      const old = item.value;
-      if (old.batchInterval !== this.interval) {
-        throw new CheckpointError(
-          `the checkpoint${this.where()} was made with a batch interval of ${old.batchInterval} ms, the job now has ${this.interval} ms; batch times would not line up. Use a fresh state directory.`,
-        );
-      }
-      if (old.fingerprint !== this.fingerprint && !this.rt.allowPlanChange) {
-        const changed = changedNodes(old.signatures, signatures);
-        throw new CheckpointError(
-          `the checkpoint${this.where()} was made by a different plan of job ${this.graph.name}; nodes changed: ${changed.join(', ') || '(job options)'}. ` +
-            'Start from a fresh state directory, or pass --allow-plan-change to resume anyway.',
-        );
-      }
-      if (old.fingerprint !== this.fingerprint) {
-        // Resuming a changed plan is allowed only if every node with state still exists under its id.
-        const ids = new Set(this.graph.stateful.map((s) => s.node.id));
-        const orphaned = Object.keys(old.state).filter((id) => !ids.has(id));
-        if (orphaned.length) {
-          throw new CheckpointError(
-            `the checkpoint${this.where()} holds state of ${orphaned.join(', ')}, which the changed job no longer has under ${orphaned.length > 1 ? 'those ids' : 'that id'}; ` +
-              'give stateful streams stable ids with .named(...) so they survive changes, or start from a fresh state directory',
-          );
-        }
-        this.rt.log.warn(`resuming job ${this.graph.name} with a changed plan (nodes changed: ${changedNodes(old.signatures, signatures).join(', ')})`);
-      }
-      value = { ...old, fingerprint: this.fingerprint, signatures };
-    }
-    this.resumed = item !== undefined;
     // Writing the checkpoint with our epoch fences an older coordinator's commit.
-    this.checkpointVersion = await this.log.writeCheckpoint(value, item?.version ?? 0, 'take over the checkpoint');
-    this.checkpoint = value;
+    const taken = await this.log.takeOverCheckpoint((item) => (item ? this.resume(item.value, signatures) : this.firstCheckpoint(signatures)));
+    this.resumed = taken.stored !== undefined;
+    this.checkpoint = taken.value;
+    this.checkpointVersion = taken.version;
+  }
+
+  /** The checkpoint of a new job: its first batch is the next batch time from now. */
+  private firstCheckpoint(signatures: Checkpoint['signatures']): Checkpoint {
+    const first = Math.floor(this.rt.clock.now() / this.interval) * this.interval + this.interval;
+    return {
+      job: this.graph.name,
+      fingerprint: this.fingerprint,
+      signatures,
+      batchInterval: this.interval,
+      lastCompleted: first - this.interval,
+      sourceState: {},
+      state: {},
+      rates: {},
+    };
+  }
+
+  /** A stored checkpoint, checked against this job, with this job's plan. */
+  private resume(old: Checkpoint, signatures: Checkpoint['signatures']): Checkpoint {
+    if (old.batchInterval !== this.interval) {
+      throw new CheckpointError(
+        `the checkpoint${this.where()} was made with a batch interval of ${old.batchInterval} ms, the job now has ${this.interval} ms; batch times would not line up. Use a fresh state directory.`,
+      );
+    }
+    if (old.fingerprint !== this.fingerprint && !this.rt.allowPlanChange) {
+      const changed = changedNodes(old.signatures, signatures);
+      throw new CheckpointError(
+        `the checkpoint${this.where()} was made by a different plan of job ${this.graph.name}; nodes changed: ${changed.join(', ') || '(job options)'}. ` +
+          'Start from a fresh state directory, or pass --allow-plan-change to resume anyway.',
+      );
+    }
+    if (old.fingerprint !== this.fingerprint) {
+      // Resuming a changed plan is allowed only if every node with state still exists under its id.
+      const ids = new Set(this.graph.stateful.map((s) => s.node.id));
+      const orphaned = Object.keys(old.state).filter((id) => !ids.has(id));
+      if (orphaned.length) {
+        throw new CheckpointError(
+          `the checkpoint${this.where()} holds state of ${orphaned.join(', ')}, which the changed job no longer has under ${orphaned.length > 1 ? 'those ids' : 'that id'}; ` +
+            'give stateful streams stable ids with .named(...) so they survive changes, or start from a fresh state directory',
+        );
+      }
+      this.rt.log.warn(`resuming job ${this.graph.name} with a changed plan (nodes changed: ${changedNodes(old.signatures, signatures).join(', ')})`);
+    }
+    return { ...old, fingerprint: this.fingerprint, signatures };
   }
 
   private where(): string {
@@ -276,12 +279,15 @@ export class Coordinator {
    * job still has, and what its outputs wrote is removed first.
    */
   private async openBatch(t: number): Promise<BatchRun> {
-    const existing = await this.log.readBatch(t);
+    let existing = await this.log.readBatch(t);
     if (existing && existing.value.fingerprint === this.fingerprint) {
-      this.rt.log.info(`recovering batch ${t} from its lineage record`);
       // The claim: from now on the coordinator that wrote it can neither seal nor complete it.
-      const version = await this.log.writeBatch(t, existing.value, existing.version, `claim batch ${t}`);
-      return new BatchRun(this.context(), existing.value, version, true);
+      const claimed = await this.log.claimBatch(t);
+      if (claimed) {
+        this.rt.log.info(`recovering batch ${t} from its lineage record`);
+        return new BatchRun(this.context(), claimed.value, claimed.version, true);
+      }
+      existing = undefined;
     }
     const kept = existing ? this.sealedInput(existing.value) : undefined;
     if (existing) await clearOutputs([...existing.value.outputs, ...outputLocations(this.graph.outputs, t)], this.rt.sinks);
