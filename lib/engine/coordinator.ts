@@ -6,7 +6,7 @@ import { type BatchPlan, changedNodes, type JobGraph, type OutputNode } from '..
 import { planBatch } from '../plan/planBatch.ts';
 import { nextPointer, type StatePointer } from '../plan/state.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
-import { outputLocation, printBlock } from './format.ts';
+import { jsonLine, outputLocation, printBlock } from './format.ts';
 import { forEachLimit } from './pool.ts';
 import {
   type BatchRecord,
@@ -280,6 +280,7 @@ export class Coordinator {
         const b = plan.outputBatches[i];
         if (b) await this.runOutput(this.graph.outputs[i], b, run);
       }
+      await run.storePlanDeadLetters();
       await this.commit(run);
     } finally {
       this.current = undefined;
@@ -676,9 +677,20 @@ class BatchRun implements BatchExecutor {
 
   /** Records set aside as dead letters in this batch (each task counted once, however often it ran). */
   deadLetters(): number {
-    let n = 0;
+    let n = this.plan.deadLetters.length;
     for (const c of this.deadLetterCounts.values()) n += c;
     return n;
+  }
+
+  /**
+   * Writes the dead letters of transform functions that failed while this batch was planned.
+   * Workers plan the batch too but only the coordinator writes them; a re-run rewrites the same key.
+   */
+  async storePlanDeadLetters(): Promise<void> {
+    const letters = this.plan.deadLetters;
+    if (!letters.length) return;
+    const lines = letters.map((d) => jsonLine({ batchTime: this.time, node: d.node, error: d.error, source: null, record: null }));
+    await this.c.rt.blobs.put(keys.deadLetters(this.time, 'plan', 0), `${lines.join('\n')}\n`);
   }
 
   otherPlan(time: number): Promise<BatchPlan | undefined> {
