@@ -105,11 +105,18 @@ export const JOBS: readonly SimJob[] = [
     build: (ctx) => {
       ctx
         .kinesisStream<StreamRecord>('events')
-        .map((r) => {
+        .map((r): [string, number] => {
           if (r.v % 11 === 3) throw new Error(`poison record ${r.v}`);
-          return pair(r);
+          return [r.k, r.v % 17 === 0 ? -r.v : r.v];
         })
-        .reduceByKey((a, b) => a + b, { numPartitions: 2 })
+        // A poison key: the reduce function refuses negative values, so the key is set aside for the batch.
+        .reduceByKey(
+          (a, b) => {
+            if (a < 0 || b < 0) throw new Error('negative');
+            return a + b;
+          },
+          { numPartitions: 2 },
+        )
         .saveAsTextFiles('out/sums');
     },
   },

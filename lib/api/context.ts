@@ -2,7 +2,7 @@ import { type Batch, SourceBatch, StaticBatch } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { describeValue } from '../plan/keys.ts';
 import type { JsonValue } from '../ports/index.ts';
-import { type BatchLike, callTransform, DStream, rememberFor, toBatch, unionStreams } from './dstream.ts';
+import { type BatchLike, DStream, rememberFor, transformed, unionStreams } from './dstream.ts';
 import { type Duration, toMillis } from './duration.ts';
 import { JobDefinitionError } from './errors.ts';
 import type { StreamingListener } from './listener.ts';
@@ -280,7 +280,7 @@ export class StreamingContext {
         if (b === undefined) return undefined;
         batches.push(b);
       }
-      return toBatch<U>(callTransform(node.id, plan.time, () => fn(batches, plan.time)), node.id, plan);
+      return transformed<U>(node.id, plan, () => fn(batches, plan.time));
     });
   }
 

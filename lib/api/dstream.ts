@@ -2,8 +2,9 @@ import { type Batch, DEFAULT_STATE_PARTITIONS, type PartitionInfo, type Partitio
 import { checkWindow, MAPPED, MapWithStateOp, SNAPSHOT, type State, type StateOp, UpdateStateOp, type WindowKind, WindowOp } from '../plan/state.ts';
 import type { BatchPlan, GraphNode, JobGraph, OutputKind, OutputNode } from '../plan/graph.ts';
 import { toMillis, type Duration } from './duration.ts';
-import { JobDefinitionError, SluiceError } from './errors.ts';
+import { JobDefinitionError, RecordError, SluiceError } from './errors.ts';
 import { describeValue } from '../plan/keys.ts';
+import { planFailed } from '../plan/recordErrors.ts';
 
 /**
  * What a transform function may return: a batch, or a plain array (one partition).
@@ -25,25 +26,23 @@ function checkNumPartitions(options: PartitionOptions | undefined, op: string): 
   }
 }
 
-/** @internal Turns a transform function's result into a batch, or fails the batch clearly. */
-export function toBatch<U>(out: unknown, nodeId: string, plan: BatchPlan): Batch<U> {
+/**
+ * @internal The batch a transform function of node `nodeId` makes at `plan` (called while the plan
+ * is built). One that throws or returns no batch fails the batch, or under
+ * `onRecordError: 'dead-letter'` is set aside and the stream has an empty batch at this time.
+ */
+export function transformed<U>(nodeId: string, plan: BatchPlan, fn: () => unknown): Batch<U> {
+  let out: unknown;
+  try {
+    out = fn();
+  } catch (e) {
+    planFailed(plan, nodeId, e);
+    return new StaticBatch<U>([], 1, `${nodeId}-empty`, plan);
+  }
   if (Array.isArray(out)) return new StaticBatch<U>(out as U[], 1, `${nodeId}-array`, plan);
   if (out && typeof out === 'object' && 'numPartitions' in out && 'scope' in out) return out as Batch<U>;
-  throw new SluiceError(
-    `${nodeId}: a transform function must return a batch (or an array), got ${describeValue(out)}`,
-    { nodeId, batchTime: plan.time },
-  );
-}
-
-/** @internal Runs a user's planning-time function; its errors name the node. */
-export function callTransform<R>(nodeId: string, time: number, fn: () => R): R {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof SluiceError) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new SluiceError(`${nodeId}: the transform function threw: ${msg}`, { nodeId, batchTime: time, cause: e });
-  }
+  planFailed(plan, nodeId, new RecordError(`${nodeId}: a transform function must return a batch (or an array), got ${describeValue(out)}`, { nodeId, batchTime: plan.time }));
+  return new StaticBatch<U>([], 1, `${nodeId}-empty`, plan);
 }
 
 /**
@@ -261,7 +260,7 @@ export class DStream<T> {
    */
   transform<U>(fn: (batch: Batch<T>, time: number) => BatchLike<U>): DStream<U> {
     checkFn(fn, 'transform');
-    return this.derive('transform', (b, plan, id) => toBatch<U>(callTransform(id, plan.time, () => fn(b, plan.time)), id, plan), {}, [fn]);
+    return this.derive('transform', (b, plan, id) => transformed<U>(id, plan, () => fn(b, plan.time)), {}, [fn]);
   }
 
   /**
@@ -280,7 +279,7 @@ export class DStream<T> {
       const a = this.batchAt(plan);
       const b = other.batchAt(plan);
       if (a === undefined || b === undefined) return undefined;
-      return toBatch<R>(callTransform(node.id, plan.time, () => fn(a, b, plan.time)), node.id, plan);
+      return transformed<R>(node.id, plan, () => fn(a, b, plan.time));
     });
   }
 

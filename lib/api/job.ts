@@ -42,10 +42,12 @@ export interface JobOptions {
    */
   readonly taskTimeout?: Duration;
   /**
-   * A record that a user function throws on (or that a pair operator cannot use): `'fail'` fails
+   * A record that a user function throws on (or that a pair operator cannot use), a key whose
+   * reduce, state or window function throws, or a transform function that throws: `'fail'` fails
    * the task, which is retried, then the batch — never skipped silently; `'dead-letter'` writes the
-   * record, where it came from and the error to `dead-letters/<batchTime>/` in the job's state
-   * store, counts it in the batch's metrics, and goes on.
+   * record (or the key and its values, or the transform's node), where it came from and the error
+   * to `dead-letters/<batchTime>/` in the job's state store, counts it in the batch's metrics,
+   * and goes on without it.
    * @default 'fail'
    */
   readonly onRecordError?: OnRecordError;

@@ -227,6 +227,7 @@ export class Coordinator {
         const b = plan.outputBatches[i];
         if (b) await runOutput(this.graph.outputs[i], b, run, env);
       }
+      await run.storePlanDeadLetters();
       await this.commit(run);
     } finally {
       this.current = undefined;

@@ -5,6 +5,7 @@ import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
 import type { BlobStore, Clock, InputSplit, Invoker, OutputLog } from '../ports/index.ts';
 import type { CommitLog } from './commitLog.ts';
+import { jsonLine } from './format.ts';
 import { forEachLimit } from './pool.ts';
 import {
   type BatchRecord,
@@ -138,9 +139,20 @@ export class BatchRun implements BatchExecutor {
 
   /** Records set aside as dead letters in this batch (each task counted once, however often it ran). */
   deadLetters(): number {
-    let n = 0;
+    let n = this.plan.deadLetters.length;
     for (const c of this.deadLetterCounts.values()) n += c;
     return n;
+  }
+
+  /**
+   * Writes the dead letters of transform functions that failed while this batch was planned.
+   * Workers plan the batch too but only the coordinator writes them; a re-run rewrites the same lines.
+   */
+  async storePlanDeadLetters(): Promise<void> {
+    const letters = this.plan.deadLetters;
+    if (!letters.length) return;
+    const lines = letters.map((d) => jsonLine({ batchTime: this.time, node: d.node, error: d.error, source: null, record: null }));
+    await this.c.blobs.put(keys.deadLetters(this.time, 'plan', 0), `${lines.join('\n')}\n`);
   }
 
   /** The plan of an earlier, remembered batch (for `slice()`), from its lineage record. */

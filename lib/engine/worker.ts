@@ -1,5 +1,6 @@
 import { FetchFailedError, RecordError, SluiceError } from '../api/errors.ts';
-import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch, type StatefulBatch, userError } from '../plan/batch.ts';
+import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch, type StatefulBatch } from '../plan/batch.ts';
+import { keyError, recordError, setsAside } from '../plan/recordErrors.ts';
 import { KeyedState, STATE_FORMAT, type StateIO, type StatePointer, writesFull } from '../plan/state.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
@@ -176,9 +177,11 @@ export class Worker {
     try {
       switch (stage.kind) {
         case 'map': {
-          const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions, (label, record, e) => reader.recordFailed(label, record, e));
+          const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions, reader);
           await root.push(p, reader, writer.emit);
-          return { ...read(), map: await this.storeSegments(task, writer.segments()) };
+          // Cutting the segments may set keys aside too: before the answer's dead letters are taken.
+          const map = await this.storeSegments(task, writer.segments());
+          return { ...read(), map };
         }
         case 'cache': {
           const records: unknown[] = [];
@@ -292,8 +295,19 @@ class TaskReader implements PartitionReader {
   }
 
   recordFailed(label: string, record: unknown, error: unknown): void {
-    const err = userError(label, record, error);
-    if (this.worker.graph.onRecordError !== 'dead-letter' || !(err instanceof RecordError)) throw err;
+    const err = recordError(label, record, error);
+    if (!setsAside(this.worker.graph.onRecordError, err)) throw err;
+    this.setAside(label, error, err, { record: toJsonSafe(record) });
+  }
+
+  keyFailed(label: string, key: unknown, records: readonly unknown[], error: unknown, note?: string): void {
+    const err = keyError(label, key, error);
+    if (!setsAside(this.worker.graph.onRecordError, err)) throw err;
+    this.setAside(label, error, err, { record: null, key: toJsonSafe(key), records: records.map(toJsonSafe), ...(note ? { note } : {}) });
+  }
+
+  /** Writes one dead letter line: where and why, then what was set aside. */
+  private setAside(label: string, error: unknown, err: SluiceError, what: Record<string, unknown>): void {
     const pos = this.position;
     (this.deadLetters ??= []).push(
       jsonLine({
@@ -301,7 +315,7 @@ class TaskReader implements PartitionReader {
         node: label,
         error: (error instanceof Error ? error.message : String(error)) || err.message,
         source: pos ? { node: pos.nodeId, partition: pos.partition, offset: pos.offset, split: this.splitOf(pos.nodeId, pos.partition) } : null,
-        record: toJsonSafe(record),
+        ...what,
       }),
     );
   }

@@ -73,6 +73,27 @@ export class CombinerMap<C> {
     else m.set(k, [key, combiner]);
   }
 
+  /** Whether `key` has a combiner. */
+  has(key: unknown, encode: (k: unknown) => string): boolean {
+    const t = typeof key;
+    if (t === 'string' || t === 'number') return this.plain.has(key);
+    return this.composite?.has(encode(key)) ?? false;
+  }
+
+  /** The combiner of `key`, if it has one. */
+  get(key: unknown, encode: (k: unknown) => string): C | undefined {
+    const t = typeof key;
+    if (t === 'string' || t === 'number') return this.plain.get(key);
+    return this.composite?.get(encode(key))?.[1];
+  }
+
+  /** Removes `key` and its combiner. */
+  delete(key: unknown, encode: (k: unknown) => string): void {
+    const t = typeof key;
+    if (t === 'string' || t === 'number') this.plain.delete(key);
+    else this.composite?.delete(encode(key));
+  }
+
   /** Calls `fn(key, combiner)` for every key, in first-seen order (plain keys first). */
   forEach(fn: (key: unknown, combiner: C) => void): void {
     for (const [k, c] of this.plain) fn(k, c);

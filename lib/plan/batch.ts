@@ -1,6 +1,7 @@
 import { JobDefinitionError, RecordError, SluiceError } from '../api/errors.ts';
 import { type Aggregator, grouping } from './aggregate.ts';
 import { describeValue } from './keys.ts';
+import { messageOf } from './recordErrors.ts';
 import { mergeSegments } from './shuffle.ts';
 import type { StateIO, StateOp } from './state.ts';
 import type { GraphNode } from './graph.ts';
@@ -29,8 +30,16 @@ export interface PartitionReader {
   /**
    * A user function threw on `record` (or the record is malformed for the operator): throws a
    * RecordError (`onRecordError: 'fail'`), or sets the record aside as a dead letter and returns.
+   * See lib/plan/recordErrors.ts.
    */
   recordFailed(label: string, record: unknown, error: unknown): void;
+  /**
+   * A user function threw on the values of `key` (reduce side, state, window): throws a
+   * RecordError naming the operator and the key (`'fail'`), or sets the key aside with `records`
+   * (the values or combiners it was given) and returns; the caller then leaves the key out of
+   * this batch. `note` says what became of the key's state, when it is not plain.
+   */
+  keyFailed(label: string, key: unknown, records: readonly unknown[], error: unknown, note?: string): void;
   /** Position of the source record being pushed, for dead letters: set by source datasets. */
   position: { nodeId: string; partition: number; offset: number } | undefined;
   /** The durable state of partition `partition` of a stateful node. */
@@ -101,13 +110,6 @@ function checkPartitions(n: number | undefined, what: string): number | undefine
     throw new JobDefinitionError(`${what}: numPartitions must be a whole number >= 1, got ${String(n)}`);
   }
   return n;
-}
-
-/** @internal A user function's exception as a RecordError naming the operator and the record. */
-export function userError(label: string, record: unknown, e: unknown): SluiceError {
-  if (e instanceof SluiceError) return e;
-  const msg = e instanceof Error ? e.message : String(e);
-  return new RecordError(`${label} threw on ${describeValue(record)}: ${msg}`, { nodeId: label, cause: e });
 }
 
 /** @internal Whether `r` is a `[key, value]` pair. */
@@ -642,16 +644,31 @@ export class WholePartitionBatch<T, U> extends Batch<U> {
     await this.parent.push(p, r, (x) => {
       records.push(x);
     });
-    let out: Iterable<U>;
+    let out: U[];
     try {
-      out = this.fn(records, p);
+      out = this.output(records, p);
     } catch (e) {
-      throw userError(this.label, records, e);
+      // The partition is the record: when the function fails on it, the whole partition is set aside.
+      r.recordFailed(this.label, records, e);
+      return;
     }
-    if (out == null || typeof (out as Iterable<U>)[Symbol.iterator] !== 'function') {
-      throw new RecordError(`${this.label}: the function must return an array or iterable, got ${describeValue(out)}`, { nodeId: this.label });
+    for (let i = 0; i < out.length; i++) emit(out[i]);
+  }
+
+  /** The function's output as an array: a lazy iterable is run here, so its errors are the function's and not those of operators further down. */
+  private output(records: T[], p: number): U[] {
+    try {
+      const out = this.fn(records, p);
+      if (Array.isArray(out)) return out as U[];
+      if (out == null || typeof (out as Iterable<U>)[Symbol.iterator] !== 'function') {
+        throw new RecordError(`${this.label}: the function must return an array or iterable, got ${describeValue(out)}`, { nodeId: this.label });
+      }
+      return Array.from(out);
+    } catch (e) {
+      if (e instanceof SluiceError) throw e;
+      // The record is the partition: name it, rather than describe an array.
+      throw new RecordError(`${this.label} threw on partition ${p} (${records.length} records): ${messageOf(e)}`, { nodeId: this.label, cause: e });
     }
-    for (const y of out) emit(y);
   }
 }
 
@@ -767,7 +784,7 @@ export class ShuffledBatch<T> extends Batch<T> {
   protected async compute(p: number, r: PartitionReader, emit: Emit<T>): Promise<void> {
     const segments: (readonly (readonly unknown[])[])[] = [];
     for (let i = 0; i < this.parents.length; i++) segments.push(await r.shuffle(this as ShuffledBatch<unknown>, i, p));
-    mergeSegments(this as ShuffledBatch<unknown>, segments, emit as Emit<unknown>);
+    mergeSegments(this as ShuffledBatch<unknown>, segments, emit as Emit<unknown>, r);
   }
 }
 
@@ -796,6 +813,6 @@ export class StatefulBatch<T> extends ShuffledBatch<T> {
   }
   protected override async compute(p: number, r: PartitionReader, emit: Emit<T>): Promise<void> {
     const segments = await r.shuffle(this as ShuffledBatch<unknown>, 0, p);
-    await this.op.run(segments, r.stateIO(this as StatefulBatch<unknown>, p), emit as Emit<unknown>);
+    await this.op.run(segments, r.stateIO(this as StatefulBatch<unknown>, p), emit as Emit<unknown>, r);
   }
 }

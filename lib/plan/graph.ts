@@ -189,6 +189,8 @@ export class BatchPlan implements Scope {
   readonly outputBatches: (Batch<unknown> | undefined)[] = [];
   /** Every stateful node's batch at this time, in node order. */
   readonly statefulBatches: StatefulBatch<unknown>[] = [];
+  /** Transform functions that failed while this plan was built, set aside under `onRecordError: 'dead-letter'` (see `planFailed`). */
+  readonly deadLetters: { readonly node: string; readonly error: string }[] = [];
   private seq = 0;
   sealed = false;
   executor: BatchExecutor | undefined;

@@ -127,3 +127,15 @@ export function describeValue(v: unknown): string {
       return `an object (${Object.prototype.toString.call(v)})`;
   }
 }
+
+/** A key as it is written in the job (JSON), shortened, for error messages. */
+export function describeKey(k: unknown): string {
+  let s: string | undefined;
+  try {
+    s = JSON.stringify(k);
+  } catch {
+    s = undefined;
+  }
+  if (s === undefined) return describeValue(k);
+  return s.length > 60 ? `${s.slice(0, 60)}…` : s;
+}

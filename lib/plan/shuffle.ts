@@ -1,6 +1,31 @@
 import { type Aggregator, CombinerMap } from './aggregate.ts';
-import { type Emit, isPair, notPair, type ShuffledBatch, userError } from './batch.ts';
-import { canonicalKey, partitionOf } from './keys.ts';
+import { type Emit, isPair, notPair, type PartitionReader, type ShuffledBatch } from './batch.ts';
+import { RecordError, SluiceError } from '../api/errors.ts';
+import { canonicalKey, describeKey, mapKey, partitionOf } from './keys.ts';
+
+/** Keys whose merge threw, with the values or combiners that could not be merged and the first error. Made on a failure only. */
+type FailedKeys = Map<unknown, [key: unknown, unmerged: unknown[], error: unknown]>;
+
+function noteFailure(failed: FailedKeys, label: string, key: unknown, unmerged: unknown[], error: unknown): void {
+  const mk = mapKey(key, label);
+  const f = failed.get(mk);
+  if (f) for (const u of unmerged) f[1].push(u);
+  else failed.set(mk, [key, unmerged, error]);
+}
+
+/**
+ * Takes the failed keys out of `merged` and hands each to the reader with all it had: its
+ * combiner (what did merge, later values included: a failed key is not skipped, which would cost
+ * a look-up per record) and what did not. A key with nothing to hand on is only left out.
+ */
+function setAsideKeys<C>(r: Pick<PartitionReader, 'keyFailed'>, label: string, failed: FailedKeys, merged: CombinerMap<C>, note?: string): void {
+  const encode = (k: unknown) => canonicalKey(k, label);
+  for (const [key, unmerged, error] of failed.values()) {
+    const records = merged.has(key, encode) ? [merged.get(key, encode), ...unmerged] : unmerged;
+    merged.delete(key, encode);
+    if (records.length) r.keyFailed(label, key, records, error, note);
+  }
+}
 
 /**
  * The map side of a shuffle: records of one map partition go into one bucket per reduce
@@ -13,15 +38,15 @@ export class ShuffleWriter {
   private readonly lists: unknown[][] | undefined;
   records = 0;
   private readonly label: string;
+  /** Keys whose map-side merge threw. */
+  private failed: FailedKeys | undefined;
 
   constructor(
     shuffle: ShuffledBatch<unknown>,
     mapPartition: number,
     readonly numReducers: number,
-    /** Where records the shuffle cannot take go (see `PartitionReader.recordFailed`). */
-    fail: (label: string, record: unknown, error: unknown) => void = (label, record, e) => {
-      throw userError(label, record, e);
-    },
+    /** Where records and keys the shuffle cannot take go (see `PartitionReader.recordFailed` and `keyFailed`). */
+    private readonly r: Pick<PartitionReader, 'recordFailed' | 'keyFailed'>,
   ) {
     const n = numReducers;
     const label = shuffle.label;
@@ -33,16 +58,23 @@ export class ShuffleWriter {
       // each when the segments are cut, not once per record.
       const map = new CombinerMap<unknown>();
       this.combiners = map;
-      this.emit = (r) => {
-        if (!isPair(r)) {
-          fail(label, r, notPair(label, r));
+      this.emit = (x) => {
+        if (!isPair(x)) {
+          r.recordFailed(label, x, notPair(label, x));
           return;
         }
         this.records++;
+        // Map-side combine calls the user's create and merge functions inside the map.
         try {
-          map.addValue(r[0], r[1], agg as Aggregator<unknown, unknown>, encode);
+          map.addValue(x[0], x[1], agg as Aggregator<unknown, unknown>, encode);
         } catch (e) {
-          fail(label, r, e);
+          // A key that cannot be a key, or create() on the key's first value: the record is at fault.
+          if (e instanceof SluiceError || !map.has(x[0], encode)) {
+            r.recordFailed(label, x, e);
+            return;
+          }
+          // merge() threw: which side is wrong cannot be told, so the key is set aside, as on the reduce side.
+          noteFailure((this.failed ??= new Map()), label, x[0], [x[1]], e);
         }
       };
     } else {
@@ -52,30 +84,41 @@ export class ShuffleWriter {
         // Round-robin from a start that depends on the map partition, so small partitions do
         // not all pile into reducer 0 (Spark starts at a random position seeded the same way).
         let next = mapPartition % n;
-        this.emit = (r) => {
+        this.emit = (x) => {
           this.records++;
-          lists[next].push(r);
+          lists[next].push(x);
           if (++next === n) next = 0;
         };
       } else {
-        this.emit = (r) => {
+        this.emit = (x) => {
           this.records++;
-          lists[0].push(r);
+          lists[0].push(x);
         };
       }
     }
   }
 
-  /** The bucket of every reduce partition: `[key, combiner]` pairs for keyed shuffles, records otherwise. */
+  /**
+   * The bucket of every reduce partition: `[key, combiner]` pairs for keyed shuffles, records
+   * otherwise. A key set aside here goes to its reducer as `[key]`, so that the reducer leaves
+   * it out too, whatever other map partitions hold of it.
+   */
   segments(): unknown[][] {
     const map = this.combiners;
     if (!map) return this.lists!;
+    const label = this.label;
+    const failed = this.failed;
+    if (failed) setAsideKeys(this.r, label, failed, map);
     const n = this.numReducers;
-    if (n === 1) return [map.toPairs()];
-    const out: unknown[][] = Array.from({ length: n }, () => []);
-    map.forEach((k, c) => {
-      out[partitionOf(k, n, this.label)].push([k, c]);
-    });
+    let out: unknown[][];
+    if (n === 1) out = [map.toPairs()];
+    else {
+      out = Array.from({ length: n }, () => []);
+      map.forEach((k, c) => {
+        out[partitionOf(k, n, label)].push([k, c]);
+      });
+    }
+    if (failed) for (const [key] of failed.values()) out[partitionOf(key, n, label)].push([key]);
     return out;
   }
 }
@@ -87,34 +130,63 @@ function emptyGroups(n: number): unknown[][] {
 }
 
 /**
+ * Merges `[key, combiner]` pairs per key with `combine`, keys in first-seen order over `sources`
+ * taken in order. A key whose merge throws is left out: the reader gets it with its combiners
+ * (`PartitionReader.keyFailed`, with `note`), and it is added to `failedKeys` when that is given.
+ * A `[key]` entry is a key a map task set aside: it is left out too, and what the other map tasks
+ * sent for it is set aside here.
+ */
+export function mergeByKey<C>(
+  r: PartitionReader,
+  label: string,
+  sources: Iterable<readonly unknown[]>,
+  combine: (a: C, b: C) => C,
+  note?: string,
+  failedKeys?: unknown[],
+): CombinerMap<C> {
+  const merged = new CombinerMap<C>();
+  const encode = (k: unknown) => canonicalKey(k, label);
+  let failed: FailedKeys | undefined;
+  for (const seg of sources) {
+    for (let i = 0; i < seg.length; i++) {
+      const e = seg[i] as [unknown, C] | [unknown];
+      if (e.length === 1) {
+        const err = new RecordError(`${label}: set aside with key ${describeKey(e[0])}, whose merge threw in another map task`, { nodeId: label });
+        noteFailure((failed ??= new Map()), label, e[0], [], err);
+        continue;
+      }
+      try {
+        merged.addCombiner(e[0], e[1], combine, encode);
+      } catch (err) {
+        noteFailure((failed ??= new Map()), label, e[0], [e[1]], err);
+      }
+    }
+  }
+  // Once the merge is done, so the dead letter holds every combiner of the key.
+  if (failed) {
+    for (const [key] of failed.values()) failedKeys?.push(key);
+    setAsideKeys(r, label, failed, merged, note);
+  }
+  return merged;
+}
+
+/**
  * The reduce side: merges the segments that every map task wrote for one reduce partition
  * (`segments[parentIndex][mapPartition]`) and emits the result, in a deterministic order:
  * keys in first-seen order over map partitions taken in order.
  */
-export function mergeSegments(shuffle: ShuffledBatch<unknown>, segments: readonly (readonly (readonly unknown[])[])[], emit: Emit<unknown>): void {
+export function mergeSegments(shuffle: ShuffledBatch<unknown>, segments: readonly (readonly (readonly unknown[])[])[], emit: Emit<unknown>, r: PartitionReader): void {
   const spec = shuffle.spec;
   const label = shuffle.label;
-  const encode = (k: unknown) => canonicalKey(k, label);
   switch (spec.kind) {
     case 'combine': {
-      const combine = spec.aggregator.combine;
-      const merged = new CombinerMap<unknown>();
-      for (const seg of segments[0]) {
-        for (let i = 0; i < seg.length; i++) {
-          const e = seg[i] as [unknown, unknown];
-          try {
-            merged.addCombiner(e[0], e[1], combine, encode);
-          } catch (err) {
-            throw userError(label, e, err);
-          }
-        }
-      }
-      merged.forEach((k, c) => {
+      mergeByKey(r, label, segments[0], spec.aggregator.combine).forEach((k, c) => {
         emit([k, c]);
       });
       return;
     }
     case 'cogroup': {
+      const encode = (k: unknown) => canonicalKey(k, label);
       const n = segments.length;
       const merged = new CombinerMap<unknown[][]>();
       for (let side = 0; side < n; side++) {
@@ -144,7 +216,18 @@ export function mergeSegments(shuffle: ShuffledBatch<unknown>, segments: readonl
     }
     case 'sort': {
       const keyed: [unknown, unknown][] = [];
-      for (const seg of segments[0]) for (let i = 0; i < seg.length; i++) keyed.push([spec.keyFn(seg[i]), seg[i]]);
+      for (const seg of segments[0]) {
+        for (let i = 0; i < seg.length; i++) {
+          let k: unknown;
+          try {
+            k = spec.keyFn(seg[i]);
+          } catch (e) {
+            r.recordFailed(label, seg[i], e);
+            continue;
+          }
+          keyed.push([k, seg[i]]);
+        }
+      }
       const dir = spec.ascending ? 1 : -1;
       keyed.sort((a, b) => dir * compareKeys(a[0], b[0]));
       for (let i = 0; i < keyed.length; i++) emit(keyed[i][1]);

@@ -1,9 +1,11 @@
-import { JobDefinitionError, SluiceError } from '../api/errors.ts';
+import { JobDefinitionError, RecordError } from '../api/errors.ts';
 import type { JsonValue } from '../ports/index.ts';
 import { type Aggregator, CombinerMap, grouping } from './aggregate.ts';
-import type { Emit } from './batch.ts';
+import type { Emit, PartitionReader } from './batch.ts';
 import type { GraphNode } from './graph.ts';
-import { canonicalKey, mapKey, partitionOf } from './keys.ts';
+import { canonicalKey, describeKey, mapKey, partitionOf } from './keys.ts';
+import { FAILED, onKey } from './recordErrors.ts';
+import { mergeByKey } from './shuffle.ts';
 
 /**
  * Durable state of stateful operators (windows, updateStateByKey, mapWithState).
@@ -14,8 +16,9 @@ import { canonicalKey, mapKey, partitionOf } from './keys.ts';
  * - `delta-<time>`: the entries batch `time` changed, and the keys it removed;
  * - `slice-<time>`: batch `time`'s own input to a window (reduced per key, or raw records).
  * Each blob is a V8-serialised array; entries are `[key, value, lastSeen]`, a removal in a delta is
- * `[key]`. The checkpoint's `state[nodeId]` ({@link StatePointer}) says which full blob to start
- * from and which deltas follow. A full blob is written at the node's first batch and whenever the
+ * `[key]`; an inverse window keeps `[key, undefined, time]` for a key whose value it dropped at
+ * `time` after a dead letter, until it rebuilds the value from the slices. The checkpoint's
+ * `state[nodeId]` ({@link StatePointer}) says which full blob to start from and which deltas follow. A full blob is written at the node's first batch and whenever the
  * batch time is a multiple of its checkpoint interval; the others write deltas. A reader that finds
  * a newer format version refuses it rather than misread it.
  */
@@ -163,8 +166,11 @@ export interface StateOp {
   checkpointMs: number;
   /** Writes a full blob every batch (the operator rewrites every key anyway). */
   readonly alwaysFull?: boolean;
-  /** Runs one partition: `segments` are the map outputs of this batch for it. */
-  run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>): Promise<void>;
+  /**
+   * Runs one partition: `segments` are the map outputs of this batch for it. A user function that
+   * throws goes to `r.keyFailed`; when that returns (dead letter), the key is left out of this batch.
+   */
+  run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: PartitionReader): Promise<void>;
 }
 
 function mergeGroups(segments: readonly (readonly unknown[])[], label: string): CombinerMap<unknown[]> {
@@ -174,23 +180,12 @@ function mergeGroups(segments: readonly (readonly unknown[])[], label: string): 
   return merged;
 }
 
-function mergeReduced(segments: readonly (readonly unknown[])[], reduce: (a: unknown, b: unknown) => unknown, label: string): CombinerMap<unknown> {
-  const merged = new CombinerMap<unknown>();
-  const encode = (k: unknown) => canonicalKey(k, label);
-  for (const seg of segments) for (const e of seg as [unknown, unknown][]) merged.addCombiner(e[0], e[1], reduce, encode);
-  return merged;
-}
-
-/** Runs a user function; its exceptions become RecordErrors naming the node. */
-function call<R>(label: string, what: string, fn: () => R): R {
-  try {
-    return fn();
-  } catch (e) {
-    if (e instanceof SluiceError) throw e;
-    const msg = e instanceof Error ? e.message : String(e);
-    throw new SluiceError(`${label}: the ${what} threw: ${msg}`, { nodeId: label, cause: e });
-  }
-}
+/** What a dead letter of each stateful operator says became of the key's state. */
+const STATE_KEPT = 'its state is kept as it was before this batch';
+const CALL_SKIPPED = 'this call is skipped: its state is as it was before it';
+const TIMED_OUT = 'the key timed out: its state is removed';
+const NOT_IN_WINDOW = "left out of this batch's slice: these values enter no window";
+const VALUE_DROPPED = 'its window value is removed from the state until the batches it covered have left the window, then rebuilt from the window';
 
 /** Initial state entries of partition `p` out of `n`, from an array of pairs. */
 export function initialFor(initial: readonly (readonly [unknown, unknown])[] | undefined, p: number, n: number, label: string): () => Iterable<readonly [unknown, unknown]> {
@@ -211,13 +206,16 @@ export class UpdateStateOp implements StateOp {
     private readonly numPartitions: () => number,
   ) {}
 
-  async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>): Promise<void> {
+  async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: PartitionReader): Promise<void> {
     const label = this.node.id;
     const state = await io.load(initialFor(this.initial, io.partition, this.numPartitions(), label));
     const input = mergeGroups(segments, label);
     const t = io.time;
+    const update = (key: unknown, values: unknown[], old: unknown) => this.update(values, old, key, t);
     const apply = (key: unknown, values: unknown[], old: unknown) => {
-      const next = call(label, 'update function', () => this.update(values, old, key, t));
+      const next = onKey(r, label, STATE_KEPT, update, key, values, old, undefined);
+      // A key whose update threw keeps its state, and nothing is emitted for it.
+      if (next === FAILED) return;
       if (next === undefined) state.delete(key);
       else {
         state.set(key, next, t);
@@ -274,6 +272,7 @@ class StateHandle<S> implements State<S> {
     entry: StateEntry | undefined,
     private readonly timingOut: boolean,
     private readonly label: string,
+    private readonly key: unknown,
   ) {
     this.has = entry !== undefined;
     this.value = entry?.[1] as S | undefined;
@@ -282,22 +281,22 @@ class StateHandle<S> implements State<S> {
     return this.has;
   }
   get(): S {
-    if (!this.has) throw new SluiceError(`${this.label}: State.get() on a key without state; check exists() or use getOption()`, { nodeId: this.label });
+    if (!this.has) throw this.misuse('State.get() on a key without state; check exists() or use getOption()');
     return this.value as S;
   }
   getOption(): S | undefined {
     return this.has ? this.value : undefined;
   }
   update(value: S): void {
-    if (this.timingOut) throw new SluiceError(`${this.label}: cannot update the state of a key that is timing out`, { nodeId: this.label });
-    if (value === undefined) throw new SluiceError(`${this.label}: State.update(undefined); use remove() to drop a key's state`, { nodeId: this.label });
+    if (this.timingOut) throw this.misuse('cannot update the state of a key that is timing out');
+    if (value === undefined) throw this.misuse("State.update(undefined); use remove() to drop a key's state");
     this.value = value;
     this.has = true;
     this.updated = true;
     this.removed = false;
   }
   remove(): void {
-    if (this.timingOut) throw new SluiceError(`${this.label}: cannot remove the state of a key that is timing out`, { nodeId: this.label });
+    if (this.timingOut) throw this.misuse('cannot remove the state of a key that is timing out');
     this.value = undefined;
     this.has = false;
     this.removed = true;
@@ -305,6 +304,10 @@ class StateHandle<S> implements State<S> {
   }
   isTimingOut(): boolean {
     return this.timingOut;
+  }
+  /** The user's function misused its state: its fault, for this key (set aside under 'dead-letter'). */
+  private misuse(what: string): RecordError {
+    return new RecordError(`${this.label} threw on key ${describeKey(this.key)}: ${what}`, { nodeId: this.label });
   }
 }
 
@@ -331,7 +334,7 @@ export class MapWithStateOp implements StateOp {
     private readonly numPartitions: () => number,
   ) {}
 
-  async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>): Promise<void> {
+  async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: PartitionReader): Promise<void> {
     const label = this.node.id;
     const t = io.time;
     const state = await io.load(initialFor(this.initial, io.partition, this.numPartitions(), label));
@@ -341,11 +344,16 @@ export class MapWithStateOp implements StateOp {
       if (h.removed || !h.has) state.delete(key);
       else if (h.updated || state.get(key)?.[2] !== lastSeen) state.set(key, h.value, lastSeen);
     };
+    // The state before the call rides along (unused) so that a dead letter carries it.
+    const call = (key: unknown, value: unknown, _before: unknown, h: StateHandle<unknown>) => this.fn(key, value, h, t);
     input.forEach((key, values) => {
       seen.add(mapKey(key, label));
       for (const v of values) {
-        const h = new StateHandle<unknown>(state.get(key), false, label);
-        const out = call(label, 'mapWithState function', () => this.fn(key, v, h, t));
+        const e = state.get(key);
+        const h = new StateHandle<unknown>(e, false, label, key);
+        const out = onKey(r, label, CALL_SKIPPED, call, key, v, e?.[1], h);
+        // A call that threw changes nothing, not even the idle clock.
+        if (out === FAILED) continue;
         // Any record resets the idle clock, whether or not the function updated the state.
         finish(key, h, t);
         if (out !== undefined) emit([MAPPED, out]);
@@ -354,10 +362,11 @@ export class MapWithStateOp implements StateOp {
     if (this.timeoutMs !== undefined) {
       for (const e of [...state.values()]) {
         if (seen.has(mapKey(e[0], label)) || t - e[2] <= this.timeoutMs) continue;
-        const h = new StateHandle<unknown>(e, true, label);
-        const out = call(label, 'mapWithState function', () => this.fn(e[0], undefined, h, t));
+        const h = new StateHandle<unknown>(e, true, label, e[0]);
+        const out = onKey(r, label, TIMED_OUT, call, e[0], undefined, e[1], h);
+        // Timed out whether or not its last call threw.
         state.delete(e[0]);
-        if (out !== undefined) emit([MAPPED, out]);
+        if (out !== FAILED && out !== undefined) emit([MAPPED, out]);
       }
     }
     if (this.snapshots) for (const e of state.values()) emit([SNAPSHOT, [e[0], e[1]]]);
@@ -400,17 +409,17 @@ export class WindowOp implements StateOp {
     this.keepSlicesMs = windowMs + slideMs - interval;
   }
 
-  async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>): Promise<void> {
+  async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: PartitionReader): Promise<void> {
     const label = this.node.id;
     const how = this.how;
     const t = io.time;
     const interval = io.interval;
-    const slice: unknown[] = how.kind === 'raw' ? segments.flat() : mergeReduced(segments, how.reduce, label).toPairs();
+    const slice: unknown[] = how.kind === 'raw' ? segments.flat() : mergeByKey(r, label, segments, how.reduce, NOT_IN_WINDOW).toPairs();
     await io.writeSlice(slice);
     const due = t % this.slideMs === 0;
     if (how.kind === 'inverse') {
       const state = await io.load();
-      if (due) await this.slideInverse(state, slice, io, emit);
+      if (due) await this.slideInverse(state, slice, io, emit, r);
       await io.save(state);
       return;
     }
@@ -418,15 +427,16 @@ export class WindowOp implements StateOp {
     const slices: unknown[][] = [];
     for (let time = t - this.windowMs + interval; time <= t; time += interval) slices.push(time === t ? slice : await io.readSlice(time));
     if (how.kind === 'raw') {
-      for (const s of slices) for (const r of s) emit(r);
+      for (const s of slices) for (const x of s) emit(x);
       return;
     }
-    mergeReduced(slices, how.reduce, label).forEach((k, v) => {
+    // A key whose reduce throws is left out of this window only: the next one reduces its slices again.
+    mergeByKey(r, label, slices, how.reduce).forEach((k, v) => {
       emit([k, v]);
     });
   }
 
-  private async slideInverse(state: KeyedState, current: unknown[], io: StateIO, emit: Emit<unknown>): Promise<void> {
+  private async slideInverse(state: KeyedState, current: unknown[], io: StateIO, emit: Emit<unknown>, r: PartitionReader): Promise<void> {
     const how = this.how as Extract<WindowKind, { kind: 'inverse' }>;
     const label = this.node.id;
     const t = io.time;
@@ -435,22 +445,77 @@ export class WindowOp implements StateOp {
     for (let time = t - this.slideMs + interval; time <= t; time += interval) entering.push(time === t ? current : await io.readSlice(time));
     const leaving: unknown[][] = [];
     for (let time = t - this.slideMs - this.windowMs + interval; time <= t - this.windowMs; time += interval) leaving.push(await io.readSlice(time));
-    // As Spark's ReducedWindowedDStream: subtract what left, then add what entered.
-    mergeReduced(leaving, how.reduce, label).forEach((k, old) => {
+    // Keys whose kept value can no longer be trusted: a function threw while it was updated.
+    const dropped: unknown[] = [];
+    const inverse = (_k: unknown, kept: unknown, old: unknown) => how.inverse(kept, old);
+    const reduce = (_k: unknown, kept: unknown, fresh: unknown) => how.reduce(kept, fresh);
+    // As Spark's ReducedWindowedDStream: subtract what left, then add what entered. A value
+    // dropped earlier (undefined) takes neither: it is rebuilt from the slices instead.
+    mergeByKey(r, label, leaving, how.reduce, VALUE_DROPPED, dropped).forEach((k, old) => {
       const e = state.get(k);
-      if (e) state.set(k, call(label, 'inverse reduce function', () => how.inverse(e[1], old)), t);
+      if (e === undefined || e[1] === undefined) return;
+      const v = onKey(r, label, VALUE_DROPPED, inverse, k, e[1], old, undefined);
+      if (v === FAILED) dropped.push(k);
+      else state.set(k, v, t);
     });
-    mergeReduced(entering, how.reduce, label).forEach((k, fresh) => {
+    mergeByKey(r, label, entering, how.reduce, VALUE_DROPPED, dropped).forEach((k, fresh) => {
       const e = state.get(k);
-      state.set(k, e ? call(label, 'reduce function', () => how.reduce(e[1], fresh)) : fresh, t);
-    });
-    for (const e of [...state.values()]) {
-      if (how.filter && !call(label, 'filter function', () => how.filter!([e[0], e[1]]))) {
-        state.delete(e[0]);
-        continue;
+      if (e === undefined) state.set(k, fresh, t);
+      else if (e[1] !== undefined) {
+        const v = onKey(r, label, VALUE_DROPPED, reduce, k, e[1], fresh, undefined);
+        if (v === FAILED) dropped.push(k);
+        else state.set(k, v, t);
       }
-      emit([e[0], e[1]]);
+    });
+    // Removing the key outright would be wrong: the slices its value covered would later be
+    // subtracted from a value that never held them. Its marker says since when it has none.
+    for (const k of dropped) state.set(k, undefined, t);
+    const filter = how.filter && ((k: unknown, v: unknown) => how.filter!([k, v]));
+    const output = (k: unknown, v: unknown) => {
+      if (filter) {
+        // A filter that throws leaves the key out of this window; its value is still right, so it stays.
+        const keep = onKey(r, label, undefined, filter, k, v, undefined, undefined);
+        if (keep === FAILED) return;
+        if (!keep) {
+          state.delete(k);
+          return;
+        }
+      }
+      emit([k, v]);
+    };
+    let due: unknown[] | undefined;
+    for (const e of [...state.values()]) {
+      if (e[1] !== undefined) output(e[0], e[1]);
+      else if (e[2] <= t - this.windowMs) (due ??= []).push(e[0]);
     }
+    if (due) (await this.rebuild(state, due, current, io, r)).forEach(output);
+  }
+
+  /**
+   * Gives keys whose value was dropped at least a window ago (`due`) their value again, reduced
+   * from the slices in the window as a window without an inverse does: none of them predates
+   * the drop. Returns the keys that have one now.
+   */
+  private async rebuild(state: KeyedState, due: unknown[], current: unknown[], io: StateIO, r: PartitionReader): Promise<CombinerMap<unknown>> {
+    const label = this.node.id;
+    const t = io.time;
+    const keys = new Set<unknown>();
+    for (const k of due) {
+      keys.add(mapKey(k, label));
+      state.delete(k);
+    }
+    const slices: unknown[][] = [];
+    for (let time = t - this.windowMs + io.interval; time <= t; time += io.interval) {
+      const slice = (time === t ? current : await io.readSlice(time)) as [unknown, unknown][];
+      slices.push(slice.filter((e) => keys.has(mapKey(e[0], label))));
+    }
+    const again: unknown[] = [];
+    const rebuilt = mergeByKey(r, label, slices, (this.how as Extract<WindowKind, { kind: 'inverse' }>).reduce, VALUE_DROPPED, again);
+    rebuilt.forEach((k, v) => {
+      state.set(k, v, t);
+    });
+    for (const k of again) state.set(k, undefined, t);
+    return rebuilt;
   }
 }
 

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { BatchInfo, StreamingContext } from 'sluice';
-import { RecordError } from 'sluice';
+import type { Batch, BatchInfo, DStream, State, StreamingContext } from 'sluice';
+import { RecordError, StateSpec } from 'sluice';
 import { runBatches } from 'sluice/testing';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { memoryLog } from '../../lib/local/log.ts';
+import { caught, sorted } from '../helpers/semantics.ts';
 
 const input = [['3', '4', 'x', '5'], ['oops', '1']];
 
@@ -70,5 +71,398 @@ describe("onRecordError: 'dead-letter'", () => {
     const err = await runBatches({ batchInterval: 1000, batches: 2, maxTaskAttempts: 1 }, job([])).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RecordError);
     expect((err as Error).message).toContain('map-1 threw on the string "x": not a number: x');
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Functions that concern a key and its values (reduce side, state, windows), a whole partition,
+// a sort key, or the batch's plan (transform) follow the same rule as map-side functions.
+
+type Letter = Record<string, unknown>;
+
+/** Every dead letter in the state store, in key order. */
+async function lettersIn(blobs: MemoryBlobStore): Promise<Letter[]> {
+  const letters: Letter[] = [];
+  for (const k of await blobs.list('dead-letters/')) {
+    const text = new TextDecoder().decode(await blobs.get(k));
+    for (const line of text.trim().split('\n')) letters.push(JSON.parse(line) as Letter);
+  }
+  return letters;
+}
+
+/** Runs `build` with `onRecordError: 'dead-letter'`: each batch's records, its dead letter count, and the letters. */
+async function setAside<T>(batches: number, build: (ctx: StreamingContext) => DStream<T>) {
+  const blobs = new MemoryBlobStore();
+  const infos: BatchInfo[] = [];
+  const out = await runBatches({ batchInterval: 1000, batches, onRecordError: 'dead-letter', blobs, maxTaskAttempts: 1 }, (ctx) => {
+    ctx.addListener({ onBatchCompleted: (b) => infos.push(b) });
+    return build(ctx);
+  });
+  return { data: out.map((b) => b.data), counts: infos.map((b) => b.numDeadLetters ?? 0), letters: await lettersIn(blobs) };
+}
+
+/** Runs `build` with the default `onRecordError: 'fail'` and returns what it failed with. */
+function failsWith<T>(batches: number, build: (ctx: StreamingContext) => DStream<T>): Promise<Error> {
+  return caught(() => runBatches({ batchInterval: 1000, batches, maxTaskAttempts: 1 }, build));
+}
+
+/** `'k:n'` as the pair `['k', n]`. */
+const pair = (s: string): [string, number] => {
+  const [k, n] = s.split(':');
+  return [k, Number(n)];
+};
+
+const noNegatives = (x: number, y: number) => {
+  if (x < 0 || y < 0) throw new Error('negative');
+  return x + y;
+};
+
+describe("onRecordError: 'dead-letter' for a key whose reduce function throws", () => {
+  const counts = (numPartitions: number) => (ctx: StreamingContext) => ctx.queueStream([['a:1', 'a:-1', 'b:2']], { numPartitions }).map(pair).reduceByKey(noNegatives);
+
+  it.each([
+    ['map side (both values of a in one partition)', 1],
+    ['reduce side (one value per partition)', 3],
+  ])('sets the key aside with its values and the error, and commits the other keys: %s', async (_where, numPartitions) => {
+    const { data, counts: n, letters } = await setAside(1, counts(numPartitions));
+    expect(data).toEqual([[['b', 2]]]);
+    expect(n).toEqual([1]);
+    expect(letters).toEqual([{ batchTime: 1000, node: 'reduceByKey-1', error: 'negative', source: null, record: null, key: 'a', records: [1, -1] }]);
+  });
+
+  it("by default ('fail') the batch fails with a RecordError naming the operator and the key", async () => {
+    for (const numPartitions of [1, 3]) {
+      const e = await failsWith(1, counts(numPartitions));
+      expect(e).toBeInstanceOf(RecordError);
+      expect(e.message).toContain('reduceByKey-1 threw on key "a": negative');
+    }
+  });
+
+  it('a key one map task set aside is left out by the reducer too, with what the other map tasks sent for it', async () => {
+    // Partition 0 holds a:1 and a:-1 (its merge throws), partition 1 holds a:5 and b:2.
+    const { data, counts: n, letters } = await setAside(1, (ctx) => ctx.queueStream([['a:1', 'a:-1', 'a:5', 'b:2']], { numPartitions: 2 }).map(pair).reduceByKey(noNegatives));
+    expect(data).toEqual([[['b', 2]]]);
+    expect(n).toEqual([2]);
+    expect(letters).toEqual([
+      { batchTime: 1000, node: 'reduceByKey-1', error: 'negative', source: null, record: null, key: 'a', records: [1, -1] },
+      {
+        batchTime: 1000,
+        node: 'reduceByKey-1',
+        error: 'reduceByKey-1: set aside with key "a", whose merge threw in another map task',
+        source: null,
+        record: null,
+        key: 'a',
+        records: [5],
+      },
+    ]);
+  });
+});
+
+describe("onRecordError: 'dead-letter' in updateStateByKey", () => {
+  const input = [['a:1', 'bad:1'], ['a:1', 'bad:-1'], ['a:1', 'bad:2']];
+  const running = (ctx: StreamingContext) =>
+    ctx
+      .queueStream(input)
+      .map(pair)
+      .updateStateByKey((values: number[], state: number | undefined) => {
+        if (values.some((v) => v < 0)) throw new Error('negative');
+        return (state ?? 0) + values.reduce((x, y) => x + y, 0);
+      });
+
+  it("keeps the poison key's state as it was, emits nothing for it, and updates it again in later batches", async () => {
+    const { data, counts: n, letters } = await setAside(3, running);
+    expect(data).toEqual([
+      [
+        ['a', 1],
+        ['bad', 1],
+      ],
+      [['a', 2]],
+      [
+        ['a', 3],
+        ['bad', 3],
+      ],
+    ]);
+    expect(n).toEqual([0, 1, 0]);
+    expect(letters).toEqual([
+      {
+        batchTime: 2000,
+        node: 'updateStateByKey-1',
+        error: 'negative',
+        source: null,
+        record: null,
+        key: 'bad',
+        records: [[-1], 1],
+        note: 'its state is kept as it was before this batch',
+      },
+    ]);
+  });
+
+  it("by default ('fail') the batch fails with a RecordError naming the operator and the key", async () => {
+    const e = await failsWith(3, running);
+    expect(e).toBeInstanceOf(RecordError);
+    expect(e.message).toContain('updateStateByKey-1 threw on key "bad": negative');
+    expect((e as RecordError).batchTime).toBe(2000);
+  });
+});
+
+describe("onRecordError: 'dead-letter' in mapWithState", () => {
+  const sums = (ctx: StreamingContext) =>
+    ctx
+      .queueStream([['a:1', 'a:-1', 'a:2', 'b:5'], ['a:1']])
+      .map(pair)
+      .mapWithState(
+        StateSpec.function((key: string, value: number | undefined, state: State<number>) => {
+          if (value! < 0) throw new Error('negative');
+          const sum = (state.getOption() ?? 0) + value!;
+          state.update(sum);
+          return [key, sum] as [string, number];
+        }),
+      );
+
+  it("sets the record's call aside with the key, the value and the state before it; the key's state goes on without it", async () => {
+    const { data, counts: n, letters } = await setAside(2, sums);
+    expect(data.map((d) => sorted(d))).toEqual([
+      [
+        ['a', 1],
+        ['a', 3],
+        ['b', 5],
+      ],
+      [['a', 4]],
+    ]);
+    expect(n).toEqual([1, 0]);
+    expect(letters).toEqual([
+      {
+        batchTime: 1000,
+        node: 'mapWithState-1',
+        error: 'negative',
+        source: null,
+        record: null,
+        key: 'a',
+        records: [-1, 1],
+        note: 'this call is skipped: its state is as it was before it',
+      },
+    ]);
+  });
+
+  it('a key whose timing-out call throws is still removed, and the call is set aside', async () => {
+    const { data, letters } = await setAside(4, (ctx) =>
+      ctx
+        .queueStream([['gone:7', 'kept:1'], ['kept:1'], ['kept:1'], ['gone:1']])
+        .map(pair)
+        .mapWithState(
+          StateSpec.function((key: string, value: number | undefined, state: State<number>) => {
+            if (state.isTimingOut()) throw new Error(`cannot say goodbye to ${key}`);
+            state.update((state.getOption() ?? 0) + value!);
+            return [key, state.get()] as [string, number];
+          }).timeout('1s'),
+        ),
+    );
+    // gone times out at 3000; at 4000 it starts again from no state.
+    expect(data.map((d) => sorted(d))).toEqual([
+      [
+        ['gone', 7],
+        ['kept', 1],
+      ],
+      [['kept', 2]],
+      [['kept', 3]],
+      [['gone', 1]],
+    ]);
+    expect(letters).toEqual([
+      {
+        batchTime: 3000,
+        node: 'mapWithState-1',
+        error: 'cannot say goodbye to gone',
+        source: null,
+        record: null,
+        key: 'gone',
+        records: [null, 7],
+        note: 'the key timed out: its state is removed',
+      },
+    ]);
+  });
+
+  it("by default ('fail') the batch fails with a RecordError naming the operator and the key", async () => {
+    const e = await failsWith(2, sums);
+    expect(e).toBeInstanceOf(RecordError);
+    expect(e.message).toContain('mapWithState-1 threw on key "a": negative');
+  });
+});
+
+describe("onRecordError: 'dead-letter' in reduceByKeyAndWindow", () => {
+  // One value per key and batch, so the map side never merges: every reduce call is the window's.
+  const input = [['a:1', 'b:1'], ['a:-1', 'b:1'], ['a:1', 'b:1'], ['a:1', 'b:1'], ['a:1', 'b:1']];
+
+  it('without an inverse: the key is left out of each window its reduce throws in, and comes back after', async () => {
+    const { data, counts: n, letters } = await setAside(5, (ctx) => ctx.queueStream(input).map(pair).reduceByKeyAndWindow(noNegatives, '2s', '1s'));
+    expect(data.map((d) => sorted(d))).toEqual([
+      [
+        ['a', 1],
+        ['b', 1],
+      ],
+      [['b', 2]],
+      [['b', 2]],
+      [
+        ['a', 2],
+        ['b', 2],
+      ],
+      [
+        ['a', 2],
+        ['b', 2],
+      ],
+    ]);
+    expect(n).toEqual([0, 1, 1, 0, 0]);
+    expect(letters).toEqual([
+      { batchTime: 2000, node: 'reduceByKeyAndWindow-1', error: 'negative', source: null, record: null, key: 'a', records: [1, -1] },
+      { batchTime: 3000, node: 'reduceByKeyAndWindow-1', error: 'negative', source: null, record: null, key: 'a', records: [-1, 1] },
+    ]);
+  });
+
+  it("with an inverse: the key's kept value is removed and the line says so; once the batches it covered have left the window, the value is right again", async () => {
+    const { data, counts: n, letters } = await setAside(5, (ctx) =>
+      ctx
+        .queueStream(input)
+        .map(pair)
+        .reduceByKeyAndWindow(noNegatives, (x, y) => x - y, '2s', '1s'),
+    );
+    // The window of a at 4000 is a:1 (3000) + a:1 (4000): the -1 of 2000 is neither added nor subtracted.
+    expect(data.map((d) => sorted(d))).toEqual([
+      [
+        ['a', 1],
+        ['b', 1],
+      ],
+      [['b', 2]],
+      [['b', 2]],
+      [
+        ['a', 2],
+        ['b', 2],
+      ],
+      [
+        ['a', 2],
+        ['b', 2],
+      ],
+    ]);
+    expect(n).toEqual([0, 1, 0, 0, 0]);
+    expect(letters).toEqual([
+      {
+        batchTime: 2000,
+        node: 'reduceByKeyAndWindow-1',
+        error: 'negative',
+        source: null,
+        record: null,
+        key: 'a',
+        records: [1, -1],
+        note: expect.stringContaining('its window value is removed from the state') as unknown,
+      },
+    ]);
+  });
+
+  it("by default ('fail') the batch fails with a RecordError naming the operator and the key, with or without an inverse", async () => {
+    const plain = await failsWith(5, (ctx) => ctx.queueStream(input).map(pair).reduceByKeyAndWindow(noNegatives, '2s', '1s'));
+    const inverse = await failsWith(5, (ctx) =>
+      ctx
+        .queueStream(input)
+        .map(pair)
+        .reduceByKeyAndWindow(noNegatives, (x, y) => x - y, '2s', '1s'),
+    );
+    for (const e of [plain, inverse]) {
+      expect(e).toBeInstanceOf(RecordError);
+      expect(e.message).toContain('reduceByKeyAndWindow-1 threw on key "a": negative');
+    }
+  });
+});
+
+describe("onRecordError: 'dead-letter' after a join", () => {
+  const ratios = (ctx: StreamingContext) => {
+    const amounts = ctx.queueStream([['x:1', 'y:6', 'z:2']]).map(pair);
+    const divisors = ctx.queueStream([['x:0', 'y:3', 'z:1']]).map(pair);
+    return amounts.join(divisors).mapValues(([v, w]) => {
+      if (w === 0) throw new Error('division by zero');
+      return v / w;
+    });
+  };
+
+  it('sets the joined record aside and keeps the other keys', async () => {
+    const { data, counts: n, letters } = await setAside(1, ratios);
+    expect(data.map((d) => sorted(d))).toEqual([
+      [
+        ['y', 2],
+        ['z', 2],
+      ],
+    ]);
+    expect(n).toEqual([1]);
+    expect(letters).toEqual([{ batchTime: 1000, node: 'mapValues-1', error: 'division by zero', source: null, record: ['x', [1, 0]] }]);
+  });
+
+  it("by default ('fail') the batch fails with a RecordError naming the operator and the key", async () => {
+    const e = await failsWith(1, ratios);
+    expect(e).toBeInstanceOf(RecordError);
+    expect(e.message).toContain('mapValues-1 threw on the pair with key "x": division by zero');
+  });
+});
+
+describe("onRecordError: 'dead-letter' for a whole partition and a sort key", () => {
+  const tens = (ctx: StreamingContext) =>
+    ctx.queueStream([[1, 2, 3, 4]], { numPartitions: 2 }).mapPartitions((records) => {
+      if (records.includes(3)) throw new Error('three');
+      return records.map((x) => x * 10);
+    });
+
+  it('mapPartitions: the partition it throws on is set aside, the others go on', async () => {
+    const { data, counts: n, letters } = await setAside(1, tens);
+    expect(data).toEqual([[10, 20]]);
+    expect(n).toEqual([1]);
+    expect(letters).toEqual([{ batchTime: 1000, node: 'mapPartitions-1', error: 'mapPartitions-1 threw on partition 1 (2 records): three', source: null, record: [3, 4] }]);
+    const e = await failsWith(1, tens);
+    expect(e).toBeInstanceOf(RecordError);
+    expect(e.message).toContain('mapPartitions-1 threw on partition 1 (2 records): three');
+  });
+
+  const byLength = (ctx: StreamingContext) =>
+    ctx.queueStream([['ccc', 'bad', 'a', 'bb']], { numPartitions: 2 }).transform((b) =>
+      b.sortBy((w) => {
+        if (w === 'bad') throw new Error('no sort key');
+        return w.length;
+      }),
+    );
+
+  it('sortBy: the record whose key function throws is set aside, the others are sorted', async () => {
+    const { data, counts: n, letters } = await setAside(1, byLength);
+    expect(data).toEqual([['a', 'bb', 'ccc']]);
+    expect(n).toEqual([1]);
+    expect(letters).toEqual([{ batchTime: 1000, node: 'sortBy', error: 'no sort key', source: null, record: 'bad' }]);
+    const e = await failsWith(1, byLength);
+    expect(e).toBeInstanceOf(RecordError);
+    expect(e.message).toContain('sortBy threw on the string "bad": no sort key');
+  });
+});
+
+describe("onRecordError: 'dead-letter' for transform functions", () => {
+  const tenfold = (ctx: StreamingContext) =>
+    ctx.queueStream([[1, 2], [3], [4]]).transform((b, time) => {
+      if (time === 2000) throw new Error('no plan at 2000');
+      if (time === 3000) return 42 as unknown as Batch<number>;
+      return b.map((x) => x * 10);
+    });
+
+  it('a transform that throws or returns no batch gives an empty batch and one dead letter, written once', async () => {
+    const blobs = new MemoryBlobStore();
+    const infos: BatchInfo[] = [];
+    const out = await runBatches({ batchInterval: 1000, batches: 3, onRecordError: 'dead-letter', blobs, parallelism: 2 }, (ctx) => {
+      ctx.addListener({ onBatchCompleted: (b) => infos.push(b) });
+      return tenfold(ctx);
+    });
+    expect(out.map((b) => b.data)).toEqual([[10, 20], [], []]);
+    expect(infos.map((b) => b.numDeadLetters ?? 0)).toEqual([0, 1, 1]);
+    expect(await blobs.list('dead-letters/')).toEqual(['dead-letters/000000000002000/plan-p0.jsonl', 'dead-letters/000000000003000/plan-p0.jsonl']);
+    expect(await lettersIn(blobs)).toEqual([
+      { batchTime: 2000, node: 'transform-1', error: 'no plan at 2000', source: null, record: null },
+      { batchTime: 3000, node: 'transform-1', error: 'transform-1: a transform function must return a batch (or an array), got the number 42', source: null, record: null },
+    ]);
+  });
+
+  it("by default ('fail') the batch fails with a RecordError naming the node", async () => {
+    const e = await failsWith(3, tenfold);
+    expect(e).toBeInstanceOf(RecordError);
+    expect(e.message).toContain('transform-1: the transform function threw: no plan at 2000');
   });
 });
