@@ -3,6 +3,7 @@ import { buildGraph } from '../lib/api/job.ts';
 import { Coordinator } from '../lib/engine/coordinator.ts';
 import { decodeRecords } from '../lib/engine/codec.ts';
 import { type Checkpoint, keys } from '../lib/engine/protocol.ts';
+import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import { Worker } from '../lib/engine/worker.ts';
 import { ManualClock } from '../lib/local/clock.ts';
 import { InProcessInvoker } from '../lib/local/inProcessInvoker.ts';
@@ -77,7 +78,8 @@ export async function reference(world: World): Promise<Reference> {
 /** The state blobs the checkpoint points at (full, deltas, slices in reach), by key, decoded. */
 async function liveState(meta: MetaStore, blobs: BlobStore, nodes: { id: string; keepSlicesMs: number }[]): Promise<Map<string, string>> {
   const out = new Map<string, string>();
-  const cp = (await meta.get<Checkpoint>(keys.checkpoint))?.value;
+  // Read as the engine reads it: a checkpoint past the spill size is in a blob.
+  const cp = (await new SpillingMetaStore(meta, blobs).get<Checkpoint>(keys.checkpoint))?.value;
   if (!cp) return out;
   const interval = cp.batchInterval;
   for (const { id, keepSlicesMs } of nodes) {

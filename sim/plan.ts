@@ -18,6 +18,8 @@ export interface SeedPlan {
   readonly inlineLimit: number;
   /** Tasks and results over this size go through the blob store instead of the Invoke payload. */
   readonly payloadLimit: number;
+  /** Batch records and checkpoints over this size are kept in a blob. */
+  readonly metaSpillBytes: number;
   readonly workerTimeoutMs: number;
   readonly faults: Faults;
   readonly lambdaFaults: LambdaFaults;
@@ -59,6 +61,7 @@ export function planFor(seed: number, job?: string): SeedPlan {
     taskTimeoutMs: rng.pick([5000, 15_000]),
     inlineLimit: rng.pick([0, 64 * 1024]),
     payloadLimit: rng.pick([2048, 6 * 1024 * 1024]),
+    metaSpillBytes: rng.pick([256, 64 * 1024]),
     workerTimeoutMs: 30_000,
     faults: { stall: on(0.003), stallMs: [1000, 40_000], error: on(0.002), lostResponse: on(0.02), lateWrite: on(0.05) },
     lambdaFaults: { duplicate: on(0.1), crash: on(0.02), throttle: on(0.02), pause: on(0.3), pauseMs: [1000, 40_000] },
@@ -79,5 +82,5 @@ export function describePlan(p: SeedPlan): string {
   const faults = Object.entries({ ...p.faults, ...p.lambdaFaults, ...p.coordinator })
     .filter(([, v]) => typeof v === 'number' && v > 0)
     .map(([k]) => k);
-  return `job ${p.job.name}, ${p.interval / 1000} s batches, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, faults: ${faults.join(' ') || 'none'}`;
+  return `job ${p.job.name}, ${p.interval / 1000} s batches, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta ≤ ${p.metaSpillBytes} B, faults: ${faults.join(' ') || 'none'}`;
 }

@@ -7,6 +7,7 @@ import { LambdaInvoker } from '../lib/aws/lambdaInvoker.ts';
 import type { CoordinatorRuntime } from '../lib/engine/coordinator.ts';
 import { type BatchRecord, type Checkpoint, keys } from '../lib/engine/protocol.ts';
 import { coreSource } from '../lib/engine/sources.ts';
+import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import type { WorkerRuntime } from '../lib/engine/worker.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../lib/local/memoryMetaStore.ts';
@@ -100,6 +101,8 @@ export class World {
   readonly rewrites: string[] = [];
   readonly blobs = new WatchedBlobStore(this.rewrites);
   readonly sinkStore = new WatchedBlobStore(this.rewrites);
+  /** The meta store as the engine reads it (values past the spill size resolved from their blobs), for the checks. */
+  private readonly view = new SpillingMetaStore(this.meta, this.blobs);
   readonly stream: SimStream | undefined;
   readonly feed: ReceiverFeed | undefined;
   readonly commits: Commit[] = [];
@@ -167,7 +170,7 @@ export class World {
       sources: this.sources(proc),
       sinks: this.sinks(proc),
       nonce: this.nonce(proc),
-      meta: new SimMetaStore(this.net, proc, this.meta, (key, item) => this.applied(key, item)),
+      meta: new SimMetaStore(this.net, proc, this.meta, (key) => this.applied(key)),
       invoker: new LambdaInvoker({
         client: this.lambda.client(proc) as unknown as LambdaClient,
         functionName: 'sim-worker',
@@ -178,6 +181,7 @@ export class World {
         payloadLimit: this.plan.payloadLimit,
       }),
       inlineLimit: this.plan.inlineLimit,
+      metaSpillBytes: this.plan.metaSpillBytes,
       clock,
       log: { print: () => {}, info: log('info'), warn: log('warn') },
       owner: proc.name,
@@ -226,21 +230,22 @@ export class World {
   }
 
   /** A write the meta store applied: a commit advances the checkpoint, and is captured with what it committed. */
-  private async applied(key: string, item: MetaItem): Promise<void> {
+  private async applied(key: string): Promise<void> {
     if (key !== keys.checkpoint) return;
+    const item = (await this.view.get(key))!;
     const t = (item.value as Checkpoint).lastCompleted;
     if (t <= this.lastCommitted) return;
     if (this.lastCommitted >= 0 && t !== this.lastCommitted + this.plan.interval) throw new Error(`commit of batch ${t} right after batch ${this.lastCommitted}`);
     const first = this.lastCommitted < 0;
     this.lastCommitted = t;
     // The take-over write of a new job moves lastCompleted to the batch before the first: nothing committed.
-    if (first && !(await this.meta.get(keys.batch(t)))) return;
+    if (first && !(await this.view.get(keys.batch(t)))) return;
     this.commits.push(await this.capture(t, item.epoch));
   }
 
   /** What batch `t` committed: its sealed input, and its outputs and dead letters as they stand now. */
   private async capture(time: number, epoch: number): Promise<Commit> {
-    const record = (await this.meta.get<BatchRecord>(keys.batch(time)))!.value;
+    const record = (await this.view.get<BatchRecord>(keys.batch(time)))!.value;
     const inputs: Record<string, unknown[][]> = {};
     for (const [nodeId, splits] of Object.entries(record.splits)) {
       const source = this.sources(undefined)(this.graph.source(nodeId), { blobs: this.blobs, job: 'sim', batchInterval: this.plan.interval });

@@ -137,9 +137,22 @@ export class CommitLog {
   }
 
   /**
-   * Writes the lineage record of batch `time`: the cut (`expectedVersion` 0 or the version of a
-   * record being replaced), the claim of a recovered record (its own value, with this epoch), a
-   * seal, or its completion. Returns the new version; throws {@link FencedError} when superseded.
+   * The cut: writes the lineage record of a batch that had none (or one of another plan, at
+   * `expectedVersion`). An older coordinator, still running, may have written its own record of
+   * the batch between our read and our write; its input is as good as ours, so that record is
+   * claimed and returned instead (`ours: false`), and the caller abandons its cut.
+   */
+  async cutBatch(time: number, record: BatchRecord, expectedVersion: number): Promise<{ value: BatchRecord; version: number; ours: boolean }> {
+    const version = await this.write(keys.batch(time), record, expectedVersion);
+    if (version !== undefined) return { value: record, version, ours: true };
+    const claimed = await this.claimBatch(time);
+    if (!claimed || claimed.value.fingerprint !== record.fingerprint) throw this.fenced(`write the lineage record of batch ${time}`);
+    return { ...claimed, ours: false };
+  }
+
+  /**
+   * Writes the lineage record of batch `time` over the version this coordinator wrote or claimed:
+   * a seal, or its completion. Returns the new version; throws {@link FencedError} when superseded.
    */
   async writeBatch(time: number, record: BatchRecord, expectedVersion: number, what = `write the lineage record of batch ${time}`): Promise<number> {
     const v = await this.write(keys.batch(time), record, expectedVersion);

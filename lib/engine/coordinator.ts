@@ -9,6 +9,7 @@ import { CommitLog } from './commitLog.ts';
 import { clearOutputs, outputLocations, runOutput } from './outputs.ts';
 import type { BatchRecord, Checkpoint } from './protocol.ts';
 import { Retention } from './retention.ts';
+import { SpillingMetaStore } from './spillingMetaStore.ts';
 import { type BatchContext, BatchRun } from './stageScheduler.ts';
 import { Worker, type WorkerRuntime } from './worker.ts';
 
@@ -49,6 +50,8 @@ export interface CoordinatorRuntime extends WorkerRuntime {
   readonly retryBackoffMs?: number;
   /** Where the checkpoint lives, for messages. */
   readonly stateLocation?: string;
+  /** Meta store values (batch records, the checkpoint) over this many bytes of JSON are kept in a blob. @default 64 KiB */
+  readonly metaSpillBytes?: number;
 }
 
 /**
@@ -79,7 +82,9 @@ export class Coordinator {
   ) {
     this.localWorker = new Worker(graph, rt);
     this.fingerprint = graph.fingerprint();
-    this.log = new CommitLog(rt.meta, {
+    // Batch records and the checkpoint grow with the input (shards, seen files): past a DynamoDB item they go to a blob.
+    const meta = new SpillingMetaStore(rt.meta, rt.blobs, { thresholdBytes: rt.metaSpillBytes, warn: (line) => rt.log.warn(line) });
+    this.log = new CommitLog(meta, {
       job: graph.name,
       owner: rt.owner,
       clock: rt.clock,
@@ -308,9 +313,15 @@ export class Coordinator {
     await this.step('cut', t);
     const record: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {} };
     // Seal: from here on every computation of this batch reads exactly these splits.
-    const version = await this.log.writeBatch(t, record, existing?.version ?? 0);
+    const written = await this.log.cutBatch(t, record, existing?.version ?? 0);
+    if (!written.ours) {
+      // An older coordinator's record came first: go on from it, and give back what this cut took.
+      for (const spec of this.graph.sources) this.source(spec.nodeId).abandon?.(splits[spec.nodeId] ?? []);
+      this.rt.log.info(`recovering batch ${t} from the lineage record an earlier coordinator wrote meanwhile`);
+      return new BatchRun(this.context(), written.value, written.version, true);
+    }
     await this.step('sealed', t);
-    return new BatchRun(this.context(), record, version);
+    return new BatchRun(this.context(), record, written.version);
   }
 
   /** The sources of an earlier plan's record whose input is sealed and that this job still has: their input stands. */

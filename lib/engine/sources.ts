@@ -62,14 +62,24 @@ export abstract class BlockSource implements RecordSource {
   /** Gives back what `take` handed out when its blocks could not be written (push sources re-buffer it). */
   protected untake(_partitions: unknown[][]): void {}
 
+  /** What the last cut took, until the next one: given back if that cut is abandoned. */
+  private lastTaken: unknown[][] | undefined;
+
   async cut(time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const { partitions, state: next } = this.take(time, state, limit);
     try {
-      return { splits: await this.writeBlocks(time, partitions), state: next };
+      const splits = await this.writeBlocks(time, partitions);
+      this.lastTaken = partitions;
+      return { splits, state: next };
     } catch (e) {
       this.untake(partitions);
       throw e;
     }
+  }
+
+  abandon(): void {
+    if (this.lastTaken) this.untake(this.lastTaken);
+    this.lastTaken = undefined;
   }
 
   private writeBlocks(time: number, partitions: unknown[][]): Promise<InputSplit[]> {

@@ -192,6 +192,12 @@ export interface RecordSource {
    * without it, the `state` returned by `cut` is kept.
    */
   advance?(state: JsonValue, sealedSplits: readonly InputSplit[]): JsonValue;
+  /**
+   * The splits of the last `cut` will not be used: an older coordinator, still running, wrote
+   * its own lineage record of that batch first, and this coordinator goes on from that one.
+   * A source that took records out of a buffer at the cut gives them back, in order.
+   */
+  abandon?(splits: readonly InputSplit[]): void;
 }
 
 /** A record a source could not decode: where it was, what it was (as plain data), and why. */
