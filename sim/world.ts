@@ -13,7 +13,7 @@ import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../lib/local/memoryMetaStore.ts';
 import { outputLocations } from '../lib/engine/outputs.ts';
 import type { JobGraph } from '../lib/plan/graph.ts';
-import type { BlobStore, InputSplit, MetaItem, RecordSource, SinkResolver, SourceFactory, SourceIO, SourceSpec } from '../lib/ports/index.ts';
+import type { BlobStore, InputSplit, RecordSource, SinkResolver, SourceFactory, SourceIO, SourceSpec } from '../lib/ports/index.ts';
 import { ReceiverFeed, SimStream, SimStreamSource } from './inputs.ts';
 import type { JobEnv, SimJob } from './jobs.ts';
 import { SimLambda } from './lambda.ts';
