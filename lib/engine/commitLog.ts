@@ -19,7 +19,11 @@ import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.
  * 3. **Cut or claim.** The batch record of the next batch is either written fresh (the cut) or,
  *    when an earlier coordinator left one, rewritten unchanged with the new epoch (the claim):
  *    from then on the old coordinator can neither seal more of its input nor mark it complete.
- *    Whatever it sealed before the claim is read back here, so both compute the same input.
+ *    Whatever it sealed before the claim is read back here, so both compute the same input. An
+ *    older coordinator's record that lands between our read and our cut is claimed the same way.
+ *    Creating an item is not fenced (an absent item has no epoch), so a superseded coordinator
+ *    could re-create the record of a batch that was committed and forgotten since: the lease is
+ *    renewed right after the cut, and its renewal fails before it writes any output.
  * 4. **Seal.** The ranges that tasks consumed from open splits are written into the record
  *    before anything is derived from them that lands at a deterministic name (output parts,
  *    state, dead letters); an attempt whose range is not the sealed one only ever wrote scratch

@@ -14,10 +14,10 @@ import { type BatchContext, BatchRun } from './stageScheduler.ts';
 import { Worker, type WorkerRuntime } from './worker.ts';
 
 /** The steps of the batch protocol, in order; `onStep` is called after each (crash tests stop here). */
-export const PROTOCOL_STEPS = ['lease', 'cut', 'sealed', 'stage', 'part', 'success', 'commit', 'cleanup'] as const;
+export const PROTOCOL_STEPS = ['cut', 'sealed', 'lease', 'stage', 'part', 'success', 'commit', 'cleanup'] as const;
 /**
- * One step of the batch protocol (DESIGN.md §3): `lease` taken, `cut` (input ranges chosen),
- * `sealed` (lineage written), each `stage` done, each output `part` written, `success` marker
+ * One step of the batch protocol (DESIGN.md §3): `cut` (input ranges chosen), `sealed` (lineage
+ * written), `lease` renewed, each `stage` done, each output `part` written, `success` marker
  * written, `commit` recorded, `cleanup` of obsolete blobs done.
  *
  * @example
@@ -212,11 +212,13 @@ export class Coordinator {
     const t = this.nextBatchTime;
     const submissionTime = t;
     this.emit('onBatchSubmitted', { batchTime: t, numRecords: 0, submissionTime });
-    await this.log.renewLease();
-    await this.step('lease', t);
-
     const run = await this.openBatch(t);
     this.retention.opened(t);
+    // Renewed after the cut, not before: creating a batch record is not fenced (any writer may
+    // create an item), so a superseded coordinator could re-create the record of a batch a newer
+    // one committed and forgot. The renewal fails for it, before any output is written.
+    await this.log.renewLease();
+    await this.step('lease', t);
     const processingStartTime = this.rt.clock.now();
     const numRecords = run.inputRecords();
     this.emit('onBatchStarted', { batchTime: t, numRecords, submissionTime, processingStartTime, schedulingDelay: processingStartTime - t });
