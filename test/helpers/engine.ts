@@ -21,8 +21,9 @@ export function testCoordinator(
   const graph = buildGraph(job);
   const blobs = overrides.blobs ?? new MemoryBlobStore();
   const meta = overrides.meta ?? new MemoryMetaStore();
-  const base = { blobs, sources: localSources(), sinks: localSinks(overrides.outDir ?? process.cwd()) };
-  const inner = new InProcessInvoker(new Worker(graph, base));
+  const base = { blobs, sources: overrides.sources ?? localSources(), sinks: overrides.sinks ?? localSinks(overrides.outDir ?? process.cwd()) };
+  const worker = new Worker(graph, base);
+  const inner = new InProcessInvoker(worker);
   const invoker = overrides.wrapInvoker ? overrides.wrapInvoker(inner) : inner;
   const clock = new ManualClock(0);
   const log = memoryLog();
@@ -44,7 +45,7 @@ export function testCoordinator(
       await coordinator.runNextBatch();
     }
   };
-  return { job, graph, blobs, meta, clock, log, coordinator, run };
+  return { job, graph, blobs, meta, clock, log, coordinator, run, worker };
 }
 
 /** An invoker that runs `inner` but lets a test fail or alter chosen tasks. */
