@@ -76,6 +76,13 @@ export interface SluiceJobProps {
   readonly removalPolicy?: RemovalPolicy;
   /** When batch blobs (shuffle data, lineage parts) left behind by a crash expire; committed batches delete theirs at once. @default Duration.days(3) */
   readonly shuffleExpiration?: Duration;
+  /**
+   * How long dead letters (`onRecordError: 'dead-letter'`, under `<job>/dead-letters/` in the state
+   * bucket) are kept before they expire: read or copy them within that time. A whole number of days.
+   * Applies to a new state bucket only; give an `existingStateBucket` its own lifecycle rule.
+   * @default Duration.days(14)
+   */
+  readonly deadLetterRetention?: Duration;
   /** Whether the schedule runs the coordinator (false: deployed, paused). @default true */
   readonly enabled?: boolean;
   /**
@@ -160,6 +167,14 @@ function validate(props: SluiceJobProps): void {
     throw new Error(`SluiceJob: onRecordError must be 'fail' or 'dead-letter', got ${String(props.onRecordError)}`);
   }
   if (props.shuffleExpiration && props.shuffleExpiration.toDays({ integral: false }) < 1) throw new Error('SluiceJob: shuffleExpiration must be at least 1 day');
+  const retention = props.deadLetterRetention;
+  if (retention) {
+    // S3 expires objects by whole days: 36 hours would be neither 1 nor 2 days, so say so here rather than let the bucket fail.
+    const days = retention.toDays({ integral: false });
+    if (!Number.isInteger(days) || days < 1) {
+      throw new Error(`SluiceJob: deadLetterRetention must be a whole number of days, at least 1 (such as Duration.days(14)), got ${retention.toHumanString()}`);
+    }
+  }
   if (props.maxInputLag && props.maxInputLag.toMilliseconds() < 60_000) throw new Error(`SluiceJob: maxInputLag must be at least 1 minute, got ${props.maxInputLag.toHumanString()}`);
 }
 
@@ -277,6 +292,7 @@ export class SluiceJob extends Construct {
             expiration: props.shuffleExpiration ?? Duration.days(3),
             abortIncompleteMultipartUploadAfter: Duration.days(1),
           },
+          { id: 'expire-dead-letters', prefix: `${job.name}/dead-letters/`, expiration: props.deadLetterRetention ?? Duration.days(14) },
         ],
       });
 
@@ -284,6 +300,11 @@ export class SluiceJob extends Construct {
       Annotations.of(this).addWarningV2(
         'sluice:lifecycle',
         `existingStateBucket: batch blobs a crash leaves under ${job.name}/batch/ do not expire unless the bucket has its own lifecycle rule for that prefix (shuffleExpiration applies to a new bucket only)`,
+      );
+      // Its own id: a bucket may have a rule for one prefix and not the other, and each warning is acknowledged alone.
+      Annotations.of(this).addWarningV2(
+        'sluice:dead-letter-lifecycle',
+        `existingStateBucket: dead letters under ${job.name}/dead-letters/ do not expire unless the bucket has its own lifecycle rule for that prefix (deadLetterRetention applies to a new bucket only)`,
       );
     }
 

@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { App, type CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, type CfnOutput, Annotations as CoreAnnotations, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -346,7 +346,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     });
   });
 
-  it('the state bucket: encrypted, private, SSL only; batch blobs under <job>/batch/ expire after 3 days', () => {
+  it('the state bucket: encrypted, private, SSL only; batch blobs under <job>/batch/ expire after 3 days, dead letters under <job>/dead-letters/ after 14', () => {
     const { stack, job, template } = defaults();
     const bucket = cfn(stack, job.stateBucket.bucketName);
 
@@ -354,7 +354,10 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
       PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
       LifecycleConfiguration: {
-        Rules: [{ Id: 'expire-batch-data', Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 3, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' }],
+        Rules: [
+          { Id: 'expire-batch-data', Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 3, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' },
+          { Id: 'expire-dead-letters', Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 14, Status: 'Enabled' },
+        ],
       },
     });
     const policy = Object.values(template.findResources('AWS::S3::BucketPolicy') as Record<string, Resource>).find((p) => text(p.Properties!.Bucket) === bucket);
@@ -680,7 +683,25 @@ describe('SluiceJob props', { timeout: 60_000 }, () => {
   it('shuffleExpiration: batch blobs left behind expire after 7 days instead of 3', () => {
     const { template } = deploy({ shuffleExpiration: Duration.days(7) });
 
-    template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 7 })] } });
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 7 }), Match.objectLike({ Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 14 })] },
+    });
+  });
+
+  it('deadLetterRetention: dead letters expire after 30 days instead of 14; batch blobs still after 3', () => {
+    const { template } = deploy({ deadLetterRetention: Duration.days(30) });
+
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: {
+        Rules: [Match.objectLike({ Id: 'expire-batch-data', ExpirationInDays: 3 }), { Id: 'expire-dead-letters', Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 30, Status: 'Enabled' }],
+      },
+    });
+  });
+
+  it('deadLetterRetention: a whole number of days given in hours is taken (48 hours expire after 2 days)', () => {
+    const { template } = deploy({ deadLetterRetention: Duration.hours(48) });
+
+    template.hasResourceProperties('AWS::S3::Bucket', { LifecycleConfiguration: { Rules: Match.arrayWith([Match.objectLike({ Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 2 })]) } });
   });
 
   it('maxInputLag: the input-lag alarm goes off past 2 minutes; with an existing stream it watches that stream', () => {
@@ -737,9 +758,24 @@ describe('SluiceJob with existing resources', { timeout: 60_000 }, () => {
     const outputs = { StreamName: 'clicks', SinkBucketName: 'clicks-out', StateBucketName: 'shared-sluice-state', TableName: 'sluice-meta' };
     for (const [name, value] of Object.entries(outputs)) template.hasOutput(stack.getLogicalId(job.node.findChild(name) as CfnOutput), { Value: value });
     // The job reads SLUICE_STREAM and writes to SLUICE_SINK_BUCKET: what it uses is what it is granted.
-    // The one warning: an existing state bucket gets no lifecycle rule from the construct.
+    // The only warnings: an existing state bucket gets no lifecycle rule from the construct.
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((w) => String(w.entry.data));
-    expect(warnings).toEqual([expect.stringMatching(/^existingStateBucket: batch blobs a crash leaves under kinesis-wordcount\/batch\/ do not expire unless the bucket has its own lifecycle rule/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^existingStateBucket: batch blobs a crash leaves under kinesis-wordcount\/batch\/ do not expire unless the bucket has its own lifecycle rule/),
+      expect.stringMatching(/^existingStateBucket: dead letters under kinesis-wordcount\/dead-letters\/ do not expire unless the bucket has its own lifecycle rule/),
+    ]);
+  });
+
+  it('warns that dead letters in an existing state bucket do not expire, even with deadLetterRetention; the warning is acknowledged on its own', () => {
+    const { stack } = deploy((s) => ({ ...existingResources(s), deadLetterRetention: Duration.days(30) }));
+    const warning =
+      'existingStateBucket: dead letters under kinesis-wordcount/dead-letters/ do not expire unless the bucket has its own lifecycle rule for that prefix (deadLetterRetention applies to a new bucket only) [ack: sluice:dead-letter-lifecycle]';
+
+    Annotations.fromStack(stack).hasWarning('/S/Job', warning);
+    // A bucket with its own rule for dead letters but none for batch blobs: acknowledging one warning keeps the other.
+    CoreAnnotations.of(stack).acknowledgeWarning('sluice:dead-letter-lifecycle');
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((w) => String(w.entry.data));
+    expect(warnings).toEqual([expect.stringMatching(/^existingStateBucket: batch blobs .*\[ack: sluice:lifecycle\]$/)]);
   });
 
   it('grants the functions the given stream, state prefix, sink bucket and table', () => {
@@ -851,6 +887,9 @@ describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000
     { what: 'a worker timeout over 15 minutes', props: () => ({ workerTimeout: Duration.minutes(16) }), error: /SluiceJob: workerTimeout must be from 1 second to 15 minutes, got 16 minutes/ },
     { what: 'maxConcurrency 0', props: () => ({ maxConcurrency: 0 }), error: /SluiceJob: maxConcurrency must be a whole number from 1 to 1000, got 0/ },
     { what: 'a shuffle expiration under a day', props: () => ({ shuffleExpiration: Duration.hours(12) }), error: /SluiceJob: shuffleExpiration must be at least 1 day/ },
+    { what: 'a dead letter retention under a day', props: () => ({ deadLetterRetention: Duration.hours(12) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 \(such as Duration\.days\(14\)\), got 12 hours/ },
+    { what: 'a dead letter retention of no time', props: () => ({ deadLetterRetention: Duration.days(0) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 .*, got 0 days/ },
+    { what: 'a dead letter retention that is not whole days', props: () => ({ deadLetterRetention: Duration.hours(36) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 .*, got 1 day 12 hours/ },
     { what: 'an input lag alarm under a minute', props: () => ({ maxInputLag: Duration.seconds(30) }), error: /SluiceJob: maxInputLag must be at least 1 minute, got 30 seconds/ },
   ])('$what', ({ props, error }) => {
     expect(build(props)).toThrow(error);
