@@ -34,7 +34,7 @@ async function violations(dir: string, forbidden: (spec: string, file: string) =
 const resolvesInto = (spec: string, file: string, dir: string) =>
   spec.startsWith('.') && relative(ROOT, join(ROOT, file, '..', spec)).startsWith(`${dir}/`);
 
-describe('architecture boundaries (DESIGN.md §1)', () => {
+describe('architecture boundaries (docs/design.md §1)', () => {
   it.each(['lib/api', 'lib/plan', 'lib/engine'])('%s imports neither the AWS SDK, aws-cdk-lib nor the file system', async (dir) => {
     const bad = await violations(dir, (s) => /^(@aws-sdk\/|aws-cdk-lib|constructs$)/.test(s) || /^(node:)?fs(\/promises)?$/.test(s));
     expect(bad).toEqual([]);
@@ -56,10 +56,10 @@ describe('architecture boundaries (DESIGN.md §1)', () => {
     expect(bad).toEqual([]);
   });
 
-  it('nothing in lib/ imports cdk/, functions/, tests, benchmarks or dev dependencies', async () => {
+  it('nothing in lib/ imports cdk/, functions/, tests, the simulation, benchmarks or dev dependencies', async () => {
     const pkg = JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { devDependencies?: Record<string, string> };
     const dev = Object.keys(pkg.devDependencies ?? {});
-    const bad = await violations('lib', (s, f) => ['cdk', 'functions', 'test', 'infra-test', 'bench'].some((d) => resolvesInto(s, f, d)) || dev.some((d) => s === d || s.startsWith(`${d}/`)));
+    const bad = await violations('lib', (s, f) => ['cdk', 'functions', 'test', 'infra-test', 'bench', 'sim'].some((d) => resolvesInto(s, f, d)) || dev.some((d) => s === d || s.startsWith(`${d}/`)));
     expect(bad).toEqual([]);
   });
 

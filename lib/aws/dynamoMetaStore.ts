@@ -83,7 +83,7 @@ function utf8Bytes(s: string): number {
  * A {@link MetaStore} on one DynamoDB table, shared by jobs (see {@link metaTableSchema} for the
  * schema): the job name is the partition key, the item key the sort key.
  *
- * Every write is one conditional `UpdateItem` — no transactions, as DESIGN.md §4 requires:
+ * Every write is one conditional `UpdateItem` — no transactions, as docs/design.md §4 requires:
  * - the version part of the condition is `attribute_not_exists(sk)` for `expectedVersion: 0`,
  *   `version = :expected` for a number, and nothing for `'any'`;
  * - the epoch part is `attribute_not_exists(epoch) OR epoch <= :epoch` (an absent item has no

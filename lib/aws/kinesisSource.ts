@@ -15,7 +15,7 @@ import { RecordError, SluiceError } from '../api/errors.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceRecordFailure, SourceSpec } from '../ports/index.ts';
 
 /**
- * `ctx.kinesisStream`: one input partition per shard (DESIGN.md §4.2, §5).
+ * `ctx.kinesisStream`: one input partition per shard (docs/design.md §4.2, §5).
  *
  * The coordinator's `cut` lists the shards and hands each readable shard an *open* split: read
  * after the shard's last sealed sequence number (or from the initial position) until a record

@@ -3,7 +3,7 @@ import type { Clock, JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
 import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.ts';
 
 /**
- * The commit log: every conditional write of the batch protocol (DESIGN.md §4), in the order a
+ * The commit log: every conditional write of the batch protocol (docs/design.md §4), in the order a
  * batch makes them. The exactly-once argument can be checked in this file alone.
  *
  * The fault model: any write may come from an attempt that was already superseded (a frozen or

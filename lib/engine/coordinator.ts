@@ -16,7 +16,7 @@ import { Worker, type WorkerRuntime } from './worker.ts';
 /** The steps of the batch protocol, in order; `onStep` is called after each (crash tests stop here). */
 export const PROTOCOL_STEPS = ['cut', 'sealed', 'lease', 'stage', 'part', 'success', 'commit', 'cleanup'] as const;
 /**
- * One step of the batch protocol (DESIGN.md §3): `cut` (input ranges chosen), `sealed` (lineage
+ * One step of the batch protocol (docs/design.md §3): `cut` (input ranges chosen), `sealed` (lineage
  * written), `lease` renewed, each `stage` done, each output `part` written, `success` marker
  * written, `commit` recorded, `cleanup` of obsolete blobs done.
  *
@@ -57,7 +57,7 @@ export interface CoordinatorRuntime extends WorkerRuntime {
 /**
  * The coordinator (Spark's driver + JobScheduler): holds the lease, cuts each batch's input (or
  * claims a batch an earlier coordinator left), runs every output through the stage scheduler, and
- * commits each batch with one conditional write of the checkpoint (DESIGN.md §4). Every
+ * commits each batch with one conditional write of the checkpoint (docs/design.md §4). Every
  * conditional write is in {@link CommitLog}; the stages of a batch in {@link BatchRun}; what is
  * deleted when in {@link Retention}.
  */

@@ -2,7 +2,7 @@ import type { StatePointer } from '../plan/state.ts';
 import type { InputSplit, JsonValue } from '../ports/index.ts';
 
 /**
- * The messages and durable records of the batch protocol (DESIGN.md §4). Everything here is
+ * The messages and durable records of the batch protocol (docs/design.md §4). Everything here is
  * plain data: it crosses worker-thread and Lambda boundaries and lands in the MetaStore.
  */
 

@@ -1,6 +1,6 @@
 /**
  * The ports: the only things the engine knows of the world around it. Local mode and AWS mode
- * differ only in which adapters are plugged in here (DESIGN.md §1). Interfaces only.
+ * differ only in which adapters are plugged in here (docs/design.md §1). Interfaces only.
  */
 
 /** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
