@@ -20,6 +20,8 @@ export interface SeedPlan {
   readonly payloadLimit: number;
   /** Batch records and checkpoints over this size are kept in a blob. */
   readonly metaSpillBytes: number;
+  /** The meta store refuses larger values (DynamoDB's 400 KB item limit, scaled to this world's lineage). */
+  readonly metaItemLimit: number;
   readonly workerTimeoutMs: number;
   readonly faults: Faults;
   readonly lambdaFaults: LambdaFaults;
@@ -61,7 +63,8 @@ export function planFor(seed: number, job?: string): SeedPlan {
     taskTimeoutMs: rng.pick([5000, 15_000]),
     inlineLimit: rng.pick([0, 64 * 1024]),
     payloadLimit: rng.pick([2048, 6 * 1024 * 1024]),
-    metaSpillBytes: rng.pick([256, 64 * 1024]),
+    // Half the seeds scale DynamoDB down: small items, and a spill size to match.
+    ...(rng.chance(0.5) ? { metaSpillBytes: 256, metaItemLimit: 600 } : { metaSpillBytes: 64 * 1024, metaItemLimit: 350 * 1024 }),
     workerTimeoutMs: 30_000,
     faults: { stall: on(0.003), stallMs: [1000, 40_000], error: on(0.002), lostResponse: on(0.02), lateWrite: on(0.05) },
     lambdaFaults: { duplicate: on(0.1), crash: on(0.02), throttle: on(0.02), pause: on(0.3), pauseMs: [1000, 40_000] },
@@ -82,5 +85,5 @@ export function describePlan(p: SeedPlan): string {
   const faults = Object.entries({ ...p.faults, ...p.lambdaFaults, ...p.coordinator })
     .filter(([, v]) => typeof v === 'number' && v > 0)
     .map(([k]) => k);
-  return `job ${p.job.name}, ${p.interval / 1000} s batches, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta ≤ ${p.metaSpillBytes} B, faults: ${faults.join(' ') || 'none'}`;
+  return `job ${p.job.name}, ${p.interval / 1000} s batches, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}`;
 }

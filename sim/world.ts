@@ -13,7 +13,7 @@ import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../lib/local/memoryMetaStore.ts';
 import { outputLocations } from '../lib/engine/outputs.ts';
 import type { JobGraph } from '../lib/plan/graph.ts';
-import type { BlobStore, InputSplit, RecordSource, SinkResolver, SourceFactory, SourceIO, SourceSpec } from '../lib/ports/index.ts';
+import type { BlobStore, InputSplit, JsonValue, RecordSource, SinkResolver, SourceFactory, SourceIO, SourceSpec } from '../lib/ports/index.ts';
 import { ReceiverFeed, SimStream, SimStreamSource } from './inputs.ts';
 import type { JobEnv, SimJob } from './jobs.ts';
 import { SimLambda } from './lambda.ts';
@@ -81,6 +81,19 @@ class WatchedBlobStore extends MemoryBlobStore {
   }
 }
 
+/** A memory meta store that refuses values over `limit` bytes of JSON, as DynamoDB refuses items over 400 KB. */
+class SizedMetaStore extends MemoryMetaStore {
+  constructor(private readonly limit: number) {
+    super();
+  }
+
+  override async put(key: string, value: JsonValue, condition: { expectedVersion: number | 'any'; epoch: number }): Promise<number | undefined> {
+    const bytes = Buffer.byteLength(JSON.stringify(value));
+    if (bytes > this.limit) throw Object.assign(new Error(`Item size has exceeded the maximum allowed size (${key}: ${bytes} bytes)`), { name: 'ValidationException' });
+    return super.put(key, value, condition);
+  }
+}
+
 /** The job's definition for a simulated job. */
 export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv): JobDefinition {
   return defineJob(
@@ -96,13 +109,14 @@ export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv): JobDefi
  */
 export class World {
   readonly sim: Sim;
-  readonly meta = new MemoryMetaStore();
+  /** The meta store, with DynamoDB's item limit scaled down to this world's small lineage. */
+  readonly meta: SizedMetaStore;
   /** Names rewritten with other content: the engine writes each name with one content only. */
   readonly rewrites: string[] = [];
   readonly blobs = new WatchedBlobStore(this.rewrites);
   readonly sinkStore = new WatchedBlobStore(this.rewrites);
   /** The meta store as the engine reads it (values past the spill size resolved from their blobs), for the checks. */
-  private readonly view = new SpillingMetaStore(this.meta, this.blobs);
+  private readonly view: SpillingMetaStore;
   readonly stream: SimStream | undefined;
   readonly feed: ReceiverFeed | undefined;
   readonly commits: Commit[] = [];
@@ -118,6 +132,8 @@ export class World {
   private lastCommitted = -1;
 
   constructor(readonly plan: SeedPlan) {
+    this.meta = new SizedMetaStore(plan.metaItemLimit);
+    this.view = new SpillingMetaStore(this.meta, this.blobs);
     this.sim = new Sim(plan.seed, plan.start);
     this.rng = this.sim.rng.fork();
     const faulty = () => this.sim.now < plan.faultsUntil;
