@@ -5,7 +5,7 @@ import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { SocketTextSource } from '../../lib/local/socketSource.ts';
 import { localSources } from '../../lib/local/sourceFactory.ts';
 import type { SourceFactory, SourceSpec } from '../../lib/ports/index.ts';
-import { runBatches } from '../../lib/testing/index.ts';
+import { testCoordinator } from '../helpers/engine.ts';
 
 /** A TCP server on 127.0.0.1 that hands out the connections it accepts, in order. */
 interface TestServer {
@@ -349,42 +349,40 @@ describe('socketTextStream end to end', () => {
   it('counts the words of the lines received before the first batch', async () => {
     // Prepare: the server sends its lines on the first connection and ends it. The source's
     // FIN only reaches the server after the source has handled all data and the end of the
-    // stream, so the server seeing 'end' means the lines are buffered: the 'lease' step (after
-    // the sources started, before the first cut) waits for it.
-    let firstEnded: Promise<void> | undefined;
+    // stream, so the server seeing 'end' means the lines are buffered: the test waits for it
+    // after the coordinator started the source, before the first cut.
+    let connected = false;
+    let ended!: () => void;
+    const firstEnded = new Promise<void>((resolve) => (ended = resolve));
     const server = await listen(0, (socket) => {
-      if (firstEnded) return; // reconnects get nothing
-      firstEnded = once(socket, 'end');
+      if (connected) return; // reconnects get nothing
+      connected = true;
+      void once(socket, 'end').then(() => ended());
       socket.end('a b\r\nb c\nc');
     });
-    const log: string[] = [];
-
-    // Act
-    const out = await runBatches(
-      {
-        batchInterval: 1000,
-        batches: 2,
-        log: { print: () => {}, info: () => {}, warn: (l) => log.push(l) },
-        onStep: async (step) => {
-          if (step === 'lease') await firstEnded;
-        },
-      },
-      (ctx) =>
-        ctx
-          .socketTextStream('127.0.0.1', server.port)
-          .flatMap((l) => l.split(' '))
-          .countByValue(),
+    const out = new Map<number, [string, number][]>();
+    const t = testCoordinator({ batchInterval: 1000 }, (ctx) =>
+      ctx
+        .socketTextStream('127.0.0.1', server.port)
+        .flatMap((l) => l.split(' '))
+        .countByValue()
+        .foreachRDD(async (b, time) => void out.set(time, (await b.collect()) as [string, number][])),
     );
 
+    // Act
+    await t.coordinator.start();
+    await firstEnded;
+    await t.run(2);
+    await t.coordinator.stop();
+
     // Assess
-    expect(firstEnded).toBeDefined();
-    expect(out.map((b) => b.time)).toEqual([1000, 2000]);
-    expect(out[0].data.sort()).toEqual([
+    expect([...out.keys()]).toEqual([1000, 2000]);
+    expect(out.get(1000)!.sort()).toEqual([
       ['a', 1],
       ['b', 2],
       ['c', 2],
     ]);
-    expect(out[1].data).toEqual([]);
-    expect(log).toEqual([]);
+    expect(out.get(2000)).toEqual([]);
+    expect(t.log.warnings).toEqual([]);
   });
 });
