@@ -100,11 +100,6 @@ export class CommitLog {
 
   // ------------------------------------------------------------------ 2. the checkpoint take-over
 
-  /** The job checkpoint as stored, or undefined for a new job. */
-  readCheckpoint(): Promise<MetaItem<Checkpoint> | undefined> {
-    return this.meta.get<Checkpoint>(keys.checkpoint);
-  }
-
   /**
    * Takes the checkpoint over with this epoch: `make` turns what is stored (undefined for a new
    * job) into what to write. A superseded coordinator may still commit between our read and our

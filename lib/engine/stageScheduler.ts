@@ -539,7 +539,7 @@ function stageKeyOf(ref: StageRef, time: number): string {
 }
 
 /** How many splits each source has. */
-export function splitCounts(splits: Record<string, readonly InputSplit[]>): Record<string, number> {
+function splitCounts(splits: Record<string, readonly InputSplit[]>): Record<string, number> {
   const out: Record<string, number> = {};
   for (const [k, v] of Object.entries(splits)) out[k] = v.length;
   return out;
