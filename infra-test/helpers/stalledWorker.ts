@@ -25,22 +25,8 @@ export function stalledWorker(definition: JobDefinition, config: AwsRuntimeConfi
   return createWorkerHandler(
     async () => definition,
     (graph) => {
-      const kinesis = kinesisClient(config.aws);
-      kinesis.middlewareStack.add(
-        (next, context) => async (args) => {
-          if (context.commandName === 'GetRecordsCommand') await gate;
-          return next(args);
-        },
-        { step: 'initialize', name: 'stalledGetRecords' },
-      );
-      const s3 = s3Client(config.aws);
-      s3.middlewareStack.add(
-        (next, context) => async (args) => {
-          if (context.commandName === 'PutObjectCommand') await gate;
-          return next(args);
-        },
-        { step: 'initialize', name: 'stalledPutObject' },
-      );
+      const kinesis = holdAt(kinesisClient(config.aws), 'GetRecordsCommand', gate);
+      const s3 = holdAt(s3Client(config.aws), 'PutObjectCommand', gate);
       const others = awsSources(config);
       return {
         blobs: new S3BlobStore({ client: s3, bucket: config.stateBucket, prefix: config.statePrefix ?? `${graph.name}/` }),
@@ -49,4 +35,16 @@ export function stalledWorker(definition: JobDefinition, config: AwsRuntimeConfi
       };
     },
   );
+}
+
+/** Makes `client` hold every `command` until `gate` opens (an SDK middleware at the initialize step). */
+function holdAt<C extends { middlewareStack: { add: (...args: any[]) => void } }>(client: C, command: string, gate: Promise<void>): C {
+  client.middlewareStack.add(
+    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
+      if (context.commandName === command) await gate;
+      return next(args);
+    },
+    { step: 'initialize', name: `stalled${command}` },
+  );
+  return client;
 }
