@@ -103,4 +103,18 @@ export class MemoryBlobStore implements BlobStore {
     for (const key of this.#blobs.keys()) if (key.startsWith(prefix)) keys.push(key);
     return keys.sort();
   }
+
+  /**
+   * How many blobs the store holds, listed or not: what it costs in memory.
+   *
+   * @example
+   * ```ts
+   * const blobs = new MemoryBlobStore();
+   * await blobs.put('a', 'x');
+   * blobs.size; // 1
+   * ```
+   */
+  get size(): number {
+    return this.#blobs.size;
+  }
 }

@@ -11,9 +11,9 @@ import type { BlobStore } from '../../lib/ports/index.ts';
 /** A fresh, empty store, and what a test needs to know of its insides. */
 export interface Subject {
   readonly store: BlobStore;
-  /** Leaves what a put that died halfway leaves under `dirKey` (nothing, for a memory store). */
-  leaveHalfWrittenObject(dirKey: string): Promise<void>;
-  /** Whether nothing at all is left behind (no directories, for a filesystem store). */
+  /** Leaves what a put that died halfway leaves under `dirKey` (absent when the fixture says `atomicPuts`). */
+  readonly leaveHalfWrittenObject?: (dirKey: string) => Promise<void>;
+  /** Whether nothing at all is left behind, seen from inside the store (no directories, for a filesystem store). */
   isBare(): Promise<boolean>;
   dispose(): Promise<void>;
 }
@@ -21,6 +21,11 @@ export interface Subject {
 /** How to make a {@link Subject}, and the name its tests run under. */
 export interface BlobStoreFixture {
   readonly name: string;
+  /**
+   * The store's put cannot be seen halfway (the memory store's is one `Map.set`): there is no
+   * half-written object to leave, and the test of one is not declared for it.
+   */
+  readonly atomicPuts?: true;
   create(): Promise<Subject>;
 }
 
@@ -236,20 +241,21 @@ export function describeBlobStoreContract(fixtures: readonly BlobStoreFixture[])
       expect(await store.list('a//')).toEqual([]);
     });
 
-    it('never lists an object whose write is still in flight', async () => {
-      // Prepare
-      await store.put('dir/done', 'x');
-      await subject.leaveHalfWrittenObject('dir');
-      await subject.leaveHalfWrittenObject('dir/sub');
+    if (!fixture.atomicPuts)
+      it('never lists an object whose write is still in flight', async () => {
+        // Prepare
+        await store.put('dir/done', 'x');
+        await subject.leaveHalfWrittenObject!('dir');
+        await subject.leaveHalfWrittenObject!('dir/sub');
 
-      // Act
-      const keys = await store.list('dir/');
-      const all = await store.list('');
+        // Act
+        const keys = await store.list('dir/');
+        const all = await store.list('');
 
-      // Assess
-      expect(keys).toEqual(['dir/done']);
-      expect(all).toEqual(['dir/done']);
-    });
+        // Assess
+        expect(keys).toEqual(['dir/done']);
+        expect(all).toEqual(['dir/done']);
+      });
 
     it.each([
       ['empty', ''],

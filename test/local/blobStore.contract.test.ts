@@ -9,12 +9,12 @@ import { type BlobStoreFixture, describeBlobStoreContract } from '../contracts/b
 const fixtures: BlobStoreFixture[] = [
   {
     name: 'MemoryBlobStore',
-    create: async () => ({
-      store: new MemoryBlobStore(),
-      leaveHalfWrittenObject: async () => {},
-      isBare: async () => true,
-      dispose: async () => {},
-    }),
+    atomicPuts: true,
+    create: async () => {
+      const store = new MemoryBlobStore();
+      // Bare: no blob held at all, listed or not.
+      return { store, isBare: async () => store.size === 0, dispose: async () => {} };
+    },
   },
   {
     name: 'FsBlobStore',
