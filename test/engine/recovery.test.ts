@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { StreamingContext } from 'sluice';
 import { runBatches } from 'sluice/testing';
 import { PROTOCOL_STEPS, type ProtocolStep } from '../../lib/engine/coordinator.ts';
@@ -9,7 +9,7 @@ import { keys } from '../../lib/engine/protocol.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../../lib/local/memoryMetaStore.ts';
 import { localSinks } from '../../lib/local/sinks.ts';
-import { readSavedBatches } from '../helpers/outputs.ts';
+import { readSavedBatches, type SavedBatch } from '../helpers/outputs.ts';
 
 /** Eight batches of words: a shuffle, a cached stream read by two outputs, and a saved result. */
 const input = [
@@ -39,18 +39,24 @@ class Crash extends Error {}
 
 describe('restart after a crash at every step of the batch protocol', () => {
   let dir: string;
+  /** The uninterrupted run every crashed one is compared with, made once. */
+  let reference: { counts: SavedBatch[]; json: SavedBatch[] };
+  beforeAll(async () => {
+    const refDir = await mkdtemp(join(tmpdir(), 'sluice-recovery-ref-'));
+    try {
+      const out = join(refDir, 'reference');
+      await runBatches({ batchInterval: 1000, batches: input.length, sinks: localSinks(out) }, job(out));
+      reference = { counts: await readSavedBatches(out, 'counts'), json: await readSavedBatches(out, 'json') };
+    } finally {
+      await rm(refDir, { recursive: true, force: true });
+    }
+  });
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sluice-recovery-'));
   });
   afterEach(async () => {
     await rm(dir, { recursive: true, force: true });
   });
-
-  async function uninterrupted() {
-    const out = join(dir, 'reference');
-    await runBatches({ batchInterval: 1000, batches: input.length, sinks: localSinks(out) }, job(out));
-    return { counts: await readSavedBatches(out, 'counts'), json: await readSavedBatches(out, 'json') };
-  }
 
   // Every step, in the first, a middle and the last batch.
   const cases: [ProtocolStep, number][] = PROTOCOL_STEPS.flatMap((s) => [
@@ -61,7 +67,6 @@ describe('restart after a crash at every step of the batch protocol', () => {
 
   it.each(cases)('crash after step %s in batch %i, then resume: outputs equal an uninterrupted run', async (step, batchNo) => {
     // Prepare
-    const reference = await uninterrupted();
     const out = join(dir, 'crashed');
     const blobs = new MemoryBlobStore();
     const meta = new MemoryMetaStore();
