@@ -65,7 +65,7 @@ describe("onRecordError: 'dead-letter'", () => {
     const blobs = new MemoryBlobStore();
     await runBatches({ batchInterval: 1000, batches: input.length, onRecordError: 'dead-letter', blobs }, job([]));
     const seen = await runBatches({ batchInterval: 1000, batches: input.length }, (ctx) => ctx.queueStream(input, { numPartitions: 2 }));
-    const definition = defineJob({ name: 'test', batchInterval: 1000 }, (ctx) => ctx.queueStream(input, { numPartitions: 2 }).map(parse).print());
+    const definition = defineJob({ name: 'test', batchInterval: 1000 }, (ctx) => ctx.queueStream(input, { numPartitions: 2 }).print());
     const source = localSources()(buildGraph(definition).source('queue-1'), { blobs, job: 'test' });
     // What each node was given, from the source record it came from (or what that threw, should it be the wrong record).
     const outcome = (f: () => unknown) => {
