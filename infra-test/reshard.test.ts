@@ -4,10 +4,15 @@ import { defineJob } from '../lib/api/job.ts';
 import { kinesisClient } from '../lib/aws/clients.ts';
 import { type CoordinatorRun, createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { awsCoordinatorRuntime, awsWorkerRuntime } from '../lib/aws/runtime.ts';
+import type { ProtocolStep } from '../lib/engine/coordinator.ts';
+import type { TaskDescriptor } from '../lib/engine/protocol.ts';
 import { type AwsStack, createResources, readS3Batches, startAwsStack } from './helpers/awsStack.ts';
 import { putAll, shardsOf, waitActive } from './helpers/kinesisStreams.ts';
 
 const KEYS = Array.from({ length: 24 }, (_, i) => `key${i}`);
+
+/** What the tests throw from a protocol step to crash a coordinator there. */
+class CoordinatorCrash extends Error {}
 
 /** Raw records tagged with the shard they came from, and a running count per key, both saved to S3. */
 function job(name: string) {
@@ -23,6 +28,38 @@ function job(name: string) {
       .updateStateByKey((ones: number[], total: number | undefined) => (total ?? 0) + ones.length)
       .saveAsTextFiles(`s3://${name}-out/totals`);
   });
+}
+
+/**
+ * Nothing lost, nothing doubled: the saved batches hold every record put, once each; and per key,
+ * records come out in the order they were put, across batches and across shards.
+ */
+function expectEachRecordOnceInKeyOrder(raw: Map<number, string[]>, put: readonly string[]): void {
+  const records = [...raw.values()].flat().map((l) => l.split('@')[0]);
+  expect(records).toHaveLength(put.length);
+  expect([...records].sort()).toEqual([...put].sort());
+  const last = new Map<string, number>();
+  const outOfOrder: string[] = [];
+  for (const r of records) {
+    const [key, i] = r.split(':');
+    if (Number(i) !== (last.get(key) ?? -1) + 1) outOfOrder.push(`${r} after ${key}:${last.get(key) ?? 'nothing'}`);
+    last.set(key, Number(i));
+  }
+  expect(outOfOrder).toEqual([]);
+}
+
+/** Ten records per key, each `key:i` with i counting up per key, put in order; `put` keeps them all. */
+function rounds(kin: ReturnType<typeof kinesisClient>, name: string, put: string[]) {
+  const next = new Map<string, number>();
+  return async () => {
+    const recs = Array.from({ length: 10 }, () => KEYS).flat().map((key) => {
+      const i = next.get(key) ?? 0;
+      next.set(key, i + 1);
+      return { key, data: `${key}:${i}` };
+    });
+    await putAll(kin, name, recs);
+    put.push(...recs.map((r) => r.data));
+  };
 }
 
 /** Open shards (no ending sequence number), by starting hash key. */
@@ -47,17 +84,7 @@ describe('resharding while the job runs, on kinesis-local (the Kinesis emulator 
     const config = stack.config(name);
     const kin = kinesisClient(config.aws);
     const put: string[] = [];
-    const next = new Map<string, number>();
-    // Ten records per key, each `key:i` with i counting up per key.
-    const round = async () => {
-      const recs = Array.from({ length: 10 }, () => KEYS).flat().map((key) => {
-        const i = next.get(key) ?? 0;
-        next.set(key, i + 1);
-        return { key, data: `${key}:${i}` };
-      });
-      await putAll(kin, name, recs);
-      put.push(...recs.map((r) => r.data));
-    };
+    const round = rounds(kin, name, put);
 
     const definition = job(name);
     stack.lambda.register(config.workerFunction!, createWorkerHandler(async () => definition, (graph) => awsWorkerRuntime(graph, config)));
@@ -100,19 +127,7 @@ describe('resharding while the job runs, on kinesis-local (the Kinesis emulator 
     }
     expect(reshards).toEqual(['split shardId-000000000000', 'merge shardId-000000000003 shardId-000000000001']);
 
-    // Nothing lost, nothing doubled.
-    const lines = [...raw.values()].flat();
-    const records = lines.map((l) => l.split('@')[0]);
-    expect(records).toHaveLength(put.length);
-    expect([...records].sort()).toEqual([...put].sort());
-
-    // Per key, records come out in the order they were put, across batches and across shards.
-    const last = new Map<string, number>();
-    for (const r of records) {
-      const [key, i] = r.split(':');
-      expect(Number(i)).toBe((last.get(key) ?? -1) + 1);
-      last.set(key, Number(i));
-    }
+    expectEachRecordOnceInKeyOrder(raw, put);
 
     // All five shards were read, and each child only in batches after the last one that read its parents.
     const shards = await shardsOf(kin, name);
@@ -134,5 +149,77 @@ describe('resharding while the job runs, on kinesis-local (the Kinesis emulator 
       expect([...totals.get(t)!].sort()).toEqual([...seen].map(([k, n]) => `(${k},${n})`).sort());
     }
     expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(KEYS.map((k) => [k, 30])));
+  }, 60_000);
+  it('a worker that fails after reading the first child of a split, then a coordinator that crashes once that batch sealed the child: no record lost or doubled, per-key order kept', async () => {
+    // Prepare
+    const name = stack.name('reshard-faults');
+    await createResources(stack, name, 2);
+    const config = stack.config(name);
+    const kin = kinesisClient(config.aws);
+    const put: string[] = [];
+    const round = rounds(kin, name, put);
+    const definition = job(name);
+    let children = new Set<string>();
+    /** Whether a task reads a split of one of the split shard's children. */
+    const readsChild = (task: TaskDescriptor) => Object.values(task.splits ?? {}).some((parts) => Object.values(parts).some((split) => children.has(split.shard as string)));
+    // The worker: its first task that reads a child shard runs to the end, then dies before it
+    // answers (retried); the batch of the first attempt that answers is the one that seals a child.
+    const worker = createWorkerHandler(async () => definition, (graph) => awsWorkerRuntime(graph, config));
+    let workerDied = false;
+    let childSealedIn: number | undefined;
+    stack.lambda.register(config.workerFunction!, async (event) => {
+      const task = event as TaskDescriptor;
+      const result = await worker(event);
+      if (!readsChild(task)) return result;
+      if (!workerDied) {
+        workerDied = true;
+        throw new Error('the worker died after reading a child shard');
+      }
+      childSealedIn ??= task.time;
+      return result;
+    });
+    // The coordinator: the stream is split right after the second cut (the records put next go to
+    // the children), and it crashes after the stage that sealed the first child split, before
+    // anything of that batch is committed.
+    let cuts = 0;
+    let crashedIn: number | undefined;
+    const lines: string[] = [];
+    const onStep = async (step: ProtocolStep, t: number) => {
+      if (step === 'cut' && ++cuts === 2) {
+        const [first] = open(await shardsOf(kin, name));
+        const mid = (BigInt(first.HashKeyRange!.StartingHashKey!) + BigInt(first.HashKeyRange!.EndingHashKey!) + 1n) / 2n;
+        await kin.send(new SplitShardCommand({ StreamName: name, ShardToSplit: first.ShardId!, NewStartingHashKey: mid.toString() }));
+        await waitActive(kin, name);
+        children = new Set((await shardsOf(kin, name)).filter((s) => s.ParentShardId === first.ShardId).map((s) => s.ShardId!));
+        await round();
+      }
+      if (step === 'stage' && crashedIn === undefined && t === childSealedIn) {
+        crashedIn = t;
+        throw new CoordinatorCrash(`crash after the stage that sealed a child shard in batch ${t}`);
+      }
+    };
+    const invoke = () =>
+      createCoordinatorHandler(async () => definition, (graph) => ({ ...awsCoordinatorRuntime(graph, config, (l) => lines.push(l)), retryBackoffMs: 5, onStep }), {
+        marginMs: 0,
+      })({}, { getRemainingTimeInMillis: () => 1200 });
+
+    // Act: coordinator invocations one after another until the output holds every record put; the
+    // crashed one is followed by the next, which recovers the crashed batch from its record.
+    await round();
+    let raw = new Map<number, string[]>();
+    for (let i = 0; i < 12 && [...raw.values()].flat().length < put.length; i++) {
+      await invoke().catch((e: unknown) => {
+        if (!(e instanceof CoordinatorCrash)) throw e;
+      });
+      raw = await readS3Batches(stack, `${name}-out`, 'raw');
+    }
+
+    // Assess: both faults happened, in the batch that first read a child, and that batch was recovered.
+    expect(children.size).toBe(2);
+    expect(workerDied).toBe(true);
+    expect(crashedIn).toBeDefined();
+    expect(lines).toContain(`recovering batch ${crashedIn} from its lineage record`);
+    expect(raw.get(crashedIn!)?.some((l) => [...children].some((c) => l.endsWith(`@${c}`)))).toBe(true);
+    expectEachRecordOnceInKeyOrder(raw, put);
   }, 60_000);
 });

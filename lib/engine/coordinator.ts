@@ -180,7 +180,7 @@ export class Coordinator {
       const changed = changedNodes(old.signatures, signatures);
       throw new CheckpointError(
         `the checkpoint${this.where()} was made by a different plan of job ${this.graph.name}; nodes changed: ${changed.join(', ') || '(job options)'}. ` +
-          'Start from a fresh state directory, or pass --allow-plan-change to resume anyway.',
+          'Start from scratch with --reset (or a fresh state directory), or pass --allow-plan-change to resume anyway.',
       );
     }
     if (old.fingerprint !== this.fingerprint) {

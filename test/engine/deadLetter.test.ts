@@ -2,25 +2,32 @@ import { describe, expect, it } from 'vitest';
 import type { Batch, BatchInfo, DStream, State, StreamingContext } from 'sluice';
 import { RecordError, StateSpec } from 'sluice';
 import { runBatches } from 'sluice/testing';
-import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
+import { buildGraph, defineJob } from '../../lib/api/job.ts';
+import { PROTOCOL_STEPS, type ProtocolStep } from '../../lib/engine/coordinator.ts';
+import type { TaskResult } from '../../lib/engine/protocol.ts';
 import { memoryLog } from '../../lib/local/log.ts';
+import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
+import { localSources } from '../../lib/local/sourceFactory.ts';
+import type { BlobStore, InputSplit } from '../../lib/ports/index.ts';
+import { interceptInvoker, testCoordinator } from '../helpers/engine.ts';
 import { caught, sorted } from '../helpers/semantics.ts';
 
 const input = [['3', '4', 'x', '5'], ['oops', '1']];
+
+/** The job's first user function: parses a number, and throws on anything else. */
+const parse = (s: string): number => {
+  const n = Number(s);
+  if (Number.isNaN(n)) throw new Error(`not a number: ${s}`);
+  return n;
+};
+/** The job's second: a 1 becomes a stray non-pair, which `reduceByKey` then throws on. */
+const toPair = (n: number) => (n === 1 ? ('lonely' as unknown as [string, number]) : (['sum', n] as [string, number]));
 
 /** Parses numbers; a bad one throws in `map`, and a stray non-pair reaches `reduceByKey`. */
 function job(infos: BatchInfo[]) {
   return (ctx: StreamingContext) => {
     ctx.addListener({ onBatchCompleted: (b) => infos.push(b) });
-    return ctx
-      .queueStream(input, { numPartitions: 2 })
-      .map((s) => {
-        const n = Number(s);
-        if (Number.isNaN(n)) throw new Error(`not a number: ${s}`);
-        return n;
-      })
-      .map((n) => (n === 1 ? ('lonely' as unknown as [string, number]) : (['sum', n] as [string, number])))
-      .reduceByKey((a, b) => a + b);
+    return ctx.queueStream(input, { numPartitions: 2 }).map(parse).map(toPair).reduceByKey((a, b) => a + b);
   };
 }
 
@@ -36,35 +43,56 @@ describe("onRecordError: 'dead-letter'", () => {
     expect(out.map((b) => b.data)).toEqual([[['sum', 12]], []]);
     expect(infos.map((b) => b.numDeadLetters)).toEqual([1, 2]);
     expect(log.warnings).toContain('batch 2000: 2 record(s) set aside under dead-letters/000000000002000/ in the state store');
-    const keys = await blobs.list('dead-letters/');
-    const letters = [];
-    for (const k of keys) {
-      const text = new TextDecoder().decode(await blobs.get(k));
-      for (const line of text.trim().split('\n')) letters.push(JSON.parse(line));
-    }
+    const letters = await lettersIn(blobs);
+    // The contract: what was set aside, why, by which node, in which batch, and from which source record.
+    // `source.split` is the source's own description of where the record was read: it is checked
+    // below by reading it again, not by its fields.
     expect(letters).toEqual([
-      {
-        batchTime: 1000,
-        node: 'map-1',
-        error: 'not a number: x',
-        source: { node: 'queue-1', partition: 1, offset: 0, split: { from: 0, to: 1, partition: 1, of: 2, count: 2 } },
-        record: 'x',
-      },
-      {
-        batchTime: 2000,
-        node: 'map-1',
-        error: 'not a number: oops',
-        source: { node: 'queue-1', partition: 0, offset: 0, split: { from: 1, to: 2, partition: 0, of: 2, count: 1 } },
-        record: 'oops',
-      },
+      { batchTime: 1000, node: 'map-1', error: 'not a number: x', source: { node: 'queue-1', partition: 1, offset: 0, split: expect.anything() }, record: 'x' },
+      { batchTime: 2000, node: 'map-1', error: 'not a number: oops', source: { node: 'queue-1', partition: 0, offset: 0, split: expect.anything() }, record: 'oops' },
       {
         batchTime: 2000,
         node: 'reduceByKey-1',
         error: expect.stringMatching(/reduceByKey-1 expects \[key, value\] pairs, got the string "lonely"/),
-        source: { node: 'queue-1', partition: 1, offset: 0, split: { from: 1, to: 2, partition: 1, of: 2, count: 1 } },
+        source: { node: 'queue-1', partition: 1, offset: 0, split: expect.anything() },
         record: 'lonely',
       },
     ]);
+  });
+
+  it("a letter's source position leads back to its record: the batch's partition and offset, and its split read again", async () => {
+    // Prepare: the same job, its stream as the job sees it (each batch's partitions), and the source as a worker builds it.
+    const blobs = new MemoryBlobStore();
+    await runBatches({ batchInterval: 1000, batches: input.length, onRecordError: 'dead-letter', blobs }, job([]));
+    const seen = await runBatches({ batchInterval: 1000, batches: input.length }, (ctx) => ctx.queueStream(input, { numPartitions: 2 }));
+    const definition = defineJob({ name: 'test', batchInterval: 1000 }, (ctx) => ctx.queueStream(input, { numPartitions: 2 }).print());
+    const source = localSources()(buildGraph(definition).source('queue-1'), { blobs, job: 'test' });
+    // What each node was given, from the source record it came from (or what that threw, should it be the wrong record).
+    const outcome = (f: () => unknown) => {
+      try {
+        return f();
+      } catch (e) {
+        return `threw: ${(e as Error).message}`;
+      }
+    };
+    const givenTo: Record<string, (raw: string) => unknown> = { 'map-1': (raw) => raw, 'reduceByKey-1': (raw) => toPair(parse(raw)) };
+
+    // Act
+    const letters = (await lettersIn(blobs)) as SourceLetter[];
+    const traced: { letter: string; inBatch: unknown; reRead: unknown; given: unknown }[] = [];
+    for (const l of letters) {
+      const inBatch = seen.find((b) => b.time === l.batchTime)!.partitions[l.source.partition][l.source.offset];
+      const reRead = await source.read(l.source.split).then((r) => r.records[l.source.offset] as string, (e: Error) => `threw: ${e.message}`);
+      traced.push({ letter: `${l.node} at ${l.batchTime}`, inBatch, reRead, given: outcome(() => givenTo[l.node](reRead)) });
+    }
+
+    // Assess: one letter per record that is not a number or is a 1; each names the place of the
+    // record it was made from: its split read again holds, at its offset, what the batch's
+    // partition held there, and that is the record the node was given.
+    expect(letters).toHaveLength(input.flat().filter((s) => Number.isNaN(Number(s)) || Number(s) === 1).length);
+    expect(letters.map((l) => l.source.node)).toEqual(letters.map(() => 'queue-1'));
+    expect(traced.map(({ letter, reRead }) => ({ letter, reRead }))).toEqual(traced.map(({ letter, inBatch }) => ({ letter, reRead: inBatch })));
+    expect(traced.map(({ letter, given }) => ({ letter, given }))).toEqual(letters.map((l) => ({ letter: `${l.node} at ${l.batchTime}`, given: l.record })));
   });
 
   it("by default ('fail') the same input fails the batch with a RecordError", async () => {
@@ -79,9 +107,11 @@ describe("onRecordError: 'dead-letter'", () => {
 // a sort key, or the batch's plan (transform) follow the same rule as map-side functions.
 
 type Letter = Record<string, unknown>;
+/** A dead letter of a record read from a source. */
+type SourceLetter = { batchTime: number; node: string; record: unknown; source: { node: string; partition: number; offset: number; split: InputSplit } };
 
 /** Every dead letter in the state store, in key order. */
-async function lettersIn(blobs: MemoryBlobStore): Promise<Letter[]> {
+async function lettersIn(blobs: BlobStore): Promise<Letter[]> {
   const letters: Letter[] = [];
   for (const k of await blobs.list('dead-letters/')) {
     const text = new TextDecoder().decode(await blobs.get(k));
@@ -452,4 +482,148 @@ describe("onRecordError: 'dead-letter' for transform functions", () => {
     expect(e).toBeInstanceOf(RecordError);
     expect(e.message).toContain('transform-1: the transform function threw: no plan at 2000');
   });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Dead letters travel in task results and the coordinator writes the accepted attempt's, under
+// names every attempt shares: however often a task or a batch runs, each letter lands once.
+
+describe('dead letters when a task runs more than once or the coordinator crashes', () => {
+  // Map-side letters (records that are not pairs) and key letters (a negative value makes the
+  // reduce throw) in each of three batches.
+  const input = [
+    ['a:1', 'b:x', 'a:2', 'c:3'],
+    ['a:-1', 'a:4', 'b:1', 'zz'],
+    ['c:1', 'c:-2', 'q:y', 'b:2'],
+  ];
+  const lastBatch = input.length * 1000;
+  const strictPair = (s: string): [string, number] => {
+    const [k, n] = s.split(':');
+    if (n === undefined || Number.isNaN(Number(n))) throw new Error(`not a pair: ${s}`);
+    return [k, Number(n)];
+  };
+
+  /** What a run left: its saved output, each batch's dead letter count, and the letters in the state store (in a canonical order). */
+  interface Outcome {
+    saved: Record<string, string>;
+    counts: Map<number, number>;
+    letters: Letter[];
+  }
+  /** Where a run's listener and sink write (shared by a coordinator and its successor). */
+  function newRun() {
+    const out = new MemoryBlobStore();
+    const counts = new Map<number, number>();
+    const sinks = (location: string) => ({ store: out, key: location });
+    const saved = async () => Object.fromEntries(await Promise.all((await out.list('')).map(async (k) => [k, new TextDecoder().decode(await out.get(k))])));
+    return { counts, sinks, saved };
+  }
+
+  function build(counts: Map<number, number>) {
+    return (ctx: StreamingContext) => {
+      ctx.addListener({ onBatchCompleted: (b) => counts.set(b.batchTime, b.numDeadLetters ?? 0) });
+      ctx.queueStream(input, { numPartitions: 2 }).map(strictPair).reduceByKey(noNegatives, { numPartitions: 2 }).saveAsTextFiles('counts');
+    };
+  }
+  const options = { batchInterval: 1000, onRecordError: 'dead-letter' as const };
+
+  /** Runs the job over all its batches, with `overrides` for the engine harness. */
+  async function runWith(overrides: Parameters<typeof testCoordinator>[2]): Promise<Outcome> {
+    const { counts, sinks, saved } = newRun();
+    const t = testCoordinator(options, build(counts), { sinks, ...overrides });
+    await t.run(input.length);
+    return { saved: await saved(), counts, letters: sorted(await lettersIn(t.blobs)) };
+  }
+
+  let clean: Promise<Outcome> | undefined;
+  /** The run without faults, computed once: the model every faulty run must match. */
+  const cleanRun = () => (clean ??= runWith({}));
+
+  it('the run without faults sets letters aside in every batch, and its counts are the letters it wrote', async () => {
+    const { saved, counts, letters } = await cleanRun();
+    expect(Object.keys(saved).filter((k) => k.endsWith('/_SUCCESS'))).toEqual(['counts-1000/_SUCCESS', 'counts-2000/_SUCCESS', 'counts-3000/_SUCCESS']);
+    expect([...counts.keys()]).toEqual([1000, 2000, 3000]);
+    for (const [t, n] of counts) {
+      expect(n, `batch ${t}`).toBeGreaterThan(0);
+      expect(letters.filter((l) => l.batchTime === t), `batch ${t}`).toHaveLength(n);
+    }
+  });
+
+  it('a task whose first attempt computed its letters and then failed is retried: the same letters and counts as a run without faults, not doubled', async () => {
+    // Prepare: every first attempt runs to the end, then its answer is lost.
+    let lostWithLetters = 0;
+    const overrides: Parameters<typeof testCoordinator>[2] = {
+      wrapInvoker: (inner) =>
+        interceptInvoker(inner, async (task, go) => {
+          const result = (await go()) as TaskResult;
+          if (task.attempt > 0) return result;
+          if (result.deadLetters?.length) lostWithLetters++;
+          throw new Error('the answer was lost after the task ran');
+        }),
+    };
+
+    // Act
+    const retried = await runWith(overrides);
+
+    // Assess
+    expect(lostWithLetters).toBeGreaterThan(0);
+    expect(retried).toEqual(await cleanRun());
+  });
+
+  it('every task run twice at once (a duplicated invocation): the same letters and counts as a run without faults, not doubled', async () => {
+    // Prepare: both runs compute and answer; the coordinator gets the second answer.
+    let duplicatedWithLetters = 0;
+    const overrides: Parameters<typeof testCoordinator>[2] = {
+      wrapInvoker: (inner) =>
+        interceptInvoker(inner, async (task, go) => {
+          const [first, second] = (await Promise.all([go(), go()])) as TaskResult[];
+          if (first.deadLetters?.length) duplicatedWithLetters++;
+          return second;
+        }),
+    };
+
+    // Act
+    const duplicated = await runWith(overrides);
+
+    // Assess
+    expect(duplicatedWithLetters).toBeGreaterThan(0);
+    expect(duplicated).toEqual(await cleanRun());
+  });
+
+  class Crash extends Error {}
+
+  it.each(PROTOCOL_STEPS.map((s) => [s]))(
+    'a coordinator that crashes after step %s of a batch with letters, and a successor that resumes on the same stores: the same letters and counts as a run without faults',
+    async (step: ProtocolStep) => {
+      // Prepare: the first coordinator dies after the step, in the middle batch.
+      const { counts, sinks, saved } = newRun();
+      const crashAt = 2000;
+      let crashed = false;
+      const first = testCoordinator(options, build(counts), {
+        sinks,
+        onStep: (s, t) => {
+          if (!crashed && s === step && t === crashAt) {
+            crashed = true;
+            throw new Crash(`crash after ${s} of ${t}`);
+          }
+        },
+      });
+
+      // Act: it runs until it dies; a successor takes over its stores (the first is known to be gone) and runs to the end.
+      await expect(first.run(input.length)).rejects.toBeInstanceOf(Crash);
+      await first.coordinator.stop();
+      const successor = testCoordinator(options, build(counts), { sinks, blobs: first.blobs, meta: first.meta, owner: 'successor', ownerGone: () => true });
+      await successor.coordinator.start();
+      while (successor.coordinator.nextBatchTime <= lastBatch) await successor.run(1);
+
+      // Assess: the output and the letters are the clean run's. Each batch reported its count
+      // once, with the clean run's value; only a batch that died after its commit was reported by no one.
+      const reference = await cleanRun();
+      expect(crashed).toBe(true);
+      expect(await saved()).toEqual(reference.saved);
+      expect(sorted(await lettersIn(first.blobs))).toEqual(reference.letters);
+      const committedBeforeTheCrash = step === 'commit' || step === 'cleanup';
+      const expectedCounts = new Map([...reference.counts].filter(([t]) => !(committedBeforeTheCrash && t === crashAt)));
+      expect(counts).toEqual(expectedCounts);
+    },
+  );
 });
