@@ -18,10 +18,10 @@ const JOB = join(import.meta.dirname, '../fixtures/restart-job.ts');
 const JOB_STATEFUL = join(import.meta.dirname, '../fixtures/stateful-job.ts');
 /** Both fixtures' batch interval. */
 const INTERVAL_MS = 100;
-/** Batches the restart-job's runs ask for: the restart alone then reads all input, whatever was committed before. */
+/** Batches of the restart-job's runs, stopped run and restart together: one per input batch. */
 const BATCHES = input.length;
-/** Batches the stateful job's runs ask for; the first N batches of every output are compared. */
-const N = 12;
+/** Batches of the stateful job's runs, stopped run and restart together: the input and two more. */
+const N = statefulInput.length + 2;
 
 /** The checkpoint a stopped run left in its state directory (the local runtime keeps its MetaStore under `meta/`). */
 async function checkpointIn(stateDir: string): Promise<Checkpoint> {
@@ -78,39 +78,78 @@ function expectKilledMidway(expect: ExpectStatic, run: SluiceRun, { lastComplete
   expect(lastCompleted, 'checkpoint past the last input batch').toBeLessThan(first + (inputBatches - 1) * INTERVAL_MS);
 }
 
+/** The `(key,count)` pairs of a saved batch's parts, as a map; throws on a key written twice. */
+function savedCounts(batch: SavedBatch): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const [file, text] of Object.entries(batch.files)) {
+    if (!file.startsWith('part-')) continue;
+    for (const m of text.matchAll(/^\((.*),(\d+)\)$/gm)) {
+      if (counts.has(m[1])) throw new Error(`key ${m[1]} saved twice in batch ${batch.time}`);
+      counts.set(m[1], Number(m[2]));
+    }
+  }
+  return counts;
+}
+
+/** Adds one to `counts` for each of `keys`. */
+function countInto(counts: Map<string, number>, keys: readonly string[]): Map<string, number> {
+  for (const k of keys) counts.set(k, (counts.get(k) ?? 0) + 1);
+  return counts;
+}
+
+/** How many batches a stopped run committed, by the checkpoint it left. */
+function committedBy(run: SluiceRun, { lastCompleted }: Checkpoint): number {
+  return (lastCompleted - announcedNextBatch(run.stderr)) / INTERVAL_MS + 1;
+}
+
 /**
- * The restart began with the batch after the checkpoint the stopped run left (no committed batch
- * run again, none skipped), and every output has exactly one directory per batch time, from the
- * first run's first batch to the restart's last.
+ * Stops a first run of `job` with `stop`, then restarts it for the batches left of `batches`.
+ * Checks that the restart began with the batch after the checkpoint the stopped run left (no
+ * committed batch run again, none skipped) and that every output has exactly one directory per
+ * batch time, from the first run's first batch to the restart's last: `batches` in all.
  */
-function expectResumedAfterCheckpoint(expect: ExpectStatic, first: SluiceRun, second: SluiceRun, stateAfterFirst: Checkpoint, saved: SavedBatch[][], restartBatches: number) {
+async function stopAndRestart(
+  expect: ExpectStatic,
+  opts: { job: string; name: string; batches: number; outputs: readonly string[] },
+  stop: (args: string[], env: Record<string, string>) => Promise<SluiceRun>,
+) {
+  const out = join(root, opts.name);
+  const stateDir = join(root, `${opts.name}-state`);
+  const env = { SLUICE_TEST_OUT: out };
+  const run = (batches: number) => ['run', opts.job, '--state-dir', stateDir, '--batches', String(batches)];
+
+  // Act
+  const first = await stop(run(opts.batches), env);
+  const checkpoint = await checkpointIn(stateDir);
+  const second = await runSluice(run(opts.batches - committedBy(first, checkpoint)), { env });
+
+  // Assess
   expect(second.code, second.stderr).toBe(0);
-  expect(progressLines(second.stderr)[0]?.time, second.stderr).toBe(timeOfDay(stateAfterFirst.lastCompleted + INTERVAL_MS));
-  const firstBatch = announcedNextBatch(first.stderr);
-  const committedBefore = (stateAfterFirst.lastCompleted - firstBatch) / INTERVAL_MS + 1;
-  for (const batches of saved) expect(batches.map((b) => b.time)).toEqual(batchTimes(firstBatch, committedBefore + restartBatches));
+  expect(progressLines(second.stderr)[0]?.time, second.stderr).toBe(timeOfDay(checkpoint.lastCompleted + INTERVAL_MS));
+  const saved = await Promise.all(opts.outputs.map((o) => readSavedBatches(out, o)));
+  for (const batches of saved) expect(batches.map((b) => b.time)).toEqual(batchTimes(announcedNextBatch(first.stderr), opts.batches));
+  return { first, checkpoint, out, saved };
 }
 
 let root: string;
 /** The uninterrupted runs every stopped run is compared with, started together. */
-let reference: Promise<{ counts: SavedBatch[]; stateful: SavedBatch[][] }>;
+let reference: { counts: SavedBatch[]; stateful: SavedBatch[][] };
+
+/** Runs `job` for `batches` batches, uninterrupted; resolves to its output directory. */
+async function uninterrupted(job: string, name: string, batches: number): Promise<string> {
+  const out = join(root, name);
+  const r = await runSluice(['run', job, '--state-dir', join(root, `${name}-state`), '--batches', String(batches)], { env: { SLUICE_TEST_OUT: out } });
+  if (r.code !== 0) throw new Error(`the uninterrupted run of ${job} failed:\n${r.stderr}`);
+  return out;
+}
 
 beforeAll(async () => {
   root = await mkdtemp(join(tmpdir(), 'sluice-kill-'));
-  const counts = (async () => {
-    const out = join(root, 'ref-counts');
-    const r = await runSluice(['run', JOB, '--state-dir', join(root, 'ref-counts-state'), '--batches', String(BATCHES)], { env: { SLUICE_TEST_OUT: out } });
-    if (r.code !== 0) throw new Error(`reference run failed:\n${r.stderr}`);
-    return readSavedBatches(out, 'counts');
-  })();
-  const stateful = (async () => {
-    const out = join(root, 'ref-stateful');
-    const r = await runSluice(['run', JOB_STATEFUL, '--state-dir', join(root, 'ref-stateful-state'), '--batches', String(N)], { env: { SLUICE_TEST_OUT: out } });
-    if (r.code !== 0) throw new Error(`reference run failed:\n${r.stderr}`);
-    return Promise.all(OUTPUTS.map((name) => readSavedBatches(out, name)));
-  })();
-  reference = Promise.all([counts, stateful]).then(([c, s]) => ({ counts: c, stateful: s }));
-  await reference;
+  const [counts, stateful] = await Promise.all([
+    uninterrupted(JOB, 'ref-counts', BATCHES).then((out) => readSavedBatches(out, 'counts')),
+    uninterrupted(JOB_STATEFUL, 'ref-stateful', N).then((out) => Promise.all(OUTPUTS.map((o) => readSavedBatches(out, o)))),
+  ]);
+  reference = { counts, stateful };
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
@@ -119,38 +158,23 @@ afterAll(async () => {
 // Every case below runs concurrently with the others: each run mostly sleeps until its next batch is due.
 describe.concurrent('process kills', () => {
   describe('sluice run killed and started again resumes from its checkpoint', () => {
-    /** The non-empty batches in order: batch times differ between runs, the sequence must not. */
-    function contents(batches: SavedBatch[]): Record<string, string>[] {
-      return batches.map((b) => b.files).filter((f) => Object.entries(f).some(([name, text]) => name !== '_SUCCESS' && text !== ''));
+    /** Stops and restarts the restart-job; every batch's files equal the uninterrupted run's, by position (times differ). */
+    async function stopAndRestartCounts(expect: ExpectStatic, name: string, stop: (args: string[], env: Record<string, string>) => Promise<SluiceRun>) {
+      const r = await stopAndRestart(expect, { job: JOB, name, batches: BATCHES, outputs: ['counts'] }, stop);
+      // File names included: nothing but the parts and the marker in a batch directory (a write
+      // cut short stays in the sink's staging directory beside them).
+      expect(r.saved[0].map((b) => b.files)).toEqual(reference.counts.map((b) => b.files));
+      return r;
     }
 
-    /** Stops a first run with `stop`, restarts it, and checks the restart against the uninterrupted run. */
-    async function stopAndRestart(expect: ExpectStatic, name: string, stop: (args: string[], env: Record<string, string>) => Promise<SluiceRun>) {
-      const out = join(root, name);
-      const stateDir = join(root, `${name}-state`);
-      const args = ['run', JOB, '--state-dir', stateDir, '--batches', String(BATCHES)];
-      const expected = contents((await reference).counts);
-      expect(expected).toHaveLength(input.filter((b) => b.length > 0).length);
-
-      // Act
-      const first = await stop(args, { SLUICE_TEST_OUT: out });
-      const checkpoint = await checkpointIn(stateDir);
-      const second = await runSluice(args, { env: { SLUICE_TEST_OUT: out } });
-
-      // Assess
-      const saved = await readSavedBatches(out, 'counts');
-      expectResumedAfterCheckpoint(expect, first, second, checkpoint, [saved], BATCHES);
-      expect(contents(saved)).toEqual(expected);
-      // Nothing but the parts and the marker in a batch directory: a write cut short stays in the
-      // sink's staging directory beside them.
-      for (const b of saved) expect(Object.keys(b.files)).toEqual(['_SUCCESS', 'part-00000', 'part-00001', 'part-00002']);
-      return { first, checkpoint, out };
-    }
+    it('the uninterrupted run it is compared with holds the word counts of each input batch', async ({ expect }) => {
+      expect(reference.counts.map(savedCounts)).toEqual(input.map((lines) => countInto(new Map(), lines.flatMap((l) => l.split(' ')))));
+    });
 
     it.for(['cut@3', 'sealed@3', 'stage@3', 'part@3', 'success@3', 'commit@3', 'cleanup@3'])(
       'exit at %s: every batch saved exactly once, equal to an uninterrupted run',
       async (crash, { expect }) => {
-        const { first, out } = await stopAndRestart(expect, `crash-${crash}`, (args, env) => runSluice(args, { env: { ...env, SLUICE_CRASH_AT: crash } }));
+        const { first, out } = await stopAndRestartCounts(expect, `crash-${crash}`, (args, env) => runSluice(args, { env: { ...env, SLUICE_CRASH_AT: crash } }));
         expect(first.code, first.stderr).toBe(137);
         // An exit between protocol steps has no write in flight, so no staging directory is left
         // behind (the sink removes it when idle). A SIGKILL may leave one, swept later by age.
@@ -161,37 +185,30 @@ describe.concurrent('process kills', () => {
     it.for([killPlan(1, 1), killPlan(2, 2), killPlan(3, 3)])(
       'SIGKILL after commit $afterCommits, $percent% into the next batch (seed $seed): the output is still exactly the uninterrupted one',
       async (plan, { expect }) => {
-        const { first, checkpoint } = await stopAndRestart(expect, `kill-${plan.seed}`, (args, env) => runKilled(args, env, plan));
+        const { first, checkpoint } = await stopAndRestartCounts(expect, `kill-${plan.seed}`, (args, env) => runKilled(args, env, plan));
         expectKilledMidway(expect, first, checkpoint, plan, input.length);
       },
     );
   });
 
   describe('a job with windows and state, killed and started again', () => {
-    /** The first N batches of every output, by position (batch times differ between runs). */
-    const firstBatches = (saved: SavedBatch[][]) => saved.map((batches) => batches.slice(0, N).map((b) => b.files));
-
-    async function stopAndRestart(expect: ExpectStatic, name: string, stop: (args: string[], env: Record<string, string>) => Promise<SluiceRun>) {
-      const out = join(root, name);
-      const stateDir = join(root, `${name}-state`);
-      const args = ['run', JOB_STATEFUL, '--state-dir', stateDir, '--batches', String(N)];
-      const expected = firstBatches((await reference).stateful);
-      for (const batches of expected) expect(batches).toHaveLength(N);
-
-      // Act
-      const first = await stop(args, { SLUICE_TEST_OUT: out });
-      const checkpoint = await checkpointIn(stateDir);
-      const second = await runSluice(args, { env: { SLUICE_TEST_OUT: out } });
-
-      // Assess
-      const saved = await Promise.all(OUTPUTS.map((o) => readSavedBatches(out, o)));
-      expectResumedAfterCheckpoint(expect, first, second, checkpoint, saved, N);
-      expect(firstBatches(saved)).toEqual(expected);
-      return { first, checkpoint };
+    /** Stops and restarts the stateful job; every output's batches equal the uninterrupted run's, by position (times differ). */
+    async function stopAndRestartStateful(expect: ExpectStatic, name: string, stop: (args: string[], env: Record<string, string>) => Promise<SluiceRun>) {
+      const r = await stopAndRestart(expect, { job: JOB_STATEFUL, name, batches: N, outputs: OUTPUTS }, stop);
+      const files = (saved: SavedBatch[][]) => saved.map((batches) => batches.map((b) => b.files));
+      expect(files(r.saved)).toEqual(files(reference.stateful));
+      return r;
     }
 
-    it.for(['stage@5', 'part@14', 'commit@4', 'cleanup@7'])('exit at %s, restart: the first batches equal the uninterrupted run', async (crash, { expect }) => {
-      const { first } = await stopAndRestart(expect, `crash-stateful-${crash}`, (args, env) => runSluice(args, { env: { ...env, SLUICE_CRASH_AT: crash } }));
+    it('the uninterrupted run it is compared with holds the running click totals of each batch', async ({ expect }) => {
+      const totals = reference.stateful[OUTPUTS.indexOf('totals')];
+      const running = new Map<string, number>();
+      const expected = Array.from({ length: N }, (_, i) => new Map(countInto(running, statefulInput[i] ?? [])));
+      expect(totals.map(savedCounts)).toEqual(expected);
+    });
+
+    it.for(['stage@5', 'part@14', 'commit@4', 'cleanup@7'])('exit at %s, restart: every output equals the uninterrupted run', async (crash, { expect }) => {
+      const { first } = await stopAndRestartStateful(expect, `crash-stateful-${crash}`, (args, env) => runSluice(args, { env: { ...env, SLUICE_CRASH_AT: crash } }));
       expect(first.code, first.stderr).toBe(137);
     });
 
@@ -200,7 +217,7 @@ describe.concurrent('process kills', () => {
     it.for([killPlan(2, 4), killPlan(4, 5), killPlan(7, 6)])(
       'SIGKILL after commit $afterCommits, $percent% into the next batch (seed $seed), restart: the output equals the uninterrupted run',
       async (plan, { expect }) => {
-        const { first, checkpoint } = await stopAndRestart(expect, `kill-stateful-${plan.seed}`, (args, env) => runKilled(args, env, plan));
+        const { first, checkpoint } = await stopAndRestartStateful(expect, `kill-stateful-${plan.seed}`, (args, env) => runKilled(args, env, plan));
         expectKilledMidway(expect, first, checkpoint, plan, statefulInput.length);
       },
     );
