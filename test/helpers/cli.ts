@@ -47,3 +47,29 @@ export function runSluice(args: string[], opts: RunSluiceOptions = {}): Promise<
     });
   });
 }
+
+/** The time of day a progress line prints for a batch time (UTC, `HH:MM:SS.mmm`). */
+export function timeOfDay(ms: number): string {
+  return new Date(ms).toISOString().slice(11, 23);
+}
+
+/** One complete progress line of `sluice run` (written after the batch committed). */
+export interface ProgressLine {
+  /** The batch's time of day, as {@link timeOfDay} prints it. */
+  readonly time: string;
+  /** How long the batch ran, from the time it was due: its scheduling delay plus its processing time. */
+  readonly ranMs: number;
+}
+
+/** The progress lines in `stderr` so far, one per committed batch, in order; a line still being written is left out. */
+export function progressLines(stderr: string): ProgressLine[] {
+  const re = /^batch (\d\d:\d\d:\d\d\.\d{3}) .* processed in (\d+) ms {2}scheduling delay (\d+) ms\n/gm;
+  return [...stderr.matchAll(re)].map((m) => ({ time: m[1], ranMs: Number(m[2]) + Number(m[3]) }));
+}
+
+/** The time of the first batch a run announced at start (`job <name>: next batch at <ISO time>`). */
+export function announcedNextBatch(stderr: string): number {
+  const m = /^job \S+: next batch at (\S+) /m.exec(stderr);
+  if (!m) throw new Error(`no "next batch at" line in:\n${stderr}`);
+  return Date.parse(m[1]);
+}

@@ -4,7 +4,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker as Thread } from 'node:worker_threads';
-import { tsImport } from 'tsx/esm/api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildGraph, type JobDefinition } from '../../lib/api/job.ts';
 import { Coordinator } from '../../lib/engine/coordinator.ts';
@@ -13,6 +12,7 @@ import { Worker } from '../../lib/engine/worker.ts';
 import { BlobStoreClient, serveBlobStore } from '../../lib/local/blobStoreRpc.ts';
 import { ManualClock } from '../../lib/local/clock.ts';
 import { InProcessInvoker } from '../../lib/local/inProcessInvoker.ts';
+import { loadJob } from '../../lib/local/loadJob.ts';
 import { memoryLog } from '../../lib/local/log.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../../lib/local/memoryMetaStore.ts';
@@ -26,17 +26,6 @@ const fixture = (name: string) => fileURLToPath(new URL(`../fixtures/${name}`, i
 const PAIRS = fixture('pairs-job.ts');
 const CRASH = fixture('crash-job.ts');
 const BROKEN = fixture('broken-job.ts');
-
-/**
- * Loads a job file the way the worker threads (and `sluice run`) do: through tsx. The plan
- * fingerprint includes the source text of the job's functions, and vitest's transform prints
- * `(k) => [k, 1]` where tsx prints `k=>[k,1]`; a job imported by vitest would build a plan that
- * the threads refuse.
- */
-async function loadJobWithTsx(file: string): Promise<JobDefinition> {
-  const mod = (await tsImport('../../lib/local/loadJob.ts', import.meta.url)) as { loadJob(f: string): Promise<JobDefinition> };
-  return mod.loadJob(file);
-}
 
 /** Runs `batches` batches of `job` on a manual clock through the real coordinator and `invoker`. */
 async function runJob(
@@ -126,7 +115,10 @@ afterEach(async () => {
 
 describe('WorkerThreadInvoker', () => {
   it('writes byte-identical output on 3 threads and in process', async () => {
-    const job = await loadJobWithTsx(PAIRS);
+    // vitest transpiles the job here, the threads load it through tsx, which prints its functions
+    // differently (`k=>[k,1]` for `(k) => [k, 1]`). The plan fingerprint leaves function bodies
+    // out (lib/plan/graph.ts), so both sides build the same plan and the threads run its tasks.
+    const job = await loadJob(PAIRS);
     const threadsDir = path.join(tmp, 'threads');
     const inProcessDir = path.join(tmp, 'in-process');
     const blobs = new MemoryBlobStore();
@@ -163,7 +155,7 @@ describe('WorkerThreadInvoker', () => {
     const marker = path.join(tmp, 'crashed');
     // Threads copy process.env when they start, so set it before the invoker exists.
     process.env.SLUICE_TEST_CRASH_ONCE = marker;
-    const job = await loadJobWithTsx(CRASH);
+    const job = await loadJob(CRASH);
     const blobs = new MemoryBlobStore();
     const out = path.join(tmp, 'out');
     const threads = threadsFor(CRASH, 3, blobs, out);
