@@ -1,17 +1,20 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ListObjectsV2Command } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
+import type { RecordError } from '../lib/api/errors.ts';
 import { defineJob, type JobDefinition } from '../lib/api/job.ts';
-import { type CoordinatorRun, createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
+import { type CoordinatorHandlerOptions, type CoordinatorRun, createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { type AwsConfig, dynamoClient, s3Client } from '../lib/aws/clients.ts';
 import { DynamoMetaStore } from '../lib/aws/dynamoMetaStore.ts';
+import { DEPLOYED_COORDINATOR } from '../lib/aws/lambda.ts';
 import { type AwsRuntimeConfig, awsCoordinatorRuntime, awsWorkerRuntime } from '../lib/aws/runtime.ts';
 import type { CoordinatorRuntime, ProtocolStep } from '../lib/engine/coordinator.ts';
-import { keys, type TaskDescriptor, type TaskResult } from '../lib/engine/protocol.ts';
-import { runBatches } from '../lib/testing/index.ts';
+import { type Checkpoint, keys, type TaskDescriptor, type TaskResult } from '../lib/engine/protocol.ts';
 import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack } from './helpers/awsStack.ts';
-import { SkewedClock } from './helpers/skewedClock.ts';
+import { DoomedContainer } from './helpers/killedWorker.ts';
+import { HurriedClock, SkewedClock } from './helpers/skewedClock.ts';
 import { stalledWorker } from './helpers/stalledWorker.ts';
 import { startThrottlingProxy, type ThrottledService, type ThrottlePolicy, type ThrottlingProxy } from './helpers/throttlingProxy.ts';
+import { containerWorker } from './helpers/workerContainer.ts';
 
 const LINES = Array.from({ length: 1800 }, (_, i) => `w${i % 13} x${i % 7} line${i}`);
 
@@ -63,16 +66,19 @@ function lateLines(count: number): string[] {
 }
 
 interface RunOptions {
-  /** Wraps the worker handler (crashes, duplicates). */
-  readonly worker?: (run: (e: unknown) => Promise<unknown>) => (e: unknown) => Promise<unknown>;
+  /** Wraps the worker handler (crashes, duplicates); `config` is where the job's resources are. */
+  readonly worker?: (run: (e: unknown) => Promise<unknown>, config: AwsRuntimeConfig) => (e: unknown) => Promise<unknown>;
   /** Called at protocol steps of the first coordinator invocation. */
-  readonly onStep?: (step: ProtocolStep, time: number) => void;
+  readonly onStep?: (step: ProtocolStep, time: number) => void | Promise<void>;
   /** Coordinator invocations, each given this much time (ms). */
   readonly invocations?: number[];
   /** Run the invocations at the same time instead of one after another. */
   readonly concurrent?: boolean;
   readonly job?: JobDefinition;
-  /** Stop invoking the coordinator once the output holds every line (`expectedLines` of them). */
+  /**
+   * End once the output holds every line (`expectedLines` of them): the invocation that drains the
+   * stream ends after that batch, and no further one is started. @default true unless `invocations` is given
+   */
   readonly untilDrained?: boolean;
   /** Lines the output holds when the stream is drained. @default every line put */
   readonly expectedLines?: number;
@@ -82,10 +88,23 @@ interface RunOptions {
    * Creating the resources, putting the lines and reading the output still go to the emulators.
    */
   readonly endpoints?: { readonly s3?: string; readonly dynamodb?: string; readonly kinesis?: string };
-  /** Set in every coordinator invocation's runtime: its clock, its lease, what travels inline. */
-  readonly coordinator?: Partial<Pick<CoordinatorRuntime, 'clock' | 'leaseMs' | 'inlineLimit'>>;
+  /**
+   * Set in every coordinator invocation's runtime: what travels inline, the lease, and the clock
+   * (by default a {@link HurriedClock} per job: batches run back to back, not 400 ms apart).
+   */
+  readonly coordinator?: Partial<Pick<CoordinatorRuntime, 'leaseMs' | 'inlineLimit'>> & { readonly clock?: SkewedClock };
   /** Awaited after the last invocation, before the output is read (work still running beside the coordinator). */
   readonly settle?: () => Promise<void>;
+}
+
+/** The job's SDK clients wait this long before a retry (the attempts stay the SDK's three): emulators need no time to recover. */
+const RETRY_DELAY_MS = 5;
+
+/** Word counts of a batch's raw lines, as the counts output writes them (`(word,n)`), sorted; counted here, not by the engine. */
+function wordCounts(lines: readonly string[]): string[] {
+  const counts = new Map<string, number>();
+  for (const line of lines) for (const word of line.split(' ')) counts.set(word, (counts.get(word) ?? 0) + 1);
+  return [...counts].map(([word, n]) => `(${word},${n})`).sort();
 }
 
 describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers, DynamoDB lineage, S3 out', () => {
@@ -97,69 +116,94 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     await stack?.stop();
   });
 
+  /** Lines of a committed batch under s3://<name>-out/raw-<time>/. */
+  async function savedLines(name: string, time: number): Promise<number> {
+    const s3 = s3Client({ endpoint: stack.s3.endpoint });
+    const listed = await s3.send(new ListObjectsV2Command({ Bucket: `${name}-out`, Prefix: `raw-${time}/part-` }));
+    let lines = 0;
+    for (const o of listed.Contents ?? []) {
+      const body = await (await s3.send(new GetObjectCommand({ Bucket: `${name}-out`, Key: o.Key }))).Body!.transformToString();
+      lines += body.split('\n').filter((l) => l !== '').length;
+    }
+    return lines;
+  }
+
   /**
    * Creates the job's resources, puts its lines and registers its worker function. `invoke` runs
-   * one coordinator invocation given `ms`, its runtime changed by `overrides` (an `onStep`, say);
-   * `output` reads what the job saved.
+   * one coordinator invocation given `ms`, its runtime changed by `overrides` (an `onStep`, say),
+   * with the handler's `options` (by default no margin, no lease wait); `output` reads what the job
+   * saved; `endWhenDrained` makes an invocation end once the output holds every line.
    */
   async function deployJob(name: string, options: RunOptions = {}) {
     await createResources(stack, name, 4);
-    await putLines(stack, name, options.lines ?? LINES);
+    const placed = await putLines(stack, name, options.lines ?? LINES);
     const emulated = stack.config(name);
     // stackConfig gives one endpoint per service; the overrides replace some of them for the job only.
     const perService = emulated.aws!.endpoint as Exclude<NonNullable<AwsConfig['endpoint']>, string>;
-    const config: AwsRuntimeConfig = options.endpoints ? { ...emulated, aws: { ...emulated.aws, endpoint: { ...perService, ...options.endpoints } } } : emulated;
+    const config: AwsRuntimeConfig = { ...emulated, aws: { ...emulated.aws, endpoint: { ...perService, ...options.endpoints }, retryDelayMs: RETRY_DELAY_MS } };
     const definition = options.job ?? job(name);
     const worker = createWorkerHandler(async () => definition, (graph) => awsWorkerRuntime(graph, config));
-    stack.lambda.register(config.workerFunction!, options.worker ? options.worker(worker) : worker);
+    stack.lambda.register(config.workerFunction!, options.worker ? options.worker(worker, config) : worker);
     const logs: string[] = [];
-    const invoke = (ms: number, overrides: Partial<CoordinatorRuntime> = {}) => {
+    const invoke = (ms: number, overrides: Partial<CoordinatorRuntime> = {}, handlerOptions: CoordinatorHandlerOptions = { marginMs: 0 }) => {
       const handler = createCoordinatorHandler(
         async () => definition,
         (graph) => ({ ...awsCoordinatorRuntime(graph, config, (l) => logs.push(l)), retryBackoffMs: 5, ...options.coordinator, ...overrides }),
-        { marginMs: 0, log: (l) => logs.push(l) },
+        { ...handlerOptions, log: (l) => logs.push(l) },
       );
       return handler({}, { getRemainingTimeInMillis: () => ms }).catch((e: Error) => ({ error: e }) as const);
     };
     const output = async () => ({ raw: await readS3Batches(stack, `${name}-out`, 'raw'), counts: await readS3Batches(stack, `${name}-out`, 'counts') });
-    return { config, logs, invoke, output };
+    // Lines saved by the batches committed so far, each batch counted once, whichever invocation committed it.
+    const expected = options.expectedLines ?? (options.lines ?? LINES).length;
+    const counted = new Set<number>();
+    let saved = 0;
+    const drained = () => saved >= expected;
+    /**
+     * A protocol step hook for an invocation given `ms` on `clock`: after each batch it counts the
+     * lines that batch saved; once the output holds every line, it moves the clock past the
+     * invocation's deadline, so the coordinator starts no further batch and hands the lease over,
+     * as it does when its time runs out.
+     */
+    const endWhenDrained = (clock: SkewedClock, ms: number) => async (step: ProtocolStep, time: number) => {
+      if (step !== 'cleanup' || counted.has(time)) return;
+      counted.add(time);
+      saved += await savedLines(name, time);
+      if (drained()) clock.pass(ms);
+    };
+    return { config, logs, invoke, output, placed, drained, endWhenDrained };
   }
 
   async function runJob(name: string, options: RunOptions = {}) {
-    const { logs, invoke, output } = await deployJob(name, options);
+    const { logs, invoke, output, drained, endWhenDrained } = await deployJob(name, options);
+    // By default short invocations, as many as it takes to drain the stream (at most four).
+    const plan = options.invocations ?? [2500, 2500, 2500, 2500];
+    const untilDrained = options.untilDrained ?? options.invocations === undefined;
+    const clock = options.coordinator?.clock ?? new HurriedClock();
     let first = true;
     const invokeNext = (ms: number) => {
       const onStep = first ? options.onStep : undefined;
       first = false;
-      return invoke(ms, { onStep });
+      const ending = untilDrained ? endWhenDrained(clock, ms) : undefined;
+      return invoke(ms, {
+        clock,
+        onStep: async (step, time) => {
+          await onStep?.(step, time);
+          await ending?.(step, time);
+        },
+      });
     };
-    // By default short invocations, as many as it takes to drain the stream (at most four).
-    const plan = options.invocations ?? [2500, 2500, 2500, 2500];
-    const untilDrained = options.untilDrained ?? options.invocations === undefined;
     const runs: (CoordinatorRun | { error: Error })[] = [];
     if (options.concurrent) runs.push(...(await Promise.all(plan.map(invokeNext))));
     else {
       for (const ms of plan) {
         runs.push(await invokeNext(ms));
         // As the schedule would, until the output holds every line.
-        const expected = options.expectedLines ?? (options.lines ?? LINES).length;
-        if (untilDrained && [...(await readS3Batches(stack, `${name}-out`, 'raw')).values()].flat().length >= expected) break;
+        if (untilDrained && drained()) break;
       }
     }
     await options.settle?.();
     return { runs, logs, ...(await output()) };
-  }
-
-  /** The word counts the local runtime computes from the same records per batch. */
-  async function localCounts(rawBatches: string[][]) {
-    const out = await runBatches({ batchInterval: 400, batches: rawBatches.length }, (ctx) =>
-      ctx
-        .queueStream(rawBatches)
-        .flatMap((l) => l.split(' '))
-        .map((w) => [w, 1] as [string, number])
-        .reduceByKey((a, b) => a + b, { numPartitions: 3 }),
-    );
-    return out.map((b) => b.data.map(([w, n]) => `(${w},${n})`).sort());
   }
 
   async function expectExactlyOnce(result: { raw: Map<number, string[]>; counts: Map<number, string[]> }, lines: readonly string[] = LINES, batches = 4) {
@@ -168,9 +212,9 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     expect(rawBatches.flat().sort()).toEqual([...lines].sort());
     // Several batches drained the backlog (120 records per shard per batch).
     expect(rawBatches.filter((b) => b.length > 0).length).toBeGreaterThanOrEqual(batches);
-    // Same batches in both outputs, and the counts are what the local runtime computes from them.
+    // Same batches in both outputs, and each batch's counts are its raw lines' words, counted.
     expect([...result.counts.keys()]).toEqual([...result.raw.keys()]);
-    expect([...result.counts.values()].map((lines) => [...lines].sort())).toEqual(await localCounts(rawBatches));
+    expect([...result.counts.values()].map((counted) => [...counted].sort())).toEqual(rawBatches.map(wordCounts));
   }
 
   /** A throttling proxy in front of each emulator named in `policies`, and their endpoints for {@link runJob}; the test stops them. */
@@ -182,25 +226,60 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     return { proxies, endpoints, stop: async () => void (await Promise.all(Object.values(proxies).map((p) => p.stop()))) };
   }
 
-  it('a clean run: every record counted exactly once, as the local runtime counts it', async () => {
+  it('a clean run: every record counted exactly once', async () => {
     const result = await runJob(stack.name('e2e-clean'));
     expect(result.runs.every((r) => !('error' in r))).toBe(true);
     await expectExactlyOnce(result);
     expect(result.logs.some((l) => l.includes('"_aws"') && l.includes('"InputRecords"'))).toBe(true);
   }, 60_000);
 
-  it('a worker that dies mid-task is retried; the output is unchanged', async () => {
-    let deaths = 0;
-    const result = await runJob(stack.name('e2e-worker-dies'), {
-      worker: (run) => async (e) => {
-        if (deaths < 3) {
-          deaths++;
-          throw new Error('Runtime exited with error: signal: killed');
+  /** Whether `bucket/key` is an object in the emulated S3. */
+  async function objectExists(path: string): Promise<boolean> {
+    const slash = path.indexOf('/');
+    try {
+      await s3Client({ endpoint: stack.s3.endpoint }).send(new HeadObjectCommand({ Bucket: path.slice(0, slash), Key: path.slice(slash + 1) }));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  it('a worker killed mid-task, after its write landed and before it answered, is retried; the output is unchanged', async () => {
+    const name = stack.name('e2e-worker-dies');
+    const definition = job(name);
+    // One task of each kind that writes (a cached partition, a shuffle blob, an output part) is killed in its first run.
+    const doomed = new Set(['cache', 'map', 'output']);
+    const killed = new Set<string>();
+    const deaths: { kind: string; landed: string[]; stored: boolean[] }[] = [];
+    const result = await runJob(name, {
+      job: definition,
+      // Shuffle data and cached partitions go to S3 (none travel inline): every stage writes there.
+      coordinator: { inlineLimit: 0 },
+      worker: (run, config) => async (event) => {
+        const task = event as TaskDescriptor;
+        const kind = task.stage.kind === 'result' ? task.stage.action.kind : task.stage.kind;
+        // Told apart by what it computes (an attempt number is shared by the result stages of one dataset).
+        const id = `${task.time}/${task.partition}/${JSON.stringify(task.stage)}`;
+        if (killed.has(id) || !doomed.delete(kind)) return run(event);
+        killed.add(id);
+        // A container of its own, killed once its first PutObject landed: the run never answers, Lambda reports the kill.
+        const container = new DoomedContainer(1);
+        try {
+          return await container.invoke(containerWorker(definition, config, { s3: container.s3, kinesis: container.requests }), event);
+        } finally {
+          // Looked at before the coordinator hears of the death: what the killed run wrote is in S3.
+          deaths.push({ kind, landed: [...container.landed], stored: await Promise.all(container.landed.map(objectExists)) });
         }
-        return run(e);
       },
     });
-    expect(deaths).toBe(3);
+    expect(deaths.map((d) => d.kind).sort()).toEqual(['cache', 'map', 'output']);
+    for (const death of deaths) {
+      expect(death.landed).toHaveLength(1);
+      expect(death.stored).toEqual([true]);
+    }
+    const retried = result.logs.filter((l) => /^warning: task \S+ partition \d+ attempt 1 failed \(.*Runtime\.ExitError: .*Runtime exited with error: signal: killed\); retrying$/.test(l));
+    expect(retried).toHaveLength(3);
+    expect(result.runs.every((r) => !('error' in r))).toBe(true);
     await expectExactlyOnce(result);
   }, 60_000);
 
@@ -218,6 +297,7 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     let stopped = false;
     const result = await runJob(stack.name('e2e-coordinator-dies'), {
       invocations: [6000, 6000],
+      untilDrained: true,
       onStep: (step) => {
         if (!stopped && step === 'sealed') {
           stopped = true;
@@ -231,11 +311,127 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     await expectExactlyOnce(result);
   }, 60_000);
 
-  it('a second coordinator started while the first holds the lease stands aside', async () => {
-    const result = await runJob(stack.name('e2e-two-coordinators'), { invocations: [6000, 6000], concurrent: true });
+  it('a second coordinator started while the first holds the lease stands aside at once without a lease wait (the handler’s default)', async () => {
+    const result = await runJob(stack.name('e2e-two-coordinators'), { invocations: [6000, 6000], concurrent: true, untilDrained: true });
     const skipped = result.runs.filter((r) => 'skipped' in r && r.skipped);
     expect(skipped).toHaveLength(1);
     await expectExactlyOnce(result);
+  }, 60_000);
+
+  // The deployed coordinator (lib/aws/lambda.ts) waits up to DEPLOYED_COORDINATOR.waitForLeaseMs for
+  // the lease. Each invocation here has a clock of its own that never waits (HurriedClock): the
+  // 20 s wait takes no real time, and a waiting invocation is held only by what the test observes.
+
+  it('as deployed, a coordinator invoked while the last one holds the lease waits, takes over when it is handed over, and goes on from its last batch', async () => {
+    const name = stack.name('e2e-deployed-takes-over');
+    const { invoke, output, endWhenDrained } = await deployJob(name);
+    const committed = { first: [] as number[], second: [] as number[] };
+    const secondWaiting = gate();
+    const firstEnded = gate();
+    let secondStarted = false;
+    let leaseWaits = 0;
+    let second: Promise<CoordinatorRun | { error: Error }> | undefined;
+    // The second invocation's sleeps before it starts are its lease wait: each lasts until the first invocation has ended.
+    const secondClock = new HurriedClock(async () => {
+      if (secondStarted) return;
+      leaseWaits++;
+      secondWaiting.open();
+      await firstEnded.opened;
+    });
+    const secondMs = DEPLOYED_COORDINATOR.marginMs + 60_000;
+    const secondEnds = endWhenDrained(secondClock, secondMs);
+    const startSecond = () =>
+      invoke(
+        secondMs,
+        {
+          clock: secondClock,
+          onStep: async (step, t) => {
+            secondStarted = true;
+            if (step === 'commit') committed.second.push(t);
+            await secondEnds(step, t);
+          },
+        },
+        DEPLOYED_COORDINATOR,
+      );
+    // The first invocation has three batch intervals left; once it committed a batch (it holds the lease), the second is invoked.
+    const firstClock = new HurriedClock();
+    const firstMs = DEPLOYED_COORDINATOR.marginMs + 1200;
+    const firstEnds = endWhenDrained(firstClock, firstMs);
+    const first = invoke(
+      firstMs,
+      {
+        clock: firstClock,
+        onStep: async (step, t) => {
+          await firstEnds(step, t);
+          if (step !== 'commit') return;
+          committed.first.push(t);
+          if (second) return;
+          second = startSecond();
+          // Held until the second is waiting for the lease (or has ended without waiting).
+          await Promise.race([secondWaiting.opened, second]);
+        },
+      },
+      DEPLOYED_COORDINATOR,
+    ).finally(firstEnded.open);
+    const firstRun = await first;
+    const secondRun = await second;
+
+    expect(firstRun).not.toHaveProperty('error');
+    expect(firstRun).not.toHaveProperty('skipped');
+    expect(leaseWaits).toBeGreaterThanOrEqual(1);
+    expect(secondRun).not.toHaveProperty('error');
+    expect(secondRun).not.toHaveProperty('skipped');
+    // The second went on from the first one's last batch: one batch after another, none twice, none skipped.
+    const lastOfFirst = (firstRun as CoordinatorRun).lastCompleted;
+    expect(committed.first.at(-1)).toBe(lastOfFirst);
+    expect(committed.second[0]).toBe(lastOfFirst + 400);
+    const times = [...committed.first, ...committed.second];
+    expect(times.slice(1).map((t, i) => t - times[i])).toEqual(Array(times.length - 1).fill(400));
+    const result = await output();
+    expect([...result.raw.keys()]).toEqual(times);
+    await expectExactlyOnce(result);
+  }, 60_000);
+
+  it('as deployed, a coordinator invoked while the last one keeps the lease past the wait stands aside; the holder goes on', async () => {
+    const name = stack.name('e2e-deployed-stands-aside');
+    const { invoke, output, endWhenDrained } = await deployJob(name);
+    const holding = gate();
+    const release = gate();
+    // The holder stops after its first commit, keeping the lease, until the test releases it.
+    const firstClock = new HurriedClock();
+    const firstMs = DEPLOYED_COORDINATOR.marginMs + 10_000;
+    const firstEnds = endWhenDrained(firstClock, firstMs);
+    let held = false;
+    const first = invoke(
+      firstMs,
+      {
+        clock: firstClock,
+        onStep: async (step, t) => {
+          if (step === 'commit' && !held) {
+            held = true;
+            holding.open();
+            await release.opened;
+          }
+          await firstEnds(step, t);
+        },
+      },
+      DEPLOYED_COORDINATOR,
+    );
+    await holding.opened;
+    const secondClock = new HurriedClock();
+    const secondMs = DEPLOYED_COORDINATOR.marginMs + 10_000;
+    const invoked = secondClock.now();
+    const secondRun = await invoke(secondMs, { clock: secondClock, onStep: endWhenDrained(secondClock, secondMs) }, DEPLOYED_COORDINATOR);
+    const waited = secondClock.now() - invoked;
+    release.open();
+    const firstRun = await first;
+
+    expect(secondRun).toMatchObject({ batches: 0, skipped: expect.stringMatching(/^job \S+ is already running: coordinator \S+ holds the lease until /) });
+    expect(waited).toBeGreaterThanOrEqual(DEPLOYED_COORDINATOR.waitForLeaseMs);
+    // The holder kept its lease: it was never fenced, and drained the stream.
+    expect(firstRun).not.toHaveProperty('error');
+    expect((firstRun as CoordinatorRun).batches).toBeGreaterThanOrEqual(4);
+    await expectExactlyOnce(await output());
   }, 60_000);
 
   const strict = (b: Uint8Array) => {
@@ -243,7 +439,8 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     if (text.startsWith('bad')) throw new Error(`cannot decode ${JSON.stringify(text)}`);
     return text;
   };
-  const withBad = [...LINES.slice(0, 600), 'bad record one', ...LINES.slice(600), 'bad record two'];
+  // The first bad record is the 196th record of its shard: two batches of up to 120 records come before the one that holds it.
+  const withBad = [...LINES.slice(0, 1200), 'bad record one', ...LINES.slice(1200), 'bad record two'];
 
   it("a record the decoder rejects goes to dead letters with onRecordError: 'dead-letter'; the rest is counted exactly once", async () => {
     const name = stack.name('e2e-dead-letter');
@@ -251,8 +448,7 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     expect(result.runs.every((r) => !('error' in r))).toBe(true);
     await expectExactlyOnce(result);
     // Dead letters are JSON lines under <job>/dead-letters/<batch time>/ in the state bucket.
-    const { S3Client, GetObjectCommand } = await import('@aws-sdk/client-s3');
-    const s3 = new S3Client({ endpoint: stack.s3.endpoint, forcePathStyle: true, region: 'us-east-1', credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } });
+    const s3 = s3Client({ endpoint: stack.s3.endpoint });
     const listed = await s3.send(new ListObjectsV2Command({ Bucket: `${name}-state`, Prefix: `${name}/dead-letters/` }));
     const bodies = await Promise.all((listed.Contents ?? []).map(async (o) => (await (await s3.send(new GetObjectCommand({ Bucket: `${name}-state`, Key: o.Key }))).Body!.transformToString())));
     const parsed = bodies.flatMap((b) => b.trim().split('\n')).map((l) => JSON.parse(l));
@@ -267,14 +463,46 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
 
   it('by default a record the decoder rejects fails the batch with a RecordError, and nothing past it is committed', async () => {
     const name = stack.name('e2e-decoder-fails');
-    const result = await runJob(name, { job: job(name, { decode: strict, maxTaskAttempts: 2 }), lines: withBad });
-    const failed = result.runs.find((r) => 'error' in r) as { error: Error } | undefined;
-    expect(failed?.error.name).toBe('RecordError');
-    expect(failed?.error.message).toMatch(/the decoder threw on record \d+ of shard shardId-\d+ of Kinesis stream e2e-decoder-fails: cannot decode "bad record one"/);
-    // Batches before the bad record were committed; none of its batch's output exists.
-    const raw = [...result.raw.values()].flat();
-    expect(raw).not.toContain('bad record one');
-    expect(raw.length).toBeLessThan(LINES.length);
+    const { config, invoke, output, placed } = await deployJob(name, { job: job(name, { decode: strict, maxTaskAttempts: 2 }), lines: withBad });
+    const meta = new DynamoMetaStore({ client: dynamoClient(config.aws), table: config.table, job: name });
+    const clock = new HurriedClock();
+    const expectFailure = (run: CoordinatorRun | { error: Error }) => {
+      const error = (run as { error?: RecordError }).error;
+      expect(error?.name).toBe('RecordError');
+      expect(error?.message).toMatch(/the decoder threw on record \d+ of shard shardId-\d+ of Kinesis stream e2e-decoder-fails: cannot decode "bad record one"/);
+      return error!.batchTime!;
+    };
+    const failedAt = expectFailure(await invoke(2500, { clock }));
+
+    // The checkpoint stops at the batch before the failed one; every saved batch is before it.
+    expect((await meta.get<Checkpoint>(keys.checkpoint))?.value.lastCompleted).toBe(failedAt - 400);
+    const { raw } = await output();
+    expect(raw.size).toBeGreaterThan(0);
+    expect([...raw.keys()].filter((t) => t >= failedAt)).toEqual([]);
+    // Per shard, the lines saved are the shard's first lines, in the order they were put, none twice: the failed batch
+    // starts right after them. On the bad record's shard, that batch holds the bad record (it reads at most 120 records).
+    const saved = [...raw.values()].flat();
+    expect(new Set(saved).size).toBe(saved.length);
+    const savedSet = new Set(saved);
+    const shards = new Map<string, string[]>();
+    for (const { line, shard } of placed) shards.set(shard, [...(shards.get(shard) ?? []), line]);
+    let savedInShards = 0;
+    for (const [shard, lines] of shards) {
+      const before = lines.filter((l) => savedSet.has(l)).length;
+      expect({ shard, saved: lines.filter((l) => savedSet.has(l)) }).toEqual({ shard, saved: lines.slice(0, before) });
+      savedInShards += before;
+      const bad = lines.indexOf('bad record one');
+      if (bad >= 0) {
+        expect(before).toBeLessThanOrEqual(bad);
+        expect(bad - before).toBeLessThan(120);
+      }
+    }
+    expect(savedInShards).toBe(saved.length);
+
+    // The next invocation tries the failed batch again, fails the same way, and commits nothing either.
+    expect(expectFailure(await invoke(2500, { clock }))).toBe(failedAt);
+    expect((await meta.get<Checkpoint>(keys.checkpoint))?.value.lastCompleted).toBe(failedAt - 400);
+    expect((await output()).raw).toEqual(raw);
   }, 60_000);
 
   it('throttled worker invocations are retried; the output is unchanged', async () => {
@@ -284,8 +512,9 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
   }, 60_000);
 
   // Throttling on S3, DynamoDB and Kinesis: real HTTP through proxies that answer some requests with
-  // the service's own throttling error, which the SDK retries (maxAttempts 3 in lib/aws/clients.ts,
-  // at least 1 s of backoff base for a throttle). Only the job's clients go through the proxies.
+  // the service's own throttling error, which the SDK retries (3 attempts in all, lib/aws/clients.ts;
+  // here RETRY_DELAY_MS apart instead of the standard backoff of up to 1 s × 2^n for a throttle).
+  // Only the job's clients go through the proxies.
 
   it('throttling on every service (S3, DynamoDB, Kinesis and Lambda) is retried; the output is unchanged', async () => {
     // Every 7th request. The coordinator calls one at a time, so its retry is the next request and goes through;
@@ -295,7 +524,7 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
       const lambdaBefore = stack.lambda.throttled();
       stack.lambda.throttleNext(6);
       // Six batch times at the least, seven as a rule: the fullest shard holds 678 of the lines, six batches of up to 120.
-      // Throttled, the backlog takes more than one invocation's time: later invocations go on with it.
+      // Seven batch intervals per invocation: when throttling costs a batch, a later invocation goes on with the backlog.
       const result = await runJob(stack.name('e2e-throttled-everywhere'), { endpoints, invocations: [3000, 3000, 3000, 3000, 3000, 3000, 3000, 3000], untilDrained: true });
       expect(result.runs.every((r) => !('error' in r))).toBe(true);
       for (const p of Object.values(proxies)) expect(p.refused()).toBeGreaterThan(0);

@@ -1,41 +1,53 @@
+import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { StreamingContext } from 'sluice';
-import { defineJob } from '../lib/api/job.ts';
+import { defineJob, type JobDefinition } from '../lib/api/job.ts';
 import { lambdaClient } from '../lib/aws/clients.ts';
 import { createWorkerHandler } from '../lib/aws/handlers.ts';
 import { LambdaInvoker } from '../lib/aws/lambdaInvoker.ts';
+import type { TaskDescriptor } from '../lib/engine/protocol.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
 import { localSinks } from '../lib/local/sinks.ts';
 import { localSources } from '../lib/local/sourceFactory.ts';
+import type { BlobStore, SinkResolver } from '../lib/ports/index.ts';
 import { testCoordinator } from '../test/helpers/engine.ts';
+import { DoomedContainer } from './helpers/killedWorker.ts';
 import { type LambdaEndpoint, startLambdaEndpoint } from './helpers/lambdaEndpoint.ts';
 
 const input = [['a b a', 'c'], ['b b', 'd a'], ['e']];
-const expected = [
-  [
-    ['a', 2],
-    ['b', 1],
-    ['c', 1],
-  ],
-  [
-    ['a', 1],
-    ['b', 2],
-    ['d', 1],
-  ],
-  [['e', 1]],
-];
 
-function build(out: [string, number][][]) {
+/** Wait between the SDK's retries of one request, instead of its standard backoff (up to 1 s × 2^n after a throttle). */
+const RETRY_DELAY_MS = 1;
+
+/** Each batch's word counts, counted here from `input` (not by the engine), sorted as the job sorts what it collects. */
+const expected: [string, number][][] = input.map((batch) => {
+  const counts = new Map<string, number>();
+  for (const line of batch) for (const word of line.split(' ')) counts.set(word, (counts.get(word) ?? 0) + 1);
+  return [...counts].sort();
+});
+
+/** Word counts per batch, collected into `out`; with `save`, also saved as text files under the prefix `counts`. */
+function build(out: [string, number][][], save = false) {
   return (ctx: StreamingContext) => {
-    ctx
+    const counts = ctx
       .queueStream(input, { numPartitions: 2 })
       .flatMap((l) => l.split(' '))
       .map((w) => [w, 1] as [string, number])
-      .reduceByKey((a, b) => a + b, { numPartitions: 3 })
-      .foreachRDD(async (b) => {
-        out.push(((await b.collect()) as [string, number][]).sort());
-      });
+      .reduceByKey((a, b) => a + b, { numPartitions: 3 });
+    counts.foreachRDD(async (b) => {
+      out.push(((await b.collect()) as [string, number][]).sort());
+    });
+    if (save) counts.saveAsTextFiles('counts');
   };
+}
+
+/** What a worker function of the job runs with: the job, the state store, the sinks. */
+interface WorkerParts {
+  readonly job: JobDefinition;
+  readonly blobs: BlobStore;
+  readonly sinks: SinkResolver;
 }
 
 describe('LambdaInvoker: tasks run in a worker Lambda function behind the Invoke API', () => {
@@ -52,19 +64,30 @@ describe('LambdaInvoker: tasks run in a worker Lambda function behind the Invoke
     closers = [];
   });
 
-  /** A coordinator whose tasks go through the Lambda endpoint to `fn`, wrapping the real worker handler. */
-  function setup(fn: string, wrap: (run: (event: unknown) => Promise<unknown>) => (event: unknown) => Promise<unknown> = (r) => r, inlineLimit?: number) {
+  /**
+   * A coordinator whose tasks go through the Lambda endpoint to `fn`, wrapping the real worker
+   * handler. With `outDir`, the job also saves its counts there as text files.
+   */
+  function setup(
+    fn: string,
+    wrap: (run: (event: unknown) => Promise<unknown>, parts: WorkerParts) => (event: unknown) => Promise<unknown> = (r) => r,
+    options: { readonly inlineLimit?: number; readonly outDir?: string } = {},
+  ) {
     const out: [string, number][][] = [];
-    const options = { name: 'engine-test', batchInterval: 1000 } as const;
-    const job = defineJob(options, build(out));
+    const jobOptions = { name: 'engine-test', batchInterval: 1000 } as const;
+    const save = options.outDir !== undefined;
+    const job = defineJob(jobOptions, build(out, save));
     const blobs = new MemoryBlobStore();
-    const worker = createWorkerHandler(async () => job, () => ({ blobs, sources: localSources(), sinks: localSinks(process.cwd()) }));
-    lambda.register(fn, wrap(worker));
-    const t = testCoordinator(options, build(out), {
+    const sinks = localSinks(options.outDir ?? process.cwd());
+    const worker = createWorkerHandler(async () => job, () => ({ blobs, sources: localSources(), sinks }));
+    lambda.register(fn, wrap(worker, { job, blobs, sinks }));
+    const t = testCoordinator(jobOptions, build(out, save), {
       blobs,
-      inlineLimit,
+      inlineLimit: options.inlineLimit,
+      outDir: options.outDir,
       wrapInvoker: () => {
-        const inv = new LambdaInvoker({ client: lambdaClient({ endpoint: lambda.endpoint }), functionName: fn, concurrency: 4, backoffMs: 1 });
+        // The SDK's own retries of a throttled Invoke (3 attempts) come RETRY_DELAY_MS apart: the endpoint needs no time to recover.
+        const inv = new LambdaInvoker({ client: lambdaClient({ endpoint: lambda.endpoint, retryDelayMs: RETRY_DELAY_MS }), functionName: fn, concurrency: 4, backoffMs: 1 });
         closers.push(() => inv.close());
         return inv;
       },
@@ -76,31 +99,80 @@ describe('LambdaInvoker: tasks run in a worker Lambda function behind the Invoke
     const inline = setup('worker-inline');
     await inline.run(3);
     expect(inline.out).toEqual(expected);
-    const viaBlobs = setup('worker-blobs', undefined, 0);
+    const viaBlobs = setup('worker-blobs', undefined, { inlineLimit: 0 });
     await viaBlobs.run(3);
     expect(viaBlobs.out).toEqual(expected);
     expect(lambda.calls.get('worker-blobs')).toBeGreaterThan(10);
   });
 
-  it('a worker that crashes mid-task is retried: the output is unchanged', async () => {
-    let crashed = 0;
-    const t = setup('worker-crash', (run) => async (event) => {
-      if (crashed < 2) {
-        crashed++;
-        throw new Error('Runtime exited with error: signal: killed');
-      }
-      return run(event);
-    });
+  it('a worker killed mid-task, after its output part landed and before it answered, is retried: the output is unchanged', async () => {
+    // Prepare: the first runs of two output tasks are in containers of their own, killed once their part file landed.
+    const outDir = await fs.mkdtemp(path.join(os.tmpdir(), 'sluice-killed-'));
+    closers.push(() => fs.rm(outDir, { recursive: true, force: true }));
+    // Tasks are told apart by what they compute (an attempt number counts the collect and the output of a dataset together).
+    const killed = new Set<string>();
+    const deaths: { landed: string[]; stored: boolean[] }[] = [];
+    const t = setup(
+      'worker-killed',
+      (run, { job, blobs, sinks }) =>
+        async (event) => {
+          const task = event as TaskDescriptor;
+          const writesPart = task.stage.kind === 'result' && task.stage.action.kind === 'output';
+          const id = `${task.time}/${task.partition}/${JSON.stringify(task.stage)}`;
+          if (!writesPart || killed.has(id) || killed.size === 2) return run(event);
+          killed.add(id);
+          const container = new DoomedContainer(1);
+          const killable = createWorkerHandler(async () => job, () => ({
+            blobs: container.blobs(blobs),
+            sources: localSources(),
+            sinks: (location) => {
+              const sink = sinks(location);
+              return { ...sink, store: container.blobs(sink.store) };
+            },
+          }));
+          try {
+            return await container.invoke(killable, event);
+          } finally {
+            // Looked at before the coordinator hears of the death: the killed run's part file is on disk.
+            const stored = await Promise.all(container.landed.map((key) => fs.stat(path.join(outDir, key)).then(() => true, () => false)));
+            deaths.push({ landed: [...container.landed], stored });
+          }
+        },
+      { outDir },
+    );
+
+    // Act
     await t.run(3);
+
+    // Assess
+    expect(deaths).toHaveLength(2);
+    for (const death of deaths) {
+      expect(death.landed).toEqual([expect.stringMatching(/^counts-\d+\/part-/)]);
+      expect(death.stored).toEqual([true]);
+    }
+    expect(t.log.warnings.filter((w) => /Runtime\.ExitError: .*Runtime exited with error: signal: killed/.test(w))).toHaveLength(2);
     expect(t.out).toEqual(expected);
-    expect(t.log.warnings.filter((w) => w.includes('signal: killed'))).toHaveLength(2);
+    // Each batch's saved parts hold its counts once: the retry wrote over the killed run's part, not beside it.
+    const batches = (await fs.readdir(outDir)).sort((a, b) => Number(a.slice(7)) - Number(b.slice(7)));
+    const saved = await Promise.all(
+      batches.map(async (dir) => {
+        const parts = (await fs.readdir(path.join(outDir, dir))).filter((f) => f !== '_SUCCESS');
+        const text = await Promise.all(parts.map((f) => fs.readFile(path.join(outDir, dir, f), 'utf8')));
+        return text.join('').split('\n').filter((l) => l !== '').sort();
+      }),
+    );
+    expect(saved).toEqual(expected.map((batch) => batch.map(([w, n]) => `(${w},${n})`).sort()));
   });
 
   it('a task that runs twice (a duplicate invocation) changes nothing', async () => {
-    const t = setup('worker-twice', (run) => async (event) => {
-      await run(event);
-      return run(event);
-    }, 0);
+    const t = setup(
+      'worker-twice',
+      (run) => async (event) => {
+        await run(event);
+        return run(event);
+      },
+      { inlineLimit: 0 },
+    );
     await t.run(3);
     expect(t.out).toEqual(expected);
   });

@@ -1,7 +1,15 @@
 import * as fs from 'node:fs/promises';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  GetObjectCommand,
+  ListObjectsV2Command,
+  type S3Client,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SluiceError } from '../lib/api/errors.ts';
 import { s3Client } from '../lib/aws/clients.ts';
@@ -44,6 +52,18 @@ describe('S3BlobStore against s3rver', () => {
     return (page.Contents ?? []).map((o) => o.Key!);
   }
 
+  /**
+   * What a multipart upload of `key` that died halfway leaves: the upload, holding the part sent
+   * before it died, never completed. S3 keeps such an upload (until it is aborted or a lifecycle
+   * rule sweeps it) but never lists it as an object.
+   */
+  async function uploadLeftHalfway(bucket: string, key: string): Promise<{ uploadId: string; etag: string }> {
+    const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key }));
+    const part = await client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId, PartNumber: 1, Body: 'the first part of an object never completed' }));
+    if (!UploadId || !part.ETag) throw new Error(`s3rver did not store the first part of ${key}`);
+    return { uploadId: UploadId, etag: part.ETag };
+  }
+
   beforeAll(async () => {
     s3 = await startS3rver();
     client = s3Client({ endpoint: s3.endpoint });
@@ -59,11 +79,12 @@ describe('S3BlobStore against s3rver', () => {
     name,
     create: async () => {
       const bucket = await freshBucket('contract');
+      const store = new S3BlobStore({ client, bucket, prefix });
       return {
-        store: new S3BlobStore({ client, bucket, prefix }),
-        // Nothing to leave: a PutObject is atomic, so a put that dies halfway leaves no object at
-        // all (the store never uses multipart uploads, whose parts are not listed as objects anyway).
-        leaveHalfWrittenObject: async () => {},
+        store,
+        // A PutObject that dies halfway leaves nothing on S3 (s3rver, unlike S3, would list the bytes
+        // it received of a PUT cut off mid-body); a multipart upload that dies halfway leaves its parts.
+        leaveHalfWrittenObject: async (dirKey) => void (await uploadLeftHalfway(bucket, `${store.prefix}${dirKey}/half-written`)),
         // S3 has no directories: bare means the bucket holds no object at all, under the prefix or not.
         isBare: async () => (await objectKeys(bucket)).length === 0,
         // The bucket goes with s3rver's temporary directory when the emulator stops.
@@ -103,6 +124,22 @@ describe('S3BlobStore against s3rver', () => {
       // Assess
       expect(await a.list('')).toEqual([]);
       expect(await ab.list('')).toEqual(['k/1', 'k/2']);
+    });
+
+    it('lists an upload left halfway (the contract’s half-written object) only once it is completed', async () => {
+      // Prepare: what the contract fixture leaves is a real upload of the key, holding its first part.
+      const bucket = await freshBucket();
+      const store = new S3BlobStore({ client, bucket, prefix: 'jobs/a' });
+      const { uploadId, etag } = await uploadLeftHalfway(bucket, 'jobs/a/dir/half-written');
+      expect(await store.list('')).toEqual([]);
+
+      // Act
+      await client.send(
+        new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'jobs/a/dir/half-written', UploadId: uploadId, MultipartUpload: { Parts: [{ PartNumber: 1, ETag: etag }] } }),
+      );
+
+      // Assess (not the bytes: s3rver answers a CompleteMultipartUpload before the object's file is flushed)
+      expect(await store.list('')).toEqual(['dir/half-written']);
     });
 
     it('refuses a key prefix that is not a relative path', () => {

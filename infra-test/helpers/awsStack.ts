@@ -77,16 +77,22 @@ export async function createResources(stack: AwsStack, name: string, shards: num
   await s3.send(new CreateBucketCommand({ Bucket: `${name}-out` }));
 }
 
-/** Puts `lines` into the stream in PutRecords calls of 500, partition keys spread over the shards. */
-export async function putLines(stack: AwsStack, name: string, lines: readonly string[]): Promise<void> {
+/**
+ * Puts `lines` into the stream in PutRecords calls of 500, partition keys spread over the shards.
+ * Returns the shard Kinesis put each line in, in the order given (which is each shard's order).
+ */
+export async function putLines(stack: AwsStack, name: string, lines: readonly string[]): Promise<{ line: string; shard: string }[]> {
   const kin = kinesisClient(stack.config(name).aws);
+  const placed: { line: string; shard: string }[] = [];
   for (let i = 0; i < lines.length; i += 500) {
     const chunk = lines.slice(i, i + 500);
     const out = await kin.send(
       new PutRecordsCommand({ StreamName: name, Records: chunk.map((l, k) => ({ Data: new TextEncoder().encode(l), PartitionKey: `key-${(i + k) % 37}` })) }),
     );
     if (out.FailedRecordCount) throw new Error(`${out.FailedRecordCount} records refused`);
+    (out.Records ?? []).forEach((r, k) => placed.push({ line: chunk[k], shard: r.ShardId! }));
   }
+  return placed;
 }
 
 /** Every saved batch under `s3://<bucket>/<prefix>-<time>/`: time → lines of all its parts (only batches with _SUCCESS). */

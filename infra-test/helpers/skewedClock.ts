@@ -58,3 +58,35 @@ export class SkewedClock implements Clock {
     return this.sleepUntil(time, signal);
   }
 }
+
+/**
+ * A {@link SkewedClock} whose sleepers never wait: one that sleeps until a later time moves the
+ * clock there at once, as if the wait were over. A coordinator on it runs its batches back to back
+ * (as one behind schedule does) and ends a lease wait at once; a deadline (a task's timeout, which
+ * runs beside the work) still comes in wall-clock time, or when a sleeper moves the clock past it.
+ * It never falls behind the wall clock, so a batch is never cut before records that arrived.
+ *
+ * `beforeSleep`, when given, is awaited before each sleep: a test holds a sleeper there until it
+ * has seen what the sleeper waits for (a lease handed over).
+ *
+ * @example
+ * ```ts
+ * const clock = new HurriedClock();
+ * await clock.sleepUntil(clock.now() + 60_000); // returns at once, a minute later by this clock
+ * ```
+ */
+export class HurriedClock extends SkewedClock {
+  constructor(private readonly beforeSleep?: () => Promise<void>) {
+    super(0);
+  }
+
+  override async sleepUntil(time: number, signal?: AbortSignal): Promise<void> {
+    await this.beforeSleep?.();
+    // An aborted sleeper gave up waiting: time must not move on its behalf.
+    if (!signal?.aborted && time > this.now()) this.pass(time - this.now());
+  }
+
+  override deadline(time: number, signal?: AbortSignal): Promise<void> {
+    return super.sleepUntil(time, signal);
+  }
+}

@@ -1,10 +1,6 @@
 import type { JobDefinition } from '../../lib/api/job.ts';
-import { kinesisClient, s3Client } from '../../lib/aws/clients.ts';
-import { createWorkerHandler } from '../../lib/aws/handlers.ts';
-import { KinesisSource } from '../../lib/aws/kinesisSource.ts';
-import { type AwsRuntimeConfig, awsSources } from '../../lib/aws/runtime.ts';
-import { S3BlobStore } from '../../lib/aws/s3BlobStore.ts';
-import { s3Sinks } from '../../lib/aws/s3Sinks.ts';
+import type { AwsRuntimeConfig } from '../../lib/aws/runtime.ts';
+import { containerWorker, type Interceptor } from './workerContainer.ts';
 
 /**
  * The worker handler of a Lambda container of its own, for a second run of a task that is already
@@ -22,29 +18,13 @@ import { s3Sinks } from '../../lib/aws/s3Sinks.ts';
  * ```
  */
 export function stalledWorker(definition: JobDefinition, config: AwsRuntimeConfig, gate: Promise<void>): (event: unknown) => Promise<unknown> {
-  return createWorkerHandler(
-    async () => definition,
-    (graph) => {
-      const kinesis = holdAt(kinesisClient(config.aws), 'GetRecordsCommand', gate);
-      const s3 = holdAt(s3Client(config.aws), 'PutObjectCommand', gate);
-      const others = awsSources(config);
-      return {
-        blobs: new S3BlobStore({ client: s3, bucket: config.stateBucket, prefix: config.statePrefix ?? `${graph.name}/` }),
-        sources: (spec, io) => (spec.kind === 'kinesis' ? new KinesisSource(spec, io, { client: kinesis }) : others(spec, io)),
-        sinks: s3Sinks(s3),
-      };
-    },
-  );
+  return containerWorker(definition, config, { kinesis: holdAt('GetRecordsCommand', gate), s3: holdAt('PutObjectCommand', gate) });
 }
 
-/** Makes `client` hold every `command` until `gate` opens (an SDK middleware at the initialize step). */
-function holdAt<C extends { middlewareStack: { add: (...args: any[]) => void } }>(client: C, command: string, gate: Promise<void>): C {
-  client.middlewareStack.add(
-    (next: (args: unknown) => Promise<unknown>, context: { commandName?: string }) => async (args: unknown) => {
-      if (context.commandName === command) await gate;
-      return next(args);
-    },
-    { step: 'initialize', name: `stalled${command}` },
-  );
-  return client;
+/** Holds every `command` until `gate` opens. */
+function holdAt(command: string, gate: Promise<void>): Interceptor {
+  return async (name, _input, send) => {
+    if (name === command) await gate;
+    return send();
+  };
 }

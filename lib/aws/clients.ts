@@ -1,4 +1,4 @@
-import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -15,6 +15,38 @@ export interface AwsConfig {
   readonly endpoint?: string | { readonly s3?: string; readonly dynamodb?: string; readonly kinesis?: string; readonly lambda?: string };
   /** Static credentials (emulators accept anything); on AWS the default provider chain is used. */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
+  /**
+   * Wait this long (ms) before each SDK retry, instead of the SDK's standard backoff (a random
+   * wait of up to 50 ms × 2^n, or up to 1 s × 2^n after a throttling error). The attempts stay the
+   * same: 3 in all, for throttling and transient errors only. For tests against emulators and
+   * throttling proxies, which need not wait for a real service to recover.
+   * @default the SDK's standard retry strategy
+   */
+  readonly retryDelayMs?: number;
+}
+
+/** Attempts of one request, the first included (the SDK's default, written out so tests can count on it). */
+const MAX_ATTEMPTS = 3;
+
+/** The SDK's retry strategy interface, named through a client's config (its package is not a dependency of ours). */
+type RetryStrategyV2 = Extract<NonNullable<DynamoDBClientConfig['retryStrategy']>, { acquireInitialRetryToken: unknown }>;
+
+/**
+ * The SDK's standard retry decisions with a fixed wait: a throttling or transient error is retried
+ * until {@link MAX_ATTEMPTS} attempts are made; any other error is not. (The standard strategy also
+ * keeps a retry quota per client, which only matters for long outages; tests do not need it.)
+ */
+function fixedDelayRetries(delayMs: number): RetryStrategyV2 {
+  const token = (count: number) => ({ getRetryCount: () => count, getRetryDelay: () => delayMs });
+  return {
+    acquireInitialRetryToken: async () => token(0),
+    refreshRetryTokenForRetry: async (previous, error) => {
+      const count = previous.getRetryCount() + 1;
+      if ((error.errorType !== 'THROTTLING' && error.errorType !== 'TRANSIENT') || count >= MAX_ATTEMPTS) throw new Error('no retry left');
+      return token(count);
+    },
+    recordSuccess: () => undefined,
+  };
 }
 
 function endpointFor(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lambda'): string | undefined {
@@ -30,7 +62,8 @@ function common(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lam
     ...(endpoint ? { endpoint } : {}),
     // Emulators and LocalStack accept any key except s3rver, which wants its own; real AWS uses the default provider chain.
     ...(config.credentials ? { credentials: config.credentials } : endpoint ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
-    maxAttempts: 3,
+    maxAttempts: MAX_ATTEMPTS,
+    ...(config.retryDelayMs === undefined ? {} : { retryStrategy: fixedDelayRetries(config.retryDelayMs) }),
   };
 }
 

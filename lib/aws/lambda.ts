@@ -1,11 +1,23 @@
 import type { JobDefinition } from '../api/job.ts';
-import { type CoordinatorRun, createCoordinatorHandler, createWorkerHandler, type LambdaContext } from './handlers.ts';
+import { type CoordinatorHandlerOptions, type CoordinatorRun, createCoordinatorHandler, createWorkerHandler, type LambdaContext } from './handlers.ts';
 import { awsCoordinatorRuntime, awsWorkerRuntime, configFromEnv, withEnvOptions } from './runtime.ts';
 
 /** The coordinator function's timeout (a minute of batches, plus time to finish the last one). */
 export const COORDINATOR_TIMEOUT_MS = 75_000;
-/** The coordinator starts no batch in its last 15 s, so it hands over about when the next minute's invocation starts. */
-const COORDINATOR_MARGIN_MS = 15_000;
+
+/**
+ * How the deployed coordinator function runs (see {@link coordinatorHandler}): invoked every
+ * minute, it starts no batch in its last 15 s, so it hands the lease over about when the next
+ * minute's invocation starts; that one waits up to 20 s for the lease rather than losing its
+ * minute, and stands aside if the holder is still at work after that.
+ *
+ * @example
+ * ```ts
+ * // the deployed coordinator's timing, with a runtime of your own (a test clock, say)
+ * const handler = createCoordinatorHandler(load, runtime, { ...DEPLOYED_COORDINATOR, log: console.log });
+ * ```
+ */
+export const DEPLOYED_COORDINATOR: Required<Pick<CoordinatorHandlerOptions, 'marginMs' | 'waitForLeaseMs'>> = { marginMs: 15_000, waitForLeaseMs: 20_000 };
 
 /**
  * The coordinator function of a deployed job, configured from its environment (see
@@ -22,9 +34,7 @@ export function coordinatorHandler(load: () => Promise<JobDefinition>, env: Node
   return createCoordinatorHandler(
     async () => withEnvOptions(await load(), env),
     (graph) => awsCoordinatorRuntime(graph, configFromEnv(env, 'coordinator')),
-    // The function times out after 75 s and is invoked every minute: it starts batches for about
-    // 60 s, and the next invocation waits for the lease rather than losing its minute.
-    { log: (line) => console.log(line), marginMs: COORDINATOR_MARGIN_MS, waitForLeaseMs: 20_000 },
+    { ...DEPLOYED_COORDINATOR, log: (line) => console.log(line) },
   );
 }
 
