@@ -1,3 +1,4 @@
+import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
@@ -13,6 +14,10 @@ export default defineConfig({
   test: {
     include: ['test/**/*.test.ts', 'infra-test/**/*.test.ts'],
     testTimeout: 30_000,
+    // Test files run side by side. vitest's default is one worker per core minus one, a single
+    // worker on a two-core machine, while most files spend their time waiting on emulators,
+    // child processes and batch intervals rather than computing.
+    maxWorkers: Math.max(2, availableParallelism()),
     // s3rver hashes continuation tokens with an algorithm OpenSSL 3 only offers through its
     // legacy provider; without it, paged listings fail with InternalError.
     execArgv: ['--openssl-legacy-provider'],
