@@ -78,13 +78,18 @@ describe('resharding while the job runs, on kinesis-local (the Kinesis emulator 
     await stack?.stop();
   });
 
-  it('a shard split and two shards merged mid-run: no record lost or doubled, per-key order kept, state carried over', async () => {
-    const name = stack.name('reshard');
+  /** A two-shard stream and the job's resources; `round()` puts the next round of records, `put` holds every record put. */
+  async function deploy(base: string) {
+    const name = stack.name(base);
     await createResources(stack, name, 2);
     const config = stack.config(name);
     const kin = kinesisClient(config.aws);
     const put: string[] = [];
-    const round = rounds(kin, name, put);
+    return { name, config, kin, put, round: rounds(kin, name, put) };
+  }
+
+  it('a shard split and two shards merged mid-run: no record lost or doubled, per-key order kept, state carried over', async () => {
+    const { name, config, kin, put, round } = await deploy('reshard');
 
     const definition = job(name);
     stack.lambda.register(config.workerFunction!, createWorkerHandler(async () => definition, (graph) => awsWorkerRuntime(graph, config)));
@@ -150,14 +155,10 @@ describe('resharding while the job runs, on kinesis-local (the Kinesis emulator 
     }
     expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(KEYS.map((k) => [k, 30])));
   }, 60_000);
+
   it('a worker that fails after reading the first child of a split, then a coordinator that crashes once that batch sealed the child: no record lost or doubled, per-key order kept', async () => {
     // Prepare
-    const name = stack.name('reshard-faults');
-    await createResources(stack, name, 2);
-    const config = stack.config(name);
-    const kin = kinesisClient(config.aws);
-    const put: string[] = [];
-    const round = rounds(kin, name, put);
+    const { name, config, kin, put, round } = await deploy('reshard-faults');
     const definition = job(name);
     let children = new Set<string>();
     /** Whether a task reads a split of one of the split shard's children. */
