@@ -438,6 +438,7 @@ export class SluiceJob extends Construct {
         width: 12,
       });
     this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
+      dashboardName: this.dashboardName(),
       defaultInterval: Duration.hours(3),
       widgets: [
         [
@@ -473,7 +474,13 @@ export class SluiceJob extends Construct {
       ],
     });
 
-    const output = (name: string, value: string, description: string) => new CfnOutput(this, name, { value, description });
+    // Outputs are named by the construct's path in the stack, without CDK's hash (`JobStreamName` for a
+    // SluiceJob `Job`), so scripts can read them by a name that survives refactoring and is known before
+    // the first synth; two jobs in one stack differ by their ids.
+    const outputPrefix = this.pathInStack().join('');
+    const output = (name: string, value: string, description: string) => {
+      new CfnOutput(this, name, { value, description }).overrideLogicalId(`${outputPrefix}${name}`);
+    };
     output('StreamName', this.stream.streamName, 'Kinesis stream the job reads (npm run produce -- --stream <name>)');
     output('StateBucketName', this.stateBucket.bucketName, `Lineage, shuffle and state blobs, under ${job.name}/`);
     output('SinkBucketName', this.sinkBucket.bucketName, "The job's output");
@@ -488,6 +495,25 @@ export class SluiceJob extends Construct {
       ],
       job.name,
     );
+  }
+
+  /** The ids from the stack (exclusive) down to this construct, alphanumerics only: what logical ids may contain. */
+  private pathInStack(): string[] {
+    const scopes = this.node.scopes;
+    return scopes.slice(scopes.indexOf(Stack.of(this)) + 1).map((scope) => scope.node.id.replace(/[^A-Za-z0-9]/g, ''));
+  }
+
+  /**
+   * `<stack name>-<path in the stack>`: dashboard names are unique per account and region, as stack
+   * names are, so two stacks (or two jobs in one stack) never share a dashboard.
+   */
+  private dashboardName(): string {
+    const name = `${Stack.of(this).stackName}-${this.pathInStack().join('-')}`;
+    // CloudWatch allows 255 characters; a stack name (128 at most) leaves the path the rest.
+    if (!Token.isUnresolved(name) && name.length > 255) {
+      throw new Error(`SluiceJob: the dashboard name ${name} is longer than CloudWatch's 255 characters: give the SluiceJob or its scopes shorter ids`);
+    }
+    return name;
   }
 
   /** A role Lambda can assume that may write to one log group, and nothing else yet. */

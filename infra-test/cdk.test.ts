@@ -3,17 +3,20 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { App, type CfnOutput, Annotations as CoreAnnotations, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, Annotations as CoreAnnotations, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
+import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { Construct } from 'constructs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { SluiceJob, type SluiceJobProps } from '../cdk/sluiceJob.ts';
 import { emfMetrics } from '../lib/aws/emfMetrics.ts';
+import { projectContext } from './helpers/cdkContext.ts';
 
 // The SluiceJob construct (cdk/sluiceJob.ts) and the CDK app (cdk/app.ts), synthesized offline:
 // the template resource by resource, least privilege, invalid props, cdk-nag, and `cdk synth`.
@@ -28,9 +31,9 @@ const OUTDIRS = mkdtempSync(join(tmpdir(), 'sluice-cdk-test-'));
 let apps = 0;
 afterAll(() => rmSync(OUTDIRS, { recursive: true, force: true }));
 
-/** An app whose cloud assembly goes to a directory removed after the tests; with `nag`, checked by cdk-nag's AwsSolutions pack on synth. */
+/** An app with the project's feature flags whose cloud assembly goes to a directory removed after the tests; with `nag`, checked by cdk-nag's AwsSolutions pack on synth. */
 function newApp(nag = false): App {
-  const app = new App({ outdir: join(OUTDIRS, `app-${++apps}`) });
+  const app = new App({ outdir: join(OUTDIRS, `app-${++apps}`), context: projectContext() });
   if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return app;
 }
@@ -575,7 +578,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     for (const metric of [...watched, ...dashboardSluiceMetrics(template)]) expect(emitted).toContain(metric);
   });
 
-  it('outputs the names of the stream, buckets, table and functions', () => {
+  it('outputs the names of the stream, buckets, table and functions, named by the construct id without a hash (JobStreamName)', () => {
     const { stack, job, template } = defaults();
     const outputs: Record<string, string> = {
       StreamName: job.stream.streamName,
@@ -586,10 +589,14 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       WorkerFunctionName: job.worker.functionName,
     };
 
-    expect(Object.keys(template.findOutputs('*'))).toHaveLength(6);
-    for (const [name, value] of Object.entries(outputs)) {
-      template.hasOutput(stack.getLogicalId(job.node.findChild(name) as CfnOutput), { Value: stack.resolve(value) });
-    }
+    expect(Object.keys(template.findOutputs('*')).sort()).toEqual(Object.keys(outputs).map((name) => `${job.node.id}${name}`).sort());
+    for (const [name, value] of Object.entries(outputs)) template.hasOutput(`${job.node.id}${name}`, { Value: stack.resolve(value) });
+  });
+
+  it('names the dashboard after the stack and the construct id', () => {
+    const { stack, job, template } = defaults();
+
+    expect(only(template, 'AWS::CloudWatch::Dashboard').Properties!.DashboardName).toBe(`${stack.stackName}-${job.node.id}`);
   });
 
   it('keeps the stream, buckets, table and logs when the stack is deleted', () => {
@@ -599,6 +606,25 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       template.allResources(type, { DeletionPolicy: 'Retain', UpdateReplacePolicy: 'Retain' });
     }
     template.resourceCountIs('Custom::S3AutoDeleteObjects', 0);
+  });
+});
+
+describe('SluiceJob: two jobs in one stack', { timeout: 60_000 }, () => {
+  it('each has outputs and a dashboard of its own, named by its path in the stack (alphanumerics only)', () => {
+    // Prepare: one job at the top of the stack, one in a construct whose id has a character logical ids may not hold.
+    const stack = new Stack(newApp(), 'Analytics');
+    const team = new Construct(stack, 'Team-A');
+
+    // Act
+    new SluiceJob(stack, 'Clicks', { entry: WORDCOUNT });
+    new SluiceJob(team, 'Views', { entry: WORDCOUNT });
+    const template = Template.fromStack(stack);
+
+    // Assess
+    const names = ['StreamName', 'StateBucketName', 'SinkBucketName', 'TableName', 'CoordinatorFunctionName', 'WorkerFunctionName'];
+    expect(Object.keys(template.findOutputs('*')).sort()).toEqual([...names.map((n) => `Clicks${n}`), ...names.map((n) => `TeamAViews${n}`)].sort());
+    const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard')).map((d) => (d as Resource).Properties!.DashboardName as string);
+    expect(dashboards.sort()).toEqual([`${stack.stackName}-Clicks`, `${stack.stackName}-TeamA-Views`]);
   });
 });
 
@@ -756,7 +782,7 @@ describe('SluiceJob with existing resources', { timeout: 60_000 }, () => {
 
     template.allResourcesProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike(names) } });
     const outputs = { StreamName: 'clicks', SinkBucketName: 'clicks-out', StateBucketName: 'shared-sluice-state', TableName: 'sluice-meta' };
-    for (const [name, value] of Object.entries(outputs)) template.hasOutput(stack.getLogicalId(job.node.findChild(name) as CfnOutput), { Value: value });
+    for (const [name, value] of Object.entries(outputs)) template.hasOutput(`${job.node.id}${name}`, { Value: value });
     // The job reads SLUICE_STREAM and writes to SLUICE_SINK_BUCKET: what it uses is what it is granted.
     // The only warnings: an existing state bucket gets no lifecycle rule from the construct.
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((w) => String(w.entry.data));
@@ -972,9 +998,25 @@ describe('cdk-nag AwsSolutions checks', { timeout: 60_000 }, () => {
   });
 });
 
+/** The backquoted names in the README's bullet that starts with `- **<title>**`, up to the next bullet. */
+function readmeBulletNames(title: string): string[] {
+  const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+  const start = readme.indexOf(`- **${title}**`);
+  expect(start, `README bullet ${title}`).toBeGreaterThanOrEqual(0);
+  const end = readme.slice(start + 1).search(/\n(- |\n)/);
+  const bullet = readme.slice(start, end < 0 ? undefined : start + 1 + end);
+  return [...bullet.matchAll(/`([^`]+)`/g)].map((m) => m[1]);
+}
+
 describe('npx cdk synth', () => {
+  it('cdk.json sets every feature flag `cdk init` writes, at the value aws-cdk-lib recommends', () => {
+    const context = projectContext();
+
+    for (const [flag, recommended] of Object.entries(CURRENTLY_RECOMMENDED_FLAGS)) expect(context[flag], flag).toEqual(recommended);
+  });
+
   it(
-    'synthesizes the app offline with the CLI: the template has the coordinator, the worker and the stream',
+    'synthesizes the app offline with the CLI, warning about no unset feature flag: the coordinator, the worker, the stream, and the outputs and dashboard the README names',
     async () => {
       // Prepare
       const out = mkdtempSync(join(tmpdir(), 'sluice-cdk-synth-'));
@@ -991,10 +1033,18 @@ describe('npx cdk synth', () => {
 
         // Assess
         expect(run.code, run.stderr).toBe(0);
-        const template = Template.fromJSON(JSON.parse(readFileSync(join(out, 'sluice-kinesis-wordcount.template.json'), 'utf8')) as Record<string, unknown>);
+        expect(run.stderr).not.toMatch(/feature flags are not configured/);
+        const stackName = 'sluice-kinesis-wordcount';
+        const template = Template.fromJSON(JSON.parse(readFileSync(join(out, `${stackName}.template.json`), 'utf8')) as Record<string, unknown>);
         template.resourceCountIs('AWS::Kinesis::Stream', 1);
         template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.coordinator', Runtime: 'nodejs22.x' });
         template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.worker', Runtime: 'nodejs22.x' });
+        // The README tells the app's output names (its construct id is Job) and the dashboard's name: they are the template's.
+        const readmeOutputs = readmeBulletNames('outputs').filter((name) => /^Job[A-Z]/.test(name));
+        expect(readmeOutputs).toHaveLength(6);
+        expect(Object.keys(template.findOutputs('*')).sort()).toEqual(readmeOutputs.sort());
+        template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: `${stackName}-Job` });
+        expect(readmeBulletNames('dashboard')).toContain(`${stackName}-Job`);
       } finally {
         rmSync(out, { recursive: true, force: true });
       }

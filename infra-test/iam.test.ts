@@ -7,6 +7,7 @@ import { SluiceJob } from '../cdk/sluiceJob.ts';
 import type { CoordinatorRun } from '../lib/aws/handlers.ts';
 import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack } from './helpers/awsStack.ts';
 import { type BundleHost, startBundleHost } from './helpers/bundleHost.ts';
+import { projectContext } from './helpers/cdkContext.ts';
 import { type AccessRequest, ACCOUNT, accessOf, allows, REGION, resolver, roleStatements, type Statement } from './helpers/iamPolicy.ts';
 import { startThrottlingProxy, type ThrottledService, type ThrottlingProxy } from './helpers/throttlingProxy.ts';
 
@@ -56,7 +57,7 @@ describe('SluiceJob grants each function the AWS calls it makes in a real run, a
     // The template of a default SluiceJob, and what each of its logical resources is called in this run.
     const template = Template.fromStack(
       (() => {
-        const s = new Stack(new App(), 'S', { env: { region: REGION, account: ACCOUNT } });
+        const s = new Stack(new App({ context: projectContext() }), 'S', { env: { region: REGION, account: ACCOUNT } });
         new SluiceJob(s, 'Job', { entry: ENTRY });
         return s;
       })(),
