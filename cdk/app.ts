@@ -16,6 +16,7 @@ const stack = new Stack(app, context('stack') ?? `sluice-${basename(entry, extna
   description: `Sluice job ${entry}`,
   env: { account: process.env.CDK_DEFAULT_ACCOUNT, region: process.env.CDK_DEFAULT_REGION },
 });
+// The id `Job` names the stack's outputs (JobStreamName, JobSinkBucketName, …) and its dashboard (<stack>-Job), as the README lists them.
 new SluiceJob(stack, 'Job', {
   entry,
   batchInterval: context('batchInterval'),
