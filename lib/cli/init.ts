@@ -36,7 +36,8 @@ export async function initCommand(dirArg: string | undefined, flags: InitFlags):
     const dir = resolve(dirArg ?? '.');
     const name = packageName(flags.name ?? basename(dir).toLowerCase().replace(/[^a-z0-9._-]+/g, '-'));
     const batchInterval = flags.batchInterval ?? '1s';
-    durationMs(batchInterval, '--batch-interval');
+    // The project deploys with SluiceJob, whose schedule allows no batch shorter than a second.
+    if (durationMs(batchInterval, '--batch-interval')! < 1000) throw new UsageError(`--batch-interval must be at least 1s, the shortest a deployed job runs, got ${batchInterval}`);
     const source = flags.source ?? 'local';
     if (source !== 'local' && source !== 'kinesis') throw new UsageError(`--source must be local or kinesis, got "${source}"`);
     const entries = await readdir(dir).catch((e: NodeJS.ErrnoException) => (e.code === 'ENOENT' ? [] : Promise.reject(e)));
