@@ -486,8 +486,9 @@ export class DStream<T> {
   }
 
   private windowSpec(op: string, window: Duration, slide: Duration | undefined): { windowMs: number; slideMs: number } {
-    const windowMs = toMillis(window, `${op}: window`);
-    const slideMs = slide === undefined ? this.node.slide : toMillis(slide, `${op}: slide`);
+    // Named "the window of window()", not "window: window": the operator and its argument share a word.
+    const windowMs = toMillis(window, `the window of ${op}()`);
+    const slideMs = slide === undefined ? this.node.slide : toMillis(slide, `the slide of ${op}()`);
     checkWindow(op, windowMs, slideMs, this.node.slide, this.id);
     return { windowMs, slideMs };
   }

@@ -11,7 +11,7 @@ import { JobDefinitionError } from './errors.ts';
 export type Duration = number | string;
 
 const UNITS: Record<string, number> = { ms: 1, s: 1000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
-const PATTERN = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$/;
+const PATTERN = /^\s*(-?\d+(?:\.\d+)?)\s*(ms|s|m|min|h|d)\s*$/;
 
 /**
  * Converts a {@link Duration} to whole milliseconds, or throws a `JobDefinitionError` naming
@@ -38,6 +38,8 @@ export function toMillis(d: Duration, what = 'duration'): number {
   } else {
     throw new JobDefinitionError(`${what}: expected a number of milliseconds or a string like '2s', got ${typeof d}`);
   }
+  // A negative length is readable but meaningless: say so, rather than that it cannot be read.
+  if (ms < 0) throw new JobDefinitionError(`${what}: ${JSON.stringify(d)} is negative; a duration must be positive, like '500ms', '2s', '5m'`);
   if (!Number.isFinite(ms) || ms <= 0 || !Number.isInteger(ms)) {
     throw new JobDefinitionError(`${what}: must be a positive whole number of milliseconds, got ${String(d)}`);
   }

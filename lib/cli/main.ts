@@ -1,162 +1,142 @@
-import { rm } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
-import { toMillis } from '../api/duration.ts';
-import { SluiceError } from '../api/errors.ts';
-import { buildGraph } from '../api/job.ts';
-import { Coordinator, PROTOCOL_STEPS, type ProtocolStep } from '../engine/coordinator.ts';
-import { loadJob } from '../local/loadJob.ts';
-import { consoleLog, progressMetrics } from '../local/log.ts';
-import { createLocalRuntime, type LocalRuntime } from '../local/runtime.ts';
+import { Command, CommanderError, Option } from 'commander';
+import { debugWanted, EXIT, reportError } from './errors.ts';
+import { durationMs, positiveInt, positiveNumber } from './options.ts';
+import { packageInfo } from './packageInfo.ts';
 
-const USAGE = `Usage: sluice run <job.ts> [options]
-
-Runs a job locally: one coordinator, tasks in this process or on worker threads,
-state under .sluice/<job>/ (resumed when it exists).
-
-Options:
-  --batches N           stop after N batches
-  --duration D          stop after D of wall time (e.g. 30s, 5m)
-  --parallelism K       run tasks on K worker threads (like Spark's local[K]); default 1
-  --state-dir DIR       where checkpoints and lineage live; default .sluice/<job name>
-  --reset               delete the state directory first (start from scratch)
-  --allow-plan-change   resume from a checkpoint made by a changed job
-  --quiet               no progress lines
-  -h, --help            this help
-
-Ctrl-C stops after the current batch; a second Ctrl-C stops at once (the next run resumes).
-`;
-
-class UsageError extends SluiceError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UsageError';
-  }
-}
-
-function positiveInt(v: string | undefined, flag: string): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1) throw new UsageError(`${flag} must be a whole number >= 1, got "${v}"`);
-  return n;
-}
+const RUN_NOTES = `
+Stops after --batches or --duration, or on Ctrl-C after the current batch; a second Ctrl-C stops
+at once (the next run resumes from the last committed batch).
+Environment: SLUICE_BATCH_INTERVAL and SLUICE_ON_RECORD_ERROR set what the flags set, as on AWS;
+SLUICE_DEBUG=1 is --debug.`;
 
 /**
- * Crash injection for the restart tests: `SLUICE_CRASH_AT=<step>@<n>` exits the process (code 137,
- * as a SIGKILL would) right after the n-th occurrence of a protocol step.
+ * Points commander's own errors (unknown option, missing argument) at the command's help:
+ * `error: unknown option '--bogus' (see sluice help run)`.
  */
-function crashHook(spec: string | undefined): ((step: ProtocolStep) => void) | undefined {
-  if (!spec) return undefined;
-  const [step, nth] = spec.split('@');
-  if (!(PROTOCOL_STEPS as readonly string[]).includes(step)) throw new UsageError(`SLUICE_CRASH_AT: unknown step ${step}; steps: ${PROTOCOL_STEPS.join(', ')}`);
-  let left = Number(nth ?? '1');
-  return (s) => {
-    if (s === step && --left === 0) process.exit(137);
-  };
+function pointToHelp(cmd: Command, helpFor: string): Command {
+  return cmd.configureOutput({
+    outputError: (text, write) => write(`${text.trimEnd()} (see ${helpFor})\n`),
+  });
+}
+
+/** The `sluice` command: subcommands, their options and help, each action resolving to an exit code. */
+function program(done: (code: number) => void): Command {
+  const sluice = new Command('sluice')
+    .description("Spark Streaming's DStream model on serverless AWS: run jobs locally, feed streams, make projects.")
+    .version(packageInfo().version, '-V, --version', 'the version of sluice')
+    .helpOption('-h, --help', 'help for a command (or: sluice help <command>)')
+    .exitOverride()
+    .showSuggestionAfterError(true);
+  pointToHelp(sluice, 'sluice help');
+
+  const run = sluice
+    .command('run')
+    .description('run a job locally: one coordinator, tasks in this process or on worker threads, state under .sluice/<job>/ (resumed when it exists)')
+    .argument('<job>', 'the job file (.ts, .mts, .cts, .js, .mjs) whose default export is defineJob(...)')
+    .option('--batches <n>', 'stop after n batches')
+    .option('--duration <d>', 'stop after d of wall time (e.g. 30s, 5m)')
+    .option('--parallelism <k>', "run tasks on k worker threads (like Spark's local[k])", '1')
+    .option('--batch-interval <d>', "a batch every d instead of the job's batchInterval (e.g. 5s)")
+    .addOption(new Option('--on-record-error <mode>', "fail or dead-letter instead of the job's onRecordError"))
+    .option('--state-dir <dir>', 'where checkpoints and lineage live (default: .sluice/<job name>)')
+    .option('--reset', 'delete the state directory first (start from scratch)')
+    .option('--allow-plan-change', 'resume from a checkpoint made by a changed job')
+    .option('--quiet', 'no progress lines')
+    .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .addHelpText('after', RUN_NOTES)
+    .action(async (job: string, flags) => done(await (await import('./run.ts')).runCommand(job, flags)));
+  pointToHelp(run, 'sluice help run');
+
+  const init = sluice
+    .command('init')
+    .description('make a new project: a job, its test, a CDK app with SluiceJob, cdk.json, tsconfig, README')
+    .argument('[dir]', 'an empty or new folder', '.')
+    .option('--name <name>', 'the package and job name (default: the folder name)')
+    .option('--batch-interval <d>', 'the batch interval of the job', '1s')
+    .addOption(new Option('--source <source>', 'where the job reads lines: a generated source, or a Kinesis stream').choices(['local', 'kinesis']).default('local'))
+    .option('--sluice <spec>', 'the sluice dependency to write: a version range, a tarball or a folder (default: ^<this version>)')
+    .action(async (dir: string, flags) => done(await (await import('./init.ts')).initCommand(dir, flags)));
+  pointToHelp(init, 'sluice help init');
+
+  const produce = sluice
+    .command('produce')
+    .description('put generated text lines into a Kinesis stream at a steady rate, until --count records or Ctrl-C')
+    .requiredOption('--stream <name>', 'the stream to put into')
+    .option('--rate <n>', 'records a second', '100')
+    .option('--count <n>', 'stop after n records')
+    .option('--lines <words>', 'put these words in turn (e.g. "a b c") instead of lines like "I am a dummy source 7"')
+    .addHelpText('after', '\nThe endpoint comes from SLUICE_AWS_ENDPOINT (LocalStack, an emulator), else AWS and its usual credentials.')
+    .action(async (flags: { stream: string; rate: string; count?: string; lines?: string }) => {
+      try {
+        const rate = positiveNumber(flags.rate, '--rate');
+        const count = positiveInt(flags.count, '--count');
+        const { produceLines } = await import('../aws/produce.ts');
+        const stop = new AbortController();
+        process.once('SIGINT', () => stop.abort());
+        const started = Date.now();
+        const put = await produceLines({ stream: flags.stream, rate, count, words: flags.lines?.split(/\s+/).filter(Boolean), signal: stop.signal });
+        process.stderr.write(`put ${put} records into ${flags.stream} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+        done(EXIT.ok);
+      } catch (e) {
+        done(reportError(e));
+      }
+    });
+  pointToHelp(produce, 'sluice help produce');
+
+  const devAws = sluice
+    .command('dev-aws')
+    .description('run a job on the AWS path on this machine: S3, DynamoDB and Kinesis emulators, a producer, the real Lambda handlers')
+    .argument('<job>', 'the job file; it reads its stream and bucket from SLUICE_STREAM and SLUICE_SINK_BUCKET')
+    .option('--rate <n>', 'lines a second put into the stream', '200')
+    .option('--minute <d>', "how long one coordinator invocation runs (the schedule's minute, shortened)", '20s')
+    .option('--shards <n>', 'shards of the stream', '2')
+    .option('--stream <name>', 'the stream (the table and buckets are named after it)', 'sluice-dev')
+    .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .addHelpText(
+      'after',
+      '\nNeeds the emulator packages beside sluice: npm install --save-dev dynalite kinesalite s3rver.\nWith SLUICE_AWS_ENDPOINT set (LocalStack), uses it instead of the emulators. Ctrl-C stops.',
+    )
+    .action(async (job: string, flags: { rate: string; minute: string; shards: string; stream: string; debug?: boolean }) => {
+      try {
+        const options = {
+          rate: positiveNumber(flags.rate, '--rate')!,
+          minuteMs: durationMs(flags.minute, '--minute')!,
+          shards: positiveInt(flags.shards, '--shards')!,
+          name: flags.stream,
+        };
+        const [{ runDevAws }, { loadJob }] = await Promise.all([import('../aws/dev/devAws.ts'), import('../local/loadJob.ts')]);
+        const stop = new AbortController();
+        process.once('SIGINT', () => stop.abort());
+        await runDevAws(() => loadJob(job), { ...options, signal: stop.signal, log: (l) => process.stderr.write(`${l}\n`) });
+        done(EXIT.ok);
+      } catch (e) {
+        done(reportError(e, { jobFile: job, debug: debugWanted(flags.debug) }));
+      }
+    });
+  pointToHelp(devAws, 'sluice help dev-aws');
+
+  return sluice;
 }
 
 /** Runs the `sluice` command with `argv` (without node and the script); resolves to the exit code. */
 export async function main(argv: string[]): Promise<number> {
-  const log = consoleLog();
-  try {
-    const { values, positionals } = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        batches: { type: 'string' },
-        duration: { type: 'string' },
-        parallelism: { type: 'string' },
-        'state-dir': { type: 'string' },
-        reset: { type: 'boolean' },
-        'allow-plan-change': { type: 'boolean' },
-        quiet: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-    if (values.help || positionals.length === 0) {
-      process.stdout.write(USAGE);
-      return values.help ? 0 : 2;
-    }
-    const [command, file, ...extra] = positionals;
-    if (command !== 'run') throw new UsageError(`unknown command "${command}"; try: sluice run <job.ts>`);
-    if (!file) throw new UsageError('sluice run needs a job file: sluice run <job.ts>');
-    if (extra.length) throw new UsageError(`unexpected arguments: ${extra.join(' ')}`);
-    const batches = positiveInt(values.batches, '--batches') ?? Number.POSITIVE_INFINITY;
-    const parallelism = positiveInt(values.parallelism, '--parallelism') ?? 1;
-    let durationMs: number | undefined;
-    try {
-      durationMs = values.duration === undefined ? undefined : toMillis(values.duration, '--duration');
-    } catch (e) {
-      throw new UsageError((e as Error).message);
-    }
-    const onStep = crashHook(process.env.SLUICE_CRASH_AT);
-
-    const job = await loadJob(file);
-    const graph = buildGraph(job);
-    const quiet = values.quiet ?? false;
-    const info = consoleLog({ quiet });
-    const rt = await createLocalRuntime(job, graph, {
-      jobFile: file,
-      stateDir: values['state-dir'],
-      parallelism,
-      log: info,
-      metrics: quiet ? undefined : progressMetrics((l) => process.stderr.write(`${l}\n`)),
-      onStep,
-      allowPlanChange: values['allow-plan-change'],
-    });
-    if (values.reset) await rm(rt.stateDir, { recursive: true, force: true });
-    return await runLoop(job.options.name, new Coordinator(graph, job.options, rt), rt, { batches, durationMs, quiet });
-  } catch (e) {
-    // parseArgs reports unknown or malformed flags with ERR_PARSE_ARGS_* codes.
-    const code = (e as NodeJS.ErrnoException).code;
-    if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS')) {
-      log.warn(`UsageError: ${(e as Error).message}; see sluice --help`);
-      return 2;
-    }
-    const err = e instanceof Error ? e : new Error(String(e));
-    log.warn(`${err.name}: ${err.message}`);
-    if (process.env.SLUICE_DEBUG && err.stack) process.stderr.write(`${err.stack}\n`);
-    return e instanceof UsageError ? 2 : 1;
+  let code: number = EXIT.ok;
+  const cli = program((c) => {
+    code = c;
+  });
+  if (argv.length === 0) {
+    // No command: the overview, and a usage exit code since nothing was done.
+    process.stdout.write(cli.helpInformation());
+    return EXIT.usage;
   }
-}
-
-async function runLoop(
-  name: string,
-  coordinator: Coordinator,
-  rt: LocalRuntime,
-  opts: { batches: number; durationMs: number | undefined; quiet: boolean },
-): Promise<number> {
-  const stop = new AbortController();
-  const onSignal = () => {
-    if (stop.signal.aborted) {
-      rt.log.warn('stopping now; the next run resumes from the last committed batch');
-      process.exit(130);
-    }
-    rt.log.info('stopping after the current batch (Ctrl-C again to stop at once)');
-    stop.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
   try {
-    await coordinator.start();
-    const from = coordinator.resumed ? `resuming after batch ${coordinator.lastCompleted}` : 'fresh state';
-    rt.log.info(`job ${name}: next batch at ${new Date(coordinator.nextBatchTime).toISOString()} (state in ${rt.stateDir}, ${from})`);
-    const deadline = opts.durationMs === undefined ? Number.POSITIVE_INFINITY : rt.clock.now() + opts.durationMs;
-    let n = 0;
-    while (!stop.signal.aborted && n < opts.batches) {
-      const t = coordinator.nextBatchTime;
-      if (t > deadline) break;
-      await rt.clock.sleepUntil(t, stop.signal);
-      if (stop.signal.aborted) break;
-      await coordinator.runNextBatch();
-      n++;
+    await cli.parseAsync(argv, { from: 'user' });
+    return code;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // Help and version end with exit code 0; commander has already printed its error text.
+      return e.exitCode === 0 ? EXIT.ok : EXIT.usage;
     }
-    rt.log.info(`job ${name}: stopped after ${n} batch(es); last committed batch ${coordinator.lastCompleted}`);
-    return 0;
-  } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    await coordinator.stop();
-    await coordinator.releaseLease().catch(() => undefined);
-    await rt.close();
+    return reportError(e);
   }
 }

@@ -515,13 +515,20 @@ export class BatchRun implements BatchExecutor {
 /** Why a task's timer is cancelled: the task answered. */
 const ANSWERED = 'answered';
 
+/**
+ * What to do when a record fails on every attempt: the batch cannot complete while the record is
+ * in it, so a retry alone never helps.
+ */
+const EVERY_ATTEMPT_FAILED =
+  ". The batch cannot complete while this record is in it: set onRecordError: 'dead-letter' in the job (or run with --on-record-error dead-letter) to set such records aside and go on, fix the function, or start over from fresh state with --reset";
+
 /** Failure of a task after its retries, as an error the user can act on. */
 function taskError(f: TaskFailure, stageKey: string, partition: number, attempts: number): SluiceError {
   const ctx = { nodeId: f.error.nodeId, batchTime: f.error.batchTime, partition: f.error.partition ?? partition };
   // A user function's or a record's fault stays a RecordError, whatever thread or Lambda it ran in.
   const e =
     f.error.name === 'RecordError'
-      ? new RecordError(`${f.error.message} [task ${stageKey}, ${attempts} attempt(s)]`, ctx)
+      ? new RecordError(`${f.error.message} [task ${stageKey}, failed on all ${attempts} attempt(s)]${EVERY_ATTEMPT_FAILED}`, ctx)
       : new SluiceError(`task ${stageKey} partition ${partition} failed after ${attempts} attempt(s): ${f.error.name}: ${f.error.message}`, ctx);
   if (f.error.stack) e.stack = `${e.name}: ${e.message}\ncaused by ${f.error.stack}`;
   return e;

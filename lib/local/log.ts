@@ -27,8 +27,9 @@ export function memoryLog(): OutputLog & { printed: string[]; infos: string[]; w
   return { printed, infos, warnings, print: (t) => printed.push(t), info: (l) => infos.push(l), warn: (l) => warnings.push(l) };
 }
 
+/** A batch's time of day in UTC, the zone named: batch times are epoch milliseconds, the same on every machine. */
 function clockTime(ms: number): string {
-  return new Date(ms).toISOString().slice(11, 23);
+  return `${new Date(ms).toISOString().slice(11, 23)} UTC`;
 }
 
 /**
@@ -36,7 +37,7 @@ function clockTime(ms: number): string {
  *
  * @example
  * ```ts
- * // batch 12:00:01.000  1000 records  processed in 12 ms  scheduling delay 3 ms
+ * // batch 12:00:01.000 UTC  1000 records  processed in 12 ms  scheduling delay 3 ms
  * ```
  */
 export function progressMetrics(write: (line: string) => void): Metrics {

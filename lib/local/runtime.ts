@@ -8,6 +8,7 @@ import type { Clock, Invoker, Metrics, OutputLog } from '../ports/index.ts';
 import { WallClock } from './clock.ts';
 import { FsBlobStore } from './fsBlobStore.ts';
 import { FsMetaStore } from './fsMetaStore.ts';
+import type { LocalJobOptions } from './jobOptions.ts';
 import { InProcessInvoker } from './inProcessInvoker.ts';
 import { consoleLog } from './log.ts';
 import { localSinks } from './sinks.ts';
@@ -28,6 +29,11 @@ export interface LocalRuntimeOptions {
   readonly metrics?: Metrics;
   readonly onStep?: (step: ProtocolStep, time: number) => void | Promise<void>;
   readonly allowPlanChange?: boolean;
+  /**
+   * Options the job was run with over its own (`--batch-interval`): the job given is expected to
+   * carry them already; worker threads, which load the job file themselves, apply them too.
+   */
+  readonly jobOptions?: LocalJobOptions;
 }
 
 /** A local runtime and what it holds open. */
@@ -78,7 +84,7 @@ export async function createLocalRuntime(job: JobDefinition, graph: JobGraph, op
     if (!options.jobFile) throw new Error('createLocalRuntime: parallelism > 1 needs the job file, to load it in each worker thread');
     // Loaded only when threads are asked for: a single-threaded run never starts the thread machinery.
     const { WorkerThreadInvoker } = await import('./workerThreadInvoker.ts');
-    invoker = new WorkerThreadInvoker({ jobFile: options.jobFile, threads: k, blobs, sinksBaseDir: baseDir });
+    invoker = new WorkerThreadInvoker({ jobFile: options.jobFile, threads: k, blobs, sinksBaseDir: baseDir, jobOptions: options.jobOptions });
   } else {
     invoker = new InProcessInvoker(new Worker(graph, base));
   }

@@ -4,12 +4,15 @@ import { JobDefinitionError, SluiceError } from '../api/errors.ts';
 import type { TaskFailure } from '../engine/protocol.ts';
 import type { BlobStore, Invoker } from '../ports/index.ts';
 import { serveBlobStore } from './blobStoreRpc.ts';
+import type { LocalJobOptions } from './jobOptions.ts';
 import type { TaskMessage, ThreadMessage, WorkerThreadData } from './workerThreadMain.ts';
 
 /** Options of {@link WorkerThreadInvoker}. */
 export interface WorkerThreadInvokerOptions {
   /** The job file; every thread loads it, as the coordinator did. Relative to the working directory. */
   readonly jobFile: string;
+  /** Options over the job's own, applied by each thread after loading the job (`sluice run --batch-interval`). */
+  readonly jobOptions?: LocalJobOptions;
   /** How many threads, each running one task at a time (Spark's `local[k]`). */
   readonly threads: number;
   /** The job's blob store. It stays in the main thread; threads reach it through a message port. */
@@ -71,6 +74,7 @@ const ENTRY = new URL('./workerThreadEntry.mjs', import.meta.url);
 export class WorkerThreadInvoker implements Invoker {
   readonly parallelism: number;
   private readonly jobFile: string;
+  private readonly jobOptions: LocalJobOptions;
   private readonly sinksBaseDir: string;
   private readonly blobs: BlobStore;
   private readonly slots = new Set<Slot>();
@@ -89,6 +93,7 @@ export class WorkerThreadInvoker implements Invoker {
     if (!Number.isInteger(threads) || threads < 1) throw new SluiceError(`WorkerThreadInvoker: threads must be a whole number >= 1, got ${String(threads)}`);
     this.parallelism = threads;
     this.jobFile = resolve(options.jobFile);
+    this.jobOptions = options.jobOptions ?? {};
     this.sinksBaseDir = resolve(options.sinksBaseDir);
     this.blobs = options.blobs;
     this.readiness = new Promise((res, rej) => {
@@ -159,7 +164,7 @@ export class WorkerThreadInvoker implements Invoker {
   private startThread(lane: number): void {
     const { port1, port2 } = new MessageChannel();
     const stopServing = serveBlobStore(port1, this.blobs);
-    const data: WorkerThreadData = { jobFile: this.jobFile, sinksBaseDir: this.sinksBaseDir, blobPort: port2 };
+    const data: WorkerThreadData = { jobFile: this.jobFile, jobOptions: this.jobOptions, sinksBaseDir: this.sinksBaseDir, blobPort: port2 };
     const thread = new Thread(ENTRY, { workerData: data, transferList: [port2] });
     const slot: Slot = { thread, id: thread.threadId, stopServing, closePort: () => port1.close(), lane, ready: false, running: undefined, lastError: undefined };
     this.slots.add(slot);

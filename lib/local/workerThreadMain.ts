@@ -3,6 +3,7 @@ import { buildGraph } from '../api/job.ts';
 import type { TaskFailure } from '../engine/protocol.ts';
 import { Worker } from '../engine/worker.ts';
 import { BlobStoreClient } from './blobStoreRpc.ts';
+import { type LocalJobOptions, withLocalJobOptions } from './jobOptions.ts';
 import { loadJob } from './loadJob.ts';
 import { localSinks } from './sinks.ts';
 import { localSources } from './sourceFactory.ts';
@@ -11,6 +12,8 @@ import { localSources } from './sourceFactory.ts';
 export interface WorkerThreadData {
   /** Absolute path of the job file. */
   readonly jobFile: string;
+  /** Options over the job's own, as the coordinator's job has them. */
+  readonly jobOptions: LocalJobOptions;
   /** Base directory of relative `saveAs*Files` locations. */
   readonly sinksBaseDir: string;
   /** The client end of the blob store RPC (see {@link serveBlobStore}). */
@@ -54,7 +57,7 @@ export async function runWorkerThread(): Promise<void> {
 
   let worker: Worker;
   try {
-    const job = await loadJob(data.jobFile);
+    const job = withLocalJobOptions(await loadJob(data.jobFile), data.jobOptions);
     const graph = buildGraph(job);
     worker = new Worker(graph, { blobs: new BlobStoreClient(data.blobPort), sources: localSources(), sinks: localSinks(data.sinksBaseDir) });
     send({ type: 'ready', job: graph.name, fingerprint: worker.fingerprint });

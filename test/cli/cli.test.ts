@@ -26,7 +26,7 @@ describe('sluice run', () => {
       expect(b).toContain('(I,1000)\n');
       expect(b).toContain('(dummy,1000)\n');
     }
-    expect(r.stderr.match(/^batch \S+ {2}1000 records {2}processed in \d+ ms {2}scheduling delay \d+ ms$/gm)).toHaveLength(2);
+    expect(r.stderr.match(/^batch \S+ UTC {2}1000 records {2}processed in \d+ ms {2}scheduling delay \d+ ms$/gm)).toHaveLength(2);
     const saved = await readSavedBatches(join(dir, 'out'), 'wordcount');
     expect(saved).toHaveLength(2);
     for (const b of saved) {
@@ -89,15 +89,15 @@ describe('sluice run', () => {
 
 describe('sluice with wrong input', () => {
   it.each([
-    [['--help'], 0, /Usage: sluice run <job.ts>/, 'stdout'],
-    [[], 2, /Usage: sluice run/, 'stdout'],
-    [['run'], 2, /sluice run needs a job file/, 'stderr'],
-    [['deploy', 'x.ts'], 2, /unknown command "deploy"/, 'stderr'],
-    [['run', 'examples/wordcount.ts', '--batches', '0'], 2, /--batches must be a whole number >= 1, got "0"/, 'stderr'],
+    [['--help'], 0, /Usage: sluice \[options\] \[command\]/, 'stdout'],
+    [[], 2, /Usage: sluice \[options\] \[command\]/, 'stdout'],
+    [['run'], 2, /^error: missing required argument 'job' \(see sluice help run\)$/m, 'stderr'],
+    [['deploy', 'x.ts'], 2, /^error: unknown command 'deploy' \(see sluice help\)$/m, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--batches', '0'], 2, /^error: --batches must be a whole number >= 1, got "0"$/m, 'stderr'],
     [['run', 'examples/wordcount.ts', '--parallelism', 'two'], 2, /--parallelism must be a whole number >= 1/, 'stderr'],
-    [['run', 'examples/wordcount.ts', '--duration', 'soon'], 2, /--duration: cannot read "soon" as a duration/, 'stderr'],
-    [['run', 'examples/wordcount.ts', '--frobnicate'], 2, /Unknown option '--frobnicate'/, 'stderr'],
-    [['run', 'examples/nope.ts'], 1, /job file examples\/nope.ts does not exist/, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--duration', 'soon'], 2, /^error: --duration: cannot read "soon" as a duration/m, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--frobnicate'], 2, /^error: unknown option '--frobnicate' \(see sluice help run\)$/m, 'stderr'],
+    [['run', 'examples/nope.ts'], 1, /^error: JobDefinitionError: job file examples\/nope.ts does not exist$/m, 'stderr'],
     [['run', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
     [['run', 'test/fixtures/throws-on-load.ts'], 1, /failed to load: config file missing/, 'stderr'],
   ] as [string[], number, RegExp, 'stdout' | 'stderr'][])('sluice %j exits %i with a clear message', async (args, code, message, stream) => {

@@ -70,7 +70,7 @@ describe('sluice run on a job whose plan changed since its checkpoint', () => {
     const r = await sluiceIn(workDir, ['--batches', '1'], { SLUICE_TEST_FILTER: '1' });
     expect(r.code).toBe(1);
     // The filter is new, and the map now reads from it; the nodes after it kept their wiring.
-    expect(r.stderr).toMatch(/CheckpointError: .*made by a different plan of job plan-change-job; nodes changed: filter-1, map-1\. /);
+    expect(r.stderr).toMatch(/^error: CheckpointError: .*made by a different plan of job plan-change-job; nodes changed: filter-1, map-1\. /);
     expect(r.stderr).toContain('--allow-plan-change');
     expect(r.stderr).toContain('--reset');
     expect(await readdir(workDir)).toEqual(['state']);

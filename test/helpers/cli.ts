@@ -48,7 +48,7 @@ export function runSluice(args: string[], opts: RunSluiceOptions = {}): Promise<
   });
 }
 
-/** The time of day a progress line prints for a batch time (UTC, `HH:MM:SS.mmm`). */
+/** The time of day a progress line prints for a batch time (`HH:MM:SS.mmm`, followed by ` UTC` in the line). */
 export function timeOfDay(ms: number): string {
   return new Date(ms).toISOString().slice(11, 23);
 }
@@ -63,7 +63,7 @@ export interface ProgressLine {
 
 /** The progress lines in `stderr` so far, one per committed batch, in order; a line still being written is left out. */
 export function progressLines(stderr: string): ProgressLine[] {
-  const re = /^batch (\d\d:\d\d:\d\d\.\d{3}) .* processed in (\d+) ms {2}scheduling delay (\d+) ms\n/gm;
+  const re = /^batch (\d\d:\d\d:\d\d\.\d{3}) UTC .* processed in (\d+) ms {2}scheduling delay (\d+) ms\n/gm;
   return [...stderr.matchAll(re)].map((m) => ({ time: m[1], ranMs: Number(m[2]) + Number(m[3]) }));
 }
 
