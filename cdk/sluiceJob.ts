@@ -481,7 +481,7 @@ export class SluiceJob extends Construct {
     const output = (name: string, value: string, description: string) => {
       new CfnOutput(this, name, { value, description }).overrideLogicalId(`${outputPrefix}${name}`);
     };
-    output('StreamName', this.stream.streamName, 'Kinesis stream the job reads (npm run produce -- --stream <name>)');
+    output('StreamName', this.stream.streamName, 'Kinesis stream the job reads (npx sluice produce --stream <name>)');
     output('StateBucketName', this.stateBucket.bucketName, `Lineage, shuffle and state blobs, under ${job.name}/`);
     output('SinkBucketName', this.sinkBucket.bucketName, "The job's output");
     output('TableName', this.table.tableName, 'Lease, checkpoint and batch records');
