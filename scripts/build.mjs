@@ -2,7 +2,7 @@
 // Builds the published package into dist/ (run by `npm run build`, and by npm itself before
 // `npm pack` and `npm publish`, through the `prepare` script): tsc compiles lib/ and cdk/ to
 // JavaScript and .d.ts files (tsconfig.build.json), then the files tsc does not compile but the
-// package needs at run time (lib/local/workerThreadEntry.mjs, data files) are copied next to them.
+// package needs at run time (lib/local/workerThreadEntry.mjs, templates, data files) are copied next to them.
 // The repository itself runs from the sources and never needs dist/.
 import { execFileSync } from 'node:child_process';
 import { cpSync, readdirSync, rmSync } from 'node:fs';
@@ -14,9 +14,9 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const out = join(root, 'dist');
 const compiledDirs = ['lib', 'cdk'];
 
-/** Files tsc leaves alone: anything but TypeScript, and the folders' READMEs (for the repository's readers). */
+/** Files tsc leaves alone: anything but TypeScript (entry points in JavaScript, templates, data). */
 function isRuntimeAsset(name) {
-  return !name.endsWith('.ts') && name !== 'README.md';
+  return !name.endsWith('.ts');
 }
 
 function* assets(dir) {
