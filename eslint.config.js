@@ -13,7 +13,7 @@ const focusedOrSkipped = ['it', 'test', 'describe'].flatMap((object) =>
 );
 
 export default tseslint.config(
-  { ignores: ['node_modules/', '.sluice/', 'out/', 'coverage/', 'cdk.out/'] },
+  { ignores: ['node_modules/', 'dist/', '.sluice/', 'out/', 'coverage/', 'cdk.out/'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

@@ -5,8 +5,28 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildSync } from 'esbuild';
 
-/** The package root (this file is `<root>/cdk/bundle.ts`). */
-export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
+/**
+ * Whether this module is the published package's compiled JavaScript (`<root>/dist/cdk/bundle.js`)
+ * rather than the repository's TypeScript source (`<root>/cdk/bundle.ts`).
+ */
+const COMPILED = import.meta.url.endsWith('.js');
+
+/** The package root, holding package.json and bin/, in the repository and once installed. */
+export const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), COMPILED ? '../..' : '..');
+
+/**
+ * The file that runs for a source file of this package, named by its path in the repository
+ * (`lib/aws/lambda.ts`): the file itself in the repository, its compiled twin under dist/
+ * (`dist/lib/aws/lambda.js`) in an installed package, which ships no TypeScript sources.
+ *
+ * @example
+ * ```ts
+ * const describeJob = packageFile('cdk/describeJob.ts');
+ * ```
+ */
+export function packageFile(sourcePath: string): string {
+  return COMPILED ? join(PACKAGE_ROOT, 'dist', sourcePath.replace(/\.ts$/, '.js')) : join(PACKAGE_ROOT, sourcePath);
+}
 
 const bundles = new Map<string, string>();
 
@@ -21,7 +41,7 @@ export function bundleJob(entry: string): string {
   const file = resolve(entry);
   const known = bundles.get(file);
   if (known && existsSync(known)) return known;
-  const lambda = join(PACKAGE_ROOT, 'lib/aws/lambda.ts');
+  const lambda = packageFile('lib/aws/lambda.ts');
   const out = buildSync({
     stdin: {
       contents: [
@@ -46,7 +66,8 @@ export function bundleJob(entry: string): string {
     sourcemap: 'linked',
     sourcesContent: false,
     legalComments: 'none',
-    alias: { sluice: join(PACKAGE_ROOT, 'lib/index.ts'), 'sluice/testing': join(PACKAGE_ROOT, 'lib/testing/index.ts') },
+    // The job's `sluice` is this very copy of the package, whichever its node_modules would find.
+    alias: { sluice: packageFile('lib/index.ts'), 'sluice/testing': packageFile('lib/testing/index.ts') },
     // Some dependencies are CommonJS and call require() on Node's built-ins.
     banner: { js: "import { createRequire as __sluiceCreateRequire } from 'node:module'; const require = __sluiceCreateRequire(import.meta.url);" },
     logLevel: 'silent',
