@@ -200,10 +200,14 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
   let work: string;
   let project: string;
   let packed: { filename: string; files: { path: string }[] };
+  /** The project `sluice init` made, installed. */
+  let made: string;
+  let initialised: Promise<void>;
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'sluice-package-'));
     project = join(work, 'project');
+    made = join(work, 'made');
     await mkdir(project);
     // npm builds dist/ (the prepare script) and lists what it packed.
     const pack = await succeed('npm', ['pack', '--json', '--pack-destination', work], ROOT);
@@ -215,6 +219,13 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
       ['install', '--prefer-offline', '--no-audit', '--no-fund', tarball, ...['ts-node', 'typescript', 'aws-cdk-lib', 'constructs', '@types/node'].map(versionOf)],
       project,
     );
+    // The installed command makes a project of its own, depending on the same tarball; its npm install
+    // runs while the files below are written and the other tests start.
+    initialised = (async () => {
+      await succeed('npx', ['--no', '--', 'sluice', 'init', '../made', '--sluice', tarball], project);
+      await succeed('npm', ['install', '--prefer-offline', '--no-audit', '--no-fund'], made);
+    })();
+    initialised.catch(() => undefined);
     const esm = join(project, 'esm');
     const nodenext = join(project, 'nodenext');
     await Promise.all([mkdir(esm), mkdir(nodenext)]);
@@ -286,5 +297,22 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
     const r = await run('npx', ['--no', '--', 'tsc', '-p', 'nodenext'], project);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
+  });
+
+  it("sluice init makes a project whose own npm test passes and whose cdk synth makes the job's stack", async ({ expect }) => {
+    await initialised;
+    const tests = await run('npm', ['test'], made);
+    expect(tests.code, tests.stdout + tests.stderr).toBe(0);
+    // eslint-disable-next-line no-control-regex -- vitest colours its summary
+    expect(tests.stdout.replace(/\x1b\[[0-9;]*m/g, '')).toMatch(/Tests\s+1 passed \(1\)/);
+    const synth = await run('npx', ['--no', '--', 'cdk', 'synth', '--quiet'], made);
+    expect(synth.code, synth.stdout + synth.stderr).toBe(0);
+    // The stack is named after the project (the folder); its template has the job's two functions and its stream.
+    const template = JSON.parse(await readFile(join(made, 'cdk.out', 'made.template.json'), 'utf8')) as { Resources: Record<string, { Type: string }> };
+    const types = Object.values(template.Resources).map((r) => r.Type);
+    expect(types.filter((t) => t === 'AWS::Lambda::Function')).toHaveLength(2);
+    expect(types).toContain('AWS::Kinesis::Stream');
+    // cdk.json carries the flags cdk init writes: the CLI has none to warn about.
+    expect(synth.stderr).not.toMatch(/feature flags are not configured/);
   });
 });
