@@ -1,7 +1,8 @@
 import { GetRecordsCommand, GetShardIteratorCommand, type KinesisClient } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { kinesisClient } from '../lib/aws/clients.ts';
-import { runSluice } from '../test/helpers/cli.ts';
+import { join } from 'node:path';
+import { ROOT, runSluice } from '../test/helpers/cli.ts';
 import { type Emulator, startKinesalite } from './helpers/emulators.ts';
 import { createStream, shardsOf } from './helpers/kinesisStreams.ts';
 
@@ -45,4 +46,27 @@ describe('sluice produce against kinesalite (SLUICE_AWS_ENDPOINT)', () => {
     expect(r.code).toBe(1);
     expect(ownLines(r.stderr)).toEqual([expect.stringMatching(/^error: ResourceNotFoundException: .*nowhere/)]);
   });
+});
+
+describe('sluice dev-aws', () => {
+  it('sluice dev-aws examples/kinesis-wordcount.ts --minute 2s: emulators, a producer and the real handlers print word counts until Ctrl-C', async () => {
+    let invocations = 0;
+    const r = await runSluice(['dev-aws', join(ROOT, 'examples/kinesis-wordcount.ts'), '--minute', '2s', '--rate', '50', '--stream', 'dev-test'], {
+      // Ctrl-C once a coordinator invocation has committed a batch: the command stops after the invocation it is in.
+      onStderr: (all, signal) => {
+        const ran = [...all.matchAll(/^dev-aws: coordinator invocation ran (\d+) batch\(es\)/gm)].filter((m) => Number(m[1]) > 0).length;
+        if (ran > 0 && invocations === 0) {
+          invocations = ran;
+          signal('SIGINT');
+        }
+      },
+    });
+    expect(invocations).toBeGreaterThan(0);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/^dev-aws: stream dev-test, table \S+, buckets \S+ and dev-test-out; job kinesis-wordcount; Ctrl-C to stop$/m);
+    // The producer's lines ("I am a dummy source 7") counted per batch, printed Spark's way.
+    const blocks = r.stdout.split(/^Time: \d+ ms$/m).slice(1);
+    expect(blocks.length).toBeGreaterThan(0);
+    expect(r.stdout).toMatch(/^\(dummy,\d+\)$/m);
+  }, 60_000);
 });
