@@ -10,10 +10,10 @@
  * throw is caught here. (The handler's own deadline, `timeoutMs`, ends a run that never drains.)
  */
 import { defineJob, type JobDefinition } from '../lib/api/job.ts';
-import type { StreamingListener } from '../lib/api/listener.ts';
+import type { StreamingListener } from '../lib/core/listener.ts';
 import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { awsCoordinatorRuntime, awsWorkerRuntime } from '../lib/aws/runtime.ts';
-import { WallClock } from '../lib/local/clock.ts';
+import { WallClock } from '../lib/node/clock.ts';
 import type { Clock } from '../lib/ports/index.ts';
 import type { AwsBatch, AwsPathConfig } from './aws.ts';
 import { type CountedAwsStack, diffCounts, type RequestCounts } from './awsStack.ts';

@@ -3,7 +3,7 @@
 // its graph — so a broken job fails the synth, not the first batch — and prints what the construct
 // needs to know as one JSON line.
 import { buildGraph } from '../lib/api/job.ts';
-import { loadJob } from '../lib/local/loadJob.ts';
+import { loadJob } from '../lib/node/loadJob.ts';
 import { withEnvOptions } from '../lib/aws/runtime.ts';
 
 /** What the construct learns of a job. */

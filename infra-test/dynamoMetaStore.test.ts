@@ -1,6 +1,6 @@
 import { CreateTableCommand, type DynamoDBClient, QueryCommand } from '@aws-sdk/client-dynamodb';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { SluiceError } from '../lib/api/errors.ts';
+import { SluiceError } from '../lib/core/errors.ts';
 import { dynamoClient } from '../lib/aws/clients.ts';
 import { DynamoMetaStore, MAX_VALUE_BYTES, metaTableSchema } from '../lib/aws/dynamoMetaStore.ts';
 import type { MetaStore } from '../lib/ports/index.ts';

@@ -1,6 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command } from '@aws-sdk/client-s3';
-import type { RecordError } from '../lib/api/errors.ts';
+import type { RecordError } from '../lib/core/errors.ts';
 import { defineJob, type JobDefinition } from '../lib/api/job.ts';
 import { type CoordinatorHandlerOptions, type CoordinatorRun, createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { type AwsConfig, dynamoClient, s3Client } from '../lib/aws/clients.ts';

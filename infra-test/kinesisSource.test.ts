@@ -9,7 +9,7 @@ import {
   SplitShardCommand,
 } from '@aws-sdk/client-kinesis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RecordError, SluiceError } from '../lib/api/errors.ts';
+import { RecordError, SluiceError } from '../lib/core/errors.ts';
 import { kinesisClient } from '../lib/aws/clients.ts';
 import { deaggregate, KinesisSource, type KinesisSourceOptions, type RecordMeta } from '../lib/aws/kinesisSource.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';

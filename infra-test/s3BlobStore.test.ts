@@ -11,7 +11,7 @@ import {
   UploadPartCommand,
 } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SluiceError } from '../lib/api/errors.ts';
+import { SluiceError } from '../lib/core/errors.ts';
 import { s3Client } from '../lib/aws/clients.ts';
 import { S3BlobStore } from '../lib/aws/s3BlobStore.ts';
 import { s3Sinks } from '../lib/aws/s3Sinks.ts';

@@ -1,14 +1,14 @@
 import { CreateBucketCommand, DeleteObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DStream } from '../lib/api/dstream.ts';
-import { SluiceError } from '../lib/api/errors.ts';
+import { SluiceError } from '../lib/core/errors.ts';
 import { buildGraph, defineJob } from '../lib/api/job.ts';
 import { s3Client } from '../lib/aws/clients.ts';
 import { awsSources } from '../lib/aws/runtime.ts';
 import { S3TextFileSource, type S3TextFileSourceOptions } from '../lib/aws/s3TextFileSource.ts';
 import { Coordinator } from '../lib/engine/coordinator.ts';
 import { Worker } from '../lib/engine/worker.ts';
-import { ManualClock } from '../lib/local/clock.ts';
+import { ManualClock } from '../lib/node/clock.ts';
 import { InProcessInvoker } from '../lib/local/inProcessInvoker.ts';
 import { memoryLog } from '../lib/local/log.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';

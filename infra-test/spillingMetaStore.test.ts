@@ -1,7 +1,7 @@
 import { CreateTableCommand, type DynamoDBClient, GetItemCommand } from '@aws-sdk/client-dynamodb';
 import { CreateBucketCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { SluiceError } from '../lib/api/errors.ts';
+import { SluiceError } from '../lib/core/errors.ts';
 import { dynamoClient, s3Client } from '../lib/aws/clients.ts';
 import { DynamoMetaStore, MAX_VALUE_BYTES, metaTableSchema } from '../lib/aws/dynamoMetaStore.ts';
 import { S3BlobStore } from '../lib/aws/s3BlobStore.ts';

@@ -5,7 +5,7 @@ import { decodeRecords } from '../lib/engine/codec.ts';
 import { type Checkpoint, keys } from '../lib/engine/protocol.ts';
 import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import { Worker } from '../lib/engine/worker.ts';
-import { ManualClock } from '../lib/local/clock.ts';
+import { ManualClock } from '../lib/node/clock.ts';
 import { InProcessInvoker } from '../lib/local/inProcessInvoker.ts';
 import { memoryLog } from '../lib/local/log.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';

@@ -1,5 +1,5 @@
-import type { Receiver } from '../lib/api/receiver.ts';
-import { SluiceError } from '../lib/api/errors.ts';
+import type { Receiver } from '../lib/core/receiver.ts';
+import { SluiceError } from '../lib/core/errors.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceSpec } from '../lib/ports/index.ts';
 import type { Network } from './network.ts';
 import type { Rng } from './random.ts';

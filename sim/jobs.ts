@@ -1,5 +1,5 @@
 import type { JobOptions } from '../lib/api/job.ts';
-import type { Receiver } from '../lib/api/receiver.ts';
+import type { Receiver } from '../lib/core/receiver.ts';
 import type { StreamingContext } from '../lib/api/context.ts';
 import { StateSpec } from '../lib/api/dstream.ts';
 import type { State } from '../lib/plan/state.ts';

@@ -4,9 +4,9 @@ import { describeValue } from '../plan/keys.ts';
 import type { JsonValue } from '../ports/index.ts';
 import { type BatchLike, DStream, rememberFor, transformed, unionStreams } from './dstream.ts';
 import { type Duration, toMillis } from './duration.ts';
-import { JobDefinitionError } from './errors.ts';
-import type { StreamingListener } from './listener.ts';
-import type { Receiver } from './receiver.ts';
+import { JobDefinitionError } from '../core/errors.ts';
+import type { StreamingListener } from '../core/listener.ts';
+import type { Receiver } from '../core/receiver.ts';
 
 /**
  * Options of {@link StreamingContext.queueStream}.

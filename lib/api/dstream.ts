@@ -2,7 +2,7 @@ import { type Batch, DEFAULT_STATE_PARTITIONS, type PartitionInfo, type Partitio
 import { checkWindow, MAPPED, MapWithStateOp, SNAPSHOT, type State, type StateOp, UpdateStateOp, type WindowKind, WindowOp } from '../plan/state.ts';
 import type { BatchPlan, GraphNode, JobGraph, OutputKind, OutputNode } from '../plan/graph.ts';
 import { toMillis, type Duration } from './duration.ts';
-import { JobDefinitionError, RecordError, SluiceError } from './errors.ts';
+import { JobDefinitionError, RecordError, SluiceError } from '../core/errors.ts';
 import { describeValue } from '../plan/keys.ts';
 import { planFailed } from '../plan/recordErrors.ts';
 

@@ -1,4 +1,4 @@
-import { JobDefinitionError } from './errors.ts';
+import { JobDefinitionError } from '../core/errors.ts';
 
 /**
  * A length of time: milliseconds as a number, or a string such as `'500ms'`, `'2s'`, `'5m'`, `'1h'`.

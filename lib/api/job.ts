@@ -2,16 +2,10 @@ import { JobGraph } from '../plan/graph.ts';
 import { describeValue } from '../plan/keys.ts';
 import { StreamingContext } from './context.ts';
 import { type Duration, toMillis } from './duration.ts';
-import { JobDefinitionError } from './errors.ts';
+import { JobDefinitionError } from '../core/errors.ts';
+import type { OnRecordError, ResolvedJobOptions } from '../core/options.ts';
 
-/**
- * What to do with a record that a user function or decoder throws on.
- * @example
- * ```ts
- * defineJob({ name: 'etl', batchInterval: '5s', onRecordError: 'dead-letter' }, build);
- * ```
- */
-export type OnRecordError = 'fail' | 'dead-letter';
+export type { OnRecordError, ResolvedJobOptions } from '../core/options.ts';
 
 /**
  * Options of {@link defineJob}.
@@ -63,17 +57,6 @@ export interface JobOptions {
   readonly backpressure?: boolean;
 }
 
-/** Validated options, durations in milliseconds. */
-export interface ResolvedJobOptions {
-  readonly name: string;
-  readonly batchInterval: number;
-  readonly defaultParallelism: number | undefined;
-  readonly maxTaskAttempts: number;
-  readonly onRecordError: OnRecordError;
-  readonly taskTimeout: number;
-  readonly checkpointInterval: number;
-  readonly backpressure: boolean;
-}
 
 /**
  * A job: its options and the function that builds its streams. What a job file exports by default.

@@ -7,7 +7,7 @@ import {
   QueryCommand,
   UpdateItemCommand,
 } from '@aws-sdk/client-dynamodb';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
 import { errorCode, isThrottling } from './sdkErrors.ts';
 

@@ -1,4 +1,4 @@
-import { LeaseHeldError } from '../api/errors.ts';
+import { LeaseHeldError } from '../core/errors.ts';
 import type { JobDefinition } from '../api/job.ts';
 import { buildGraph } from '../api/job.ts';
 import { Coordinator, type CoordinatorRuntime } from '../engine/coordinator.ts';

@@ -11,7 +11,7 @@ import {
   type _Record,
   type Shard,
 } from '@aws-sdk/client-kinesis';
-import { RecordError, SluiceError } from '../api/errors.ts';
+import { RecordError, SluiceError } from '../core/errors.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceRecordFailure, SourceSpec } from '../ports/index.ts';
 
 /**

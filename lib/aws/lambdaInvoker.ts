@@ -1,5 +1,5 @@
 import { InvokeCommand, type LambdaClient } from '@aws-sdk/client-lambda';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import { fromWire, toWire } from '../engine/wire.ts';
 import type { BlobStore, Clock, Invoker } from '../ports/index.ts';
 import { DEFAULT_PAYLOAD_LIMIT, isIndirect, payloadKey } from './payloads.ts';

@@ -51,9 +51,3 @@ export async function produceLines(options: ProduceOptions): Promise<number> {
     client.destroy();
   }
 }
-
-// `npm run produce -- --stream NAME` in this repository: the same as `sluice produce --stream NAME`.
-if (process.argv[1]?.endsWith('produce.ts')) {
-  const { main } = await import('../cli/main.ts');
-  process.exitCode = await main(['produce', ...process.argv.slice(2)]);
-}

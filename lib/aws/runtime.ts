@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import { type JobDefinition, type OnRecordError, withJobOptions } from '../api/job.ts';
 import type { CoordinatorRuntime } from '../engine/coordinator.ts';
 import { coreSource } from '../engine/sources.ts';
 import type { WorkerRuntime } from '../engine/worker.ts';
-import { WallClock } from '../local/clock.ts';
-import { loadJob } from '../local/loadJob.ts';
+import { WallClock } from '../node/clock.ts';
+import { loadJob } from '../node/loadJob.ts';
 import type { JobGraph } from '../plan/graph.ts';
 import type { SinkResolver, SourceFactory } from '../ports/index.ts';
 import { type AwsConfig, dynamoClient, kinesisClient, lambdaClient, s3Client } from './clients.ts';

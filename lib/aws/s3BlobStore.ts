@@ -8,9 +8,9 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import { errorCode, httpStatus } from './sdkErrors.ts';
-import { checkBlobKey, checkByteRange, isValidBlobKey } from '../local/memoryBlobStore.ts';
+import { checkBlobKey, checkByteRange, isValidBlobKey } from '../ports/blobKeys.ts';
 import type { BlobStore } from '../ports/index.ts';
 
 /** The most keys one DeleteObjects request may name (an S3 limit). */

@@ -1,6 +1,6 @@
 import type { S3Client } from '@aws-sdk/client-s3';
-import { SluiceError } from '../api/errors.ts';
-import { isValidBlobKey } from '../local/memoryBlobStore.ts';
+import { SluiceError } from '../core/errors.ts';
+import { isValidBlobKey } from '../ports/blobKeys.ts';
 import type { SinkResolver } from '../ports/index.ts';
 import { S3BlobStore } from './s3BlobStore.ts';
 

@@ -1,8 +1,7 @@
 import { GetObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import { errorCode, httpStatus } from './sdkErrors.ts';
-import { boundedSeenState, ignoredInputName, parseSeenNames } from '../engine/newFiles.ts';
-import { textLines } from '../local/textFileSource.ts';
+import { boundedSeenState, ignoredInputName, parseSeenNames, textLines } from '../engine/newFiles.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 
 /** What {@link S3TextFileSource} is built from (the defaults are what jobs get; tests shrink them). */

@@ -1,6 +1,6 @@
 import { relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 
 /** A command line that cannot work (a bad flag value, a missing file): exit code 2. */
 export class UsageError extends SluiceError {

@@ -104,7 +104,7 @@ function program(done: (code: number) => void): Command {
           shards: positiveInt(flags.shards, '--shards')!,
           name: flags.stream,
         };
-        const [{ runDevAws }, { loadJob }] = await Promise.all([import('../aws/dev/devAws.ts'), import('../local/loadJob.ts')]);
+        const [{ runDevAws }, { loadJob }] = await Promise.all([import('../aws/dev/devAws.ts'), import('../node/loadJob.ts')]);
         const stop = new AbortController();
         process.once('SIGINT', () => stop.abort());
         await runDevAws(() => loadJob(job), { ...options, signal: stop.signal, log: (l) => process.stderr.write(`${l}\n`) });

@@ -2,7 +2,7 @@ import { rm } from 'node:fs/promises';
 import { buildGraph } from '../api/job.ts';
 import { Coordinator, PROTOCOL_STEPS, type ProtocolStep } from '../engine/coordinator.ts';
 import { type LocalJobOptions, localJobOptions, withLocalJobOptions } from '../local/jobOptions.ts';
-import { loadJob } from '../local/loadJob.ts';
+import { loadJob } from '../node/loadJob.ts';
 import { consoleLog, progressMetrics } from '../local/log.ts';
 import { createLocalRuntime, type LocalRuntime } from '../local/runtime.ts';
 import { debugWanted, EXIT, reportError, UsageError } from './errors.ts';

@@ -1,4 +1,4 @@
-import type { BatchInfo } from '../api/listener.ts';
+import type { BatchInfo } from '../core/listener.ts';
 import type { SourceSpec } from '../ports/index.ts';
 import type { Checkpoint } from './protocol.ts';
 import { RateEstimator } from './rateEstimator.ts';

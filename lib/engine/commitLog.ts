@@ -1,4 +1,4 @@
-import { FencedError, LeaseHeldError } from '../api/errors.ts';
+import { FencedError, LeaseHeldError } from '../core/errors.ts';
 import type { Clock, JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
 import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.ts';
 

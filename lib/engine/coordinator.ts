@@ -1,6 +1,6 @@
-import type { ResolvedJobOptions } from '../api/job.ts';
-import type { BatchInfo } from '../api/listener.ts';
-import { CheckpointError } from '../api/errors.ts';
+import type { ResolvedJobOptions } from '../core/options.ts';
+import type { BatchInfo } from '../core/listener.ts';
+import { CheckpointError } from '../core/errors.ts';
 import { changedNodes, type JobGraph, type BatchPlan } from '../plan/graph.ts';
 import { nextPointer, type StatePointer } from '../plan/state.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';

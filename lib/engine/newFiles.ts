@@ -1,4 +1,4 @@
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { JsonValue } from '../ports/index.ts';
 
 /**
@@ -58,4 +58,16 @@ export function boundedSeenState(names: SeenNames, present: ReadonlySet<string>,
   const seenJson: { [name: string]: JsonValue } = {};
   for (const name of [...seen.keys()].sort()) seenJson[name] = seen.get(name)!;
   return { ignoreBefore, seen: seenJson };
+}
+
+/**
+ * Splits text into lines: `\n` ends a line and a `\r` before it is dropped; the empty part after
+ * a final newline is not a line (so `"a\nb\n"` is two lines and an empty file none).
+ */
+export function textLines(text: string): string[] {
+  if (text === '') return [];
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  for (let i = 0; i < lines.length; i++) if (lines[i].endsWith('\r')) lines[i] = lines[i].slice(0, -1);
+  return lines;
 }

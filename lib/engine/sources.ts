@@ -1,5 +1,5 @@
-import { SluiceError } from '../api/errors.ts';
-import type { Receiver } from '../api/receiver.ts';
+import { SluiceError } from '../core/errors.ts';
+import type { Receiver } from '../core/receiver.ts';
 import type { BlobStore, InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 import { decodeRecords, encodeRecords } from './codec.ts';
 import { keys } from './protocol.ts';

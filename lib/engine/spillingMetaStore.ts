@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { BlobStore, JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
 
 /** Values whose JSON text is longer than this (UTF-8 bytes) go to a blob by default: 64 KiB. */

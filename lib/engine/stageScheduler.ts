@@ -1,5 +1,5 @@
-import { RecordError, SluiceError } from '../api/errors.ts';
-import type { ResolvedJobOptions } from '../api/job.ts';
+import { RecordError, SluiceError } from '../core/errors.ts';
+import type { ResolvedJobOptions } from '../core/options.ts';
 import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, SourceBatch, StatefulBatch, StaticBatch, UnionBatch } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';

@@ -1,4 +1,4 @@
-import { FetchFailedError, RecordError, SluiceError } from '../api/errors.ts';
+import { FetchFailedError, RecordError, SluiceError } from '../core/errors.ts';
 import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch, type StatefulBatch } from '../plan/batch.ts';
 import { keyError, recordError, setsAside } from '../plan/recordErrors.ts';
 import { KeyedState, STATE_FORMAT, type StateIO, type StatePointer, writesFull } from '../plan/state.ts';

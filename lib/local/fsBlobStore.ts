@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Dirent } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { BlobStore } from '../ports/index.ts';
-import { checkBlobKey, checkByteRange, isValidBlobKey } from './memoryBlobStore.ts';
+import { checkBlobKey, checkByteRange, isValidBlobKey } from '../ports/blobKeys.ts';
 
 const TEMP_PREFIX = '.tmp-';
 /**

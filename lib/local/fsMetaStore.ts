@@ -4,7 +4,7 @@ import type { Stats } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
 import { type PutCondition, putConditionHolds } from './memoryMetaStore.ts';
 

@@ -5,7 +5,7 @@ import type { CoordinatorRuntime, ProtocolStep } from '../engine/coordinator.ts'
 import { Worker } from '../engine/worker.ts';
 import type { JobGraph } from '../plan/graph.ts';
 import type { Clock, Invoker, Metrics, OutputLog } from '../ports/index.ts';
-import { WallClock } from './clock.ts';
+import { WallClock } from '../node/clock.ts';
 import { FsBlobStore } from './fsBlobStore.ts';
 import { FsMetaStore } from './fsMetaStore.ts';
 import type { LocalJobOptions } from './jobOptions.ts';

@@ -1,5 +1,5 @@
 import { dirname, basename, resolve } from 'node:path';
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import type { BlobStore, SinkResolver } from '../ports/index.ts';
 import { FsBlobStore } from './fsBlobStore.ts';
 

@@ -1,4 +1,4 @@
-import { SluiceError } from '../api/errors.ts';
+import { SluiceError } from '../core/errors.ts';
 import { coreSource } from '../engine/sources.ts';
 import type { RecordSource, SourceFactory, SourceIO, SourceSpec } from '../ports/index.ts';
 import { SocketTextSource } from './socketSource.ts';

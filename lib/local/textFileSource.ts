@@ -1,7 +1,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { SluiceError } from '../api/errors.ts';
-import { boundedSeenState, ignoredInputName, parseSeenNames } from '../engine/newFiles.ts';
+import { SluiceError } from '../core/errors.ts';
+import { boundedSeenState, ignoredInputName, parseSeenNames, textLines } from '../engine/newFiles.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 
 /** Options of {@link TextFileSource} (the defaults are what jobs get; tests shrink them). */
@@ -13,18 +13,6 @@ export interface TextFileSourceOptions {
 }
 
 const decoder = new TextDecoder('utf-8');
-
-/**
- * Splits text into lines: `\n` ends a line and a `\r` before it is dropped; the empty part after
- * a final newline is not a line (so `"a\nb\n"` is two lines and an empty file none).
- */
-export function textLines(text: string): string[] {
-  if (text === '') return [];
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  for (let i = 0; i < lines.length; i++) if (lines[i].endsWith('\r')) lines[i] = lines[i].slice(0, -1);
-  return lines;
-}
 
 /**
  * `ctx.textFileStream(directory)` on the local file system (Spark's `textFileStream`): at each

@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { MessageChannel, Worker as Thread } from 'node:worker_threads';
-import { JobDefinitionError, SluiceError } from '../api/errors.ts';
+import { JobDefinitionError, SluiceError } from '../core/errors.ts';
 import type { TaskFailure } from '../engine/protocol.ts';
 import type { BlobStore, Invoker } from '../ports/index.ts';
 import { serveBlobStore } from './blobStoreRpc.ts';

@@ -4,7 +4,7 @@ import type { TaskFailure } from '../engine/protocol.ts';
 import { Worker } from '../engine/worker.ts';
 import { BlobStoreClient } from './blobStoreRpc.ts';
 import { type LocalJobOptions, withLocalJobOptions } from './jobOptions.ts';
-import { loadJob } from './loadJob.ts';
+import { loadJob } from '../node/loadJob.ts';
 import { localSinks } from './sinks.ts';
 import { localSources } from './sourceFactory.ts';
 

@@ -1,4 +1,4 @@
-import { JobDefinitionError, RecordError, SluiceError } from '../api/errors.ts';
+import { JobDefinitionError, RecordError, SluiceError } from '../core/errors.ts';
 import { type Aggregator, grouping } from './aggregate.ts';
 import { describeValue } from './keys.ts';
 import { messageOf } from './recordErrors.ts';

@@ -1,5 +1,5 @@
-import { JobDefinitionError, SluiceError } from '../api/errors.ts';
-import type { StreamingListener } from '../api/listener.ts';
+import { JobDefinitionError, SluiceError } from '../core/errors.ts';
+import type { StreamingListener } from '../core/listener.ts';
 import type { JsonValue, SourceSpec } from '../ports/index.ts';
 import type { Batch, BatchExecutor, Scope, StatefulBatch } from './batch.ts';
 import type { StateOp } from './state.ts';

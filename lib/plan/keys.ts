@@ -1,4 +1,4 @@
-import { RecordError } from '../api/errors.ts';
+import { RecordError } from '../core/errors.ts';
 
 /**
  * Keys of pair operators: strings, numbers, booleans, null/undefined, and arrays or plain objects

@@ -1,4 +1,4 @@
-import { RecordError, SluiceError } from '../api/errors.ts';
+import { RecordError, SluiceError } from '../core/errors.ts';
 import type { PartitionReader } from './batch.ts';
 import type { BatchPlan } from './graph.ts';
 import { describeKey, describeValue } from './keys.ts';

@@ -1,6 +1,6 @@
 import { type Aggregator, CombinerMap } from './aggregate.ts';
 import { type Emit, isPair, notPair, type PartitionReader, type ShuffledBatch } from './batch.ts';
-import { RecordError, SluiceError } from '../api/errors.ts';
+import { RecordError, SluiceError } from '../core/errors.ts';
 import { canonicalKey, describeKey, mapKey, partitionOf } from './keys.ts';
 
 /** Keys whose merge threw, with the values or combiners that could not be merged and the first error. Made on a failure only. */

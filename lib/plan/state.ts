@@ -1,4 +1,4 @@
-import { JobDefinitionError, RecordError } from '../api/errors.ts';
+import { JobDefinitionError, RecordError } from '../core/errors.ts';
 import type { JsonValue } from '../ports/index.ts';
 import { type Aggregator, CombinerMap, grouping } from './aggregate.ts';
 import type { Emit, PartitionReader } from './batch.ts';

@@ -4,7 +4,7 @@ import type { Duration } from '../api/duration.ts';
 import { buildGraph, defineJob, type OnRecordError } from '../api/job.ts';
 import { Coordinator, type ProtocolStep } from '../engine/coordinator.ts';
 import { Worker } from '../engine/worker.ts';
-import { ManualClock } from '../local/clock.ts';
+import { ManualClock } from '../node/clock.ts';
 import { InProcessInvoker } from '../local/inProcessInvoker.ts';
 import { memoryLog } from '../local/log.ts';
 import { MemoryBlobStore } from '../local/memoryBlobStore.ts';

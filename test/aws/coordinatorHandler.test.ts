@@ -3,7 +3,7 @@ import { buildGraph, defineJob } from '../../lib/api/job.ts';
 import { createCoordinatorHandler } from '../../lib/aws/handlers.ts';
 import type { CoordinatorRuntime } from '../../lib/engine/coordinator.ts';
 import { Worker } from '../../lib/engine/worker.ts';
-import { ManualClock } from '../../lib/local/clock.ts';
+import { ManualClock } from '../../lib/node/clock.ts';
 import { InProcessInvoker } from '../../lib/local/inProcessInvoker.ts';
 import { memoryLog } from '../../lib/local/log.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';

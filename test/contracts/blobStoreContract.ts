@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SluiceError } from '../../lib/api/errors.ts';
+import { SluiceError } from '../../lib/core/errors.ts';
 import type { BlobStore } from '../../lib/ports/index.ts';
 
 /**

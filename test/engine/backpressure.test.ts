@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchInfo, Receiver } from 'sluice';
-import { JobDefinitionError } from '../../lib/api/errors.ts';
+import { JobDefinitionError } from '../../lib/core/errors.ts';
 import { defineJob } from '../../lib/api/job.ts';
 import { RateEstimator } from '../../lib/engine/rateEstimator.ts';
-import type { ManualClock } from '../../lib/local/clock.ts';
+import type { ManualClock } from '../../lib/node/clock.ts';
 import { testCoordinator } from '../helpers/engine.ts';
 
 // Backpressure as Spark Streaming defines it (PIDRateEstimator; spark.streaming.backpressure.*):

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamingContext } from 'sluice';
-import { FencedError } from '../../lib/api/errors.ts';
-import type { Receiver } from '../../lib/api/receiver.ts';
+import { FencedError } from '../../lib/core/errors.ts';
+import type { Receiver } from '../../lib/core/receiver.ts';
 import { MAX_VALUE_BYTES } from '../../lib/aws/dynamoMetaStore.ts';
 import { keys } from '../../lib/engine/protocol.ts';
 import { STATE_CACHE_PARTITIONS } from '../../lib/engine/worker.ts';

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { SluiceError } from '../../lib/api/errors.ts';
+import { SluiceError } from '../../lib/core/errors.ts';
 import { DEFAULT_SPILL_THRESHOLD_BYTES, SpillingMetaStore } from '../../lib/engine/spillingMetaStore.ts';
-import { checkBlobKey, MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
+import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
+import { checkBlobKey } from '../../lib/ports/blobKeys.ts';
 import { MemoryMetaStore } from '../../lib/local/memoryMetaStore.ts';
 import type { BlobStore, JsonValue, MetaItem, MetaStore } from '../../lib/ports/index.ts';
 import { describeMetaStoreContract } from '../contracts/metaStoreContract.ts';

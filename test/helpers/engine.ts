@@ -2,7 +2,7 @@ import type { StreamingContext } from 'sluice';
 import { buildGraph, defineJob, type JobOptions } from '../../lib/api/job.ts';
 import { Coordinator, type CoordinatorRuntime } from '../../lib/engine/coordinator.ts';
 import { Worker } from '../../lib/engine/worker.ts';
-import { ManualClock } from '../../lib/local/clock.ts';
+import { ManualClock } from '../../lib/node/clock.ts';
 import { InProcessInvoker } from '../../lib/local/inProcessInvoker.ts';
 import { memoryLog } from '../../lib/local/log.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';

@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
-import { ManualClock, WallClock } from '../../lib/local/clock.ts';
+import { ManualClock, WallClock } from '../../lib/node/clock.ts';
 
 describe('ManualClock', () => {
   it('starts at the given time, or 0', () => {

@@ -1,6 +1,6 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SluiceError } from '../../lib/api/errors.ts';
+import { SluiceError } from '../../lib/core/errors.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { SocketTextSource } from '../../lib/local/socketSource.ts';
 import { localSources } from '../../lib/local/sourceFactory.ts';

@@ -2,10 +2,11 @@ import { appendFile, mkdir, mkdtemp, rename, rm, stat, symlink, utimes, writeFil
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { SluiceError } from '../../lib/api/errors.ts';
+import { SluiceError } from '../../lib/core/errors.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { localSources } from '../../lib/local/sourceFactory.ts';
-import { TextFileSource, type TextFileSourceOptions, textLines } from '../../lib/local/textFileSource.ts';
+import { textLines } from '../../lib/engine/newFiles.ts';
+import { TextFileSource, type TextFileSourceOptions } from '../../lib/local/textFileSource.ts';
 import type { InputSplit, JsonValue, SourceSpec } from '../../lib/ports/index.ts';
 import { runBatches } from '../../lib/testing/index.ts';
 

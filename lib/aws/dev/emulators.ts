@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SluiceError } from '../../api/errors.ts';
+import { SluiceError } from '../../core/errors.ts';
 
 /** A running emulator: its endpoint URL and how to stop it. */
 export interface Emulator {

@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, extname, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { JobDefinitionError } from '../api/errors.ts';
+import { JobDefinitionError } from '../core/errors.ts';
 import { isJobDefinition, type JobDefinition } from '../api/job.ts';
 
 /**
