@@ -496,9 +496,11 @@ export class DStream<T> {
   /**
    * Every record of the batches in the window `(t - window, t]`, at each multiple of the slide
    * (Spark's `window`). Window and slide are multiples of the batch interval; the slide defaults to it.
+   * A window shorter than its slide samples: the batches between windows are in none.
    * @example
    * ```ts
    * hashtags.window('5m', '1s').countByValue().print();
+   * readings.window('10s', '1m'); // the last 10 seconds of every minute
    * ```
    */
   window(window: Duration, slide?: Duration, options: PartitionOptions = {}): DStream<T> {

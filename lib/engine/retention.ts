@@ -106,7 +106,8 @@ export class Retention {
   /**
    * Deletes the state blobs batch `t` made obsolete, by name (no listing, so the cost does not grow
    * with the window): the previous full blob and its deltas once a new full one is committed, and
-   * the one slice per partition that just left every window.
+   * the one slice per partition that just left every window (if it was written: batches between
+   * windows shorter than their slide write none).
    */
   private async deleteObsoleteState(t: number, before: Checkpoint['state'], after: Checkpoint['state']): Promise<void> {
     const gone: string[] = [];
@@ -120,7 +121,7 @@ export class Retention {
           for (let d = prev.fullTime + this.interval; d <= prev.lastTime; d += this.interval) gone.push(keys.state(node.id, p, 'delta', d));
         }
         const slice = t - op.keepSlicesMs;
-        if (op.keepSlicesMs > 0 && slice >= cur.firstTime) gone.push(keys.state(node.id, p, 'slice', slice));
+        if (op.keepSlicesMs > 0 && slice >= cur.firstTime && (op.keepsSlice?.(slice) ?? true)) gone.push(keys.state(node.id, p, 'slice', slice));
       }
     }
     if (gone.length) await this.blobs.delete(gone);

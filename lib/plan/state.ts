@@ -162,6 +162,8 @@ export interface StateOp {
   readonly mapSide: { readonly kind: 'combine'; readonly aggregator: Aggregator<unknown, unknown> } | { readonly kind: 'repartition' };
   /** How long slices are kept (windows), ms; 0 for none. */
   readonly keepSlicesMs: number;
+  /** Whether batch `time` writes a slice (a later batch reads it); every batch does when absent. */
+  keepsSlice?(time: number): boolean;
   /** Full state blob every this many ms (a multiple of the batch interval). */
   checkpointMs: number;
   /** Writes a full blob every batch (the operator rewrites every key anyway). */
@@ -391,6 +393,7 @@ export type WindowKind =
 /**
  * Window operators: every batch stores its slice (its input to the window, reduced per key when
  * there is a reduce function); at each multiple of the slide the window `(t - window, t]` is output.
+ * A window shorter than its slide skips the batches between windows: they store no slice.
  */
 export class WindowOp implements StateOp {
   readonly mapSide: StateOp['mapSide'];
@@ -405,8 +408,20 @@ export class WindowOp implements StateOp {
   ) {
     this.mapSide = how.kind === 'raw' ? { kind: 'repartition' } : { kind: 'combine', aggregator: { create: (v) => v, merge: how.reduce, combine: how.reduce } };
     // After batch t, the next slide can come at t + interval; with an inverse it subtracts the
-    // slices of (t + interval - slide - window, t + interval - window], so those must stay.
-    this.keepSlicesMs = windowMs + slideMs - interval;
+    // slices of (t + interval - slide - window, t + interval - window], so those must stay. A
+    // window shorter than its slide shares no batch with the previous one: it reads only its own
+    // slices, the last at most window - interval after the first.
+    this.keepSlicesMs = windowMs < slideMs ? windowMs - interval : windowMs + slideMs - interval;
+  }
+
+  /**
+   * Whether batch `time`'s slice is read by a later batch. With a window shorter than its slide,
+   * a batch between windows is in none, and the slide's own batch reads its slice from memory.
+   */
+  keepsSlice(time: number): boolean {
+    if (this.windowMs >= this.slideMs) return true;
+    const due = Math.ceil(time / this.slideMs) * this.slideMs;
+    return time !== due && time > due - this.windowMs;
   }
 
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: PartitionReader): Promise<void> {
@@ -415,7 +430,7 @@ export class WindowOp implements StateOp {
     const t = io.time;
     const interval = io.interval;
     const slice: unknown[] = how.kind === 'raw' ? segments.flat() : mergeByKey(r, label, segments, how.reduce, NOT_IN_WINDOW).toPairs();
-    await io.writeSlice(slice);
+    if (this.keepsSlice(t)) await io.writeSlice(slice);
     const due = t % this.slideMs === 0;
     if (how.kind === 'inverse') {
       const state = await io.load();
@@ -441,23 +456,35 @@ export class WindowOp implements StateOp {
     const label = this.node.id;
     const t = io.time;
     const interval = io.interval;
+    const gapless = this.windowMs >= this.slideMs;
+    // What entered: the batches since the last slide, or, with gaps between windows, only this window's.
     const entering: unknown[][] = [];
-    for (let time = t - this.slideMs + interval; time <= t; time += interval) entering.push(time === t ? current : await io.readSlice(time));
-    const leaving: unknown[][] = [];
-    for (let time = t - this.slideMs - this.windowMs + interval; time <= t - this.windowMs; time += interval) leaving.push(await io.readSlice(time));
+    for (let time = t - Math.min(this.slideMs, this.windowMs) + interval; time <= t; time += interval) entering.push(time === t ? current : await io.readSlice(time));
     // Keys whose kept value can no longer be trusted: a function threw while it was updated.
     const dropped: unknown[] = [];
     const inverse = (_k: unknown, kept: unknown, old: unknown) => how.inverse(kept, old);
     const reduce = (_k: unknown, kept: unknown, fresh: unknown) => how.reduce(kept, fresh);
     // As Spark's ReducedWindowedDStream: subtract what left, then add what entered. A value
     // dropped earlier (undefined) takes neither: it is rebuilt from the slices instead.
-    mergeByKey(r, label, leaving, how.reduce, VALUE_DROPPED, dropped).forEach((k, old) => {
-      const e = state.get(k);
-      if (e === undefined || e[1] === undefined) return;
-      const v = onKey(r, label, VALUE_DROPPED, inverse, k, e[1], old, undefined);
+    const subtract = (k: unknown, kept: unknown, old: unknown) => {
+      const v = onKey(r, label, VALUE_DROPPED, inverse, k, kept, old, undefined);
       if (v === FAILED) dropped.push(k);
       else state.set(k, v, t);
-    });
+    };
+    if (gapless) {
+      const leaving: unknown[][] = [];
+      for (let time = t - this.slideMs - this.windowMs + interval; time <= t - this.windowMs; time += interval) leaving.push(await io.readSlice(time));
+      mergeByKey(r, label, leaving, how.reduce, VALUE_DROPPED, dropped).forEach((k, old) => {
+        const e = state.get(k);
+        if (e !== undefined && e[1] !== undefined) subtract(k, e[1], old);
+      });
+    } else {
+      // The whole previous window left, and each kept value is exactly what it held: subtracting
+      // it from itself gives the inverse's zero without reading those slices again. (Spark's
+      // slices of old and new values both take in the batches between the windows; a key first
+      // seen there would get their values, which no window holds.)
+      for (const [k, kept] of [...state.values()]) if (kept !== undefined) subtract(k, kept, kept);
+    }
     mergeByKey(r, label, entering, how.reduce, VALUE_DROPPED, dropped).forEach((k, fresh) => {
       const e = state.get(k);
       if (e === undefined) state.set(k, fresh, t);
@@ -526,8 +553,5 @@ export function checkWindow(op: string, windowMs: number, slideMs: number, paren
   }
   if (slideMs % parentSlide !== 0) {
     throw new JobDefinitionError(`${op}: the slide (${slideMs} ms) must be a multiple of the parent stream's slide, the batch interval (${parentSlide} ms)`, { nodeId });
-  }
-  if (windowMs < slideMs) {
-    throw new JobDefinitionError(`${op}: the window (${windowMs} ms) is shorter than the slide (${slideMs} ms); batches between windows would be skipped`, { nodeId });
   }
 }
