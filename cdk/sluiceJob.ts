@@ -1,21 +1,20 @@
-import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { Annotations, CfnOutput, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
-import * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
-import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
-import * as iam from 'aws-cdk-lib/aws-iam';
-import * as kinesis from 'aws-cdk-lib/aws-kinesis';
-import * as lambda from 'aws-cdk-lib/aws-lambda';
-import * as logs from 'aws-cdk-lib/aws-logs';
-import * as s3 from 'aws-cdk-lib/aws-s3';
-import * as scheduler from 'aws-cdk-lib/aws-scheduler';
-import * as targets from 'aws-cdk-lib/aws-scheduler-targets';
-import { Construct, type IConstruct } from 'constructs';
-import { type Duration as SluiceDuration, toMillis } from '../lib/api/duration.ts';
-import { COORDINATOR_TIMEOUT_MS } from '../lib/aws/lambda.ts';
-import { bundleJob, PACKAGE_ROOT } from './bundle.ts';
-import type { JobDescription } from './describeJob.ts';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import { Construct } from 'constructs';
+import type { Duration as SluiceDuration } from '../lib/api/duration.ts';
+import { jobFunctions } from './parts/functions.ts';
+import { grantCoordinatorExtras, grantData, warnAboutUngranted } from './parts/grants.ts';
+import { loadJob } from './parts/jobFile.ts';
+import { jobMonitoring, jobOutputs } from './parts/monitoring.ts';
+import { acknowledgeNagFindings } from './parts/nag.ts';
+import { coordinatorSchedule } from './parts/schedule.ts';
+import { jobStream, metaTable, removalPolicyOf, sinkBucket, stateBucket } from './parts/storage.ts';
+import { checkInterval, validate } from './parts/validate.ts';
 
 /**
  * How to create the job's Kinesis stream.
@@ -96,88 +95,6 @@ export interface SluiceJobProps {
   readonly environment?: { readonly [name: string]: string };
 }
 
-const MIN_INTERVAL_MS = 1000;
-const descriptions = new Map<string, JobDescription>();
-
-/**
- * Loads the job in a child process (constructs are synchronous; importing a TypeScript module is
- * not) with the deployment's environment, and returns what it reads, writes and how often.
- */
-function describeJob(entry: string, env: Record<string, string>): JobDescription {
-  const key = JSON.stringify([entry, env]);
-  const known = descriptions.get(key);
-  if (known) return known;
-  // Not the synth machine's own SLUICE_* variables (a SLUICE_BATCH_INTERVAL left in the shell would
-  // change the interval learnt here, but not the one the functions run at): only the deployment's.
-  const inherited = Object.fromEntries(Object.entries(process.env).filter(([name]) => !name.startsWith('SLUICE_')));
-  let out: string;
-  try {
-    out = execFileSync(process.execPath, [join(PACKAGE_ROOT, 'bin/run-ts.mjs'), join(PACKAGE_ROOT, 'cdk/describeJob.ts'), entry], {
-      env: { ...inherited, ...env },
-      encoding: 'utf8',
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-  } catch (e) {
-    const stderr = String((e as { stderr?: string }).stderr ?? '').trim();
-    throw new Error(`SluiceJob: job file ${entry} cannot be built: ${stderr.split('\n').at(-1) || (e as Error).message}`, { cause: e });
-  }
-  const description = JSON.parse(out.trim().split('\n').at(-1)!) as JobDescription;
-  descriptions.set(key, description);
-  return description;
-}
-
-function checkMemory(value: number | undefined, prop: string): void {
-  if (value !== undefined && (!Number.isInteger(value) || value < 128 || value > 10240)) {
-    throw new Error(`SluiceJob: ${prop} must be a whole number of MB from 128 to 10240, got ${value}`);
-  }
-}
-
-/** The batch interval in ms, or undefined for the job's own; throws on a bad value. */
-function checkInterval(value: SluiceDuration | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  let ms: number;
-  try {
-    ms = toMillis(value, 'batchInterval');
-  } catch (e) {
-    throw new Error(`SluiceJob: ${(e as Error).message}`, { cause: e });
-  }
-  if (!Number.isInteger(ms)) throw new Error(`SluiceJob: batchInterval must be a whole number of milliseconds, got ${ms} ms`);
-  if (ms < MIN_INTERVAL_MS) throw new Error(`SluiceJob: batchInterval must be at least 1s on AWS, got ${ms} ms`);
-  return ms;
-}
-
-function validate(props: SluiceJobProps): void {
-  if (!props || typeof props.entry !== 'string' || props.entry === '') throw new Error('SluiceJob: entry (the job file) is required');
-  if (!existsSync(resolve(props.entry))) throw new Error(`SluiceJob: job file ${props.entry} does not exist (resolved to ${resolve(props.entry)})`);
-  if (props.existingStream && props.streamProps) throw new Error('SluiceJob: give either existingStream or streamProps, not both');
-  const sp = props.streamProps;
-  if (sp?.mode !== undefined && sp.mode !== 'provisioned' && sp.mode !== 'on-demand') throw new Error(`SluiceJob: streamProps.mode must be 'provisioned' or 'on-demand', got ${String(sp.mode)}`);
-  if (sp?.shardCount !== undefined) {
-    if (sp.mode === 'on-demand') throw new Error('SluiceJob: streamProps.shardCount applies to provisioned streams only; an on-demand stream scales its own shards');
-    if (!Number.isInteger(sp.shardCount) || sp.shardCount < 1) throw new Error(`SluiceJob: streamProps.shardCount must be a whole number >= 1, got ${sp.shardCount}`);
-  }
-  checkMemory(props.workerMemoryMB, 'workerMemoryMB');
-  checkMemory(props.coordinatorMemoryMB, 'coordinatorMemoryMB');
-  if (props.workerTimeout && (props.workerTimeout.toSeconds() < 1 || props.workerTimeout.toSeconds() > 900)) {
-    throw new Error(`SluiceJob: workerTimeout must be from 1 second to 15 minutes, got ${props.workerTimeout.toHumanString()}`);
-  }
-  const c = props.maxConcurrency;
-  if (c !== undefined && (!Number.isInteger(c) || c < 1 || c > 1000)) throw new Error(`SluiceJob: maxConcurrency must be a whole number from 1 to 1000, got ${c}`);
-  if (props.onRecordError !== undefined && props.onRecordError !== 'fail' && props.onRecordError !== 'dead-letter') {
-    throw new Error(`SluiceJob: onRecordError must be 'fail' or 'dead-letter', got ${String(props.onRecordError)}`);
-  }
-  if (props.shuffleExpiration && props.shuffleExpiration.toDays({ integral: false }) < 1) throw new Error('SluiceJob: shuffleExpiration must be at least 1 day');
-  const retention = props.deadLetterRetention;
-  if (retention) {
-    // S3 expires objects by whole days: 36 hours would be neither 1 nor 2 days, so say so here rather than let the bucket fail.
-    const days = retention.toDays({ integral: false });
-    if (!Number.isInteger(days) || days < 1) {
-      throw new Error(`SluiceJob: deadLetterRetention must be a whole number of days, at least 1 (such as Duration.days(14)), got ${retention.toHumanString()}`);
-    }
-  }
-  if (props.maxInputLag && props.maxInputLag.toMilliseconds() < 60_000) throw new Error(`SluiceJob: maxInputLag must be at least 1 minute, got ${props.maxInputLag.toHumanString()}`);
-}
-
 /**
  * A Sluice job on AWS (Spark Streaming on serverless): the Kinesis stream it reads, a coordinator
  * Lambda that EventBridge Scheduler invokes every minute to run that minute's batches, a worker
@@ -232,380 +149,40 @@ export class SluiceJob extends Construct {
     super(scope, id);
     validate(props);
     const interval = checkInterval(props.batchInterval);
-    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
-    const destroy = removalPolicy === RemovalPolicy.DESTROY;
 
-    const sp = props.streamProps ?? {};
-    this.stream =
-      props.existingStream ??
-      new kinesis.Stream(this, 'Stream', {
-        streamName: sp.streamName,
-        streamMode: sp.mode === 'on-demand' ? kinesis.StreamMode.ON_DEMAND : kinesis.StreamMode.PROVISIONED,
-        shardCount: sp.mode === 'on-demand' ? undefined : (sp.shardCount ?? 1),
-        retentionPeriod: sp.retentionPeriod ?? Duration.hours(24),
-        encryption: kinesis.StreamEncryption.MANAGED,
-        removalPolicy,
-      });
-
-    const bucketProps: s3.BucketProps = {
-      encryption: s3.BucketEncryption.S3_MANAGED,
-      blockPublicAccess: s3.BlockPublicAccess.BLOCK_ALL,
-      enforceSSL: true,
-      removalPolicy,
-      autoDeleteObjects: destroy,
-    };
-    this.sinkBucket = props.existingSinkBucket ?? new s3.Bucket(this, 'SinkBucket', bucketProps);
-
-    // The job's name and batch interval come from the job file, loaded with the environment its functions get.
-    const env: Record<string, string> = {
-      ...props.environment,
-      SLUICE_STREAM: this.stream.streamName,
-      SLUICE_SINK_BUCKET: this.sinkBucket.bucketName,
-      ...(interval !== undefined ? { SLUICE_BATCH_INTERVAL: String(interval) } : {}),
-      ...(props.onRecordError ? { SLUICE_ON_RECORD_ERROR: props.onRecordError } : {}),
-    };
-    // Names not known before deployment stand in as placeholders that are valid stream and bucket names.
-    const synthEnv = Object.fromEntries(
-      Object.entries(env).map(([k, v]) => [k, Token.isUnresolved(v) ? `sluice-synth-${k.toLowerCase().replace(/^sluice_/, '').replace(/_/g, '-')}` : v]),
-    );
-    const job = describeJob(props.entry, synthEnv);
-    if (job.problems.length > 0) {
-      throw new Error(`SluiceJob: job ${job.name} (${props.entry}) cannot run on AWS: ${job.problems.join('; ')}`);
-    }
-    if (job.batchInterval < MIN_INTERVAL_MS) {
-      throw new Error(
-        `SluiceJob: job ${job.name} has a batch interval of ${job.batchInterval} ms; on AWS it must be at least 1s (the coordinator's clock and Kinesis's 5 reads/s per shard): set batchInterval`,
-      );
-    }
+    // The order below is the template's resource order: each part adds its constructs to this one.
+    // The stream and the sink come first: the job file is loaded with their names, and what it
+    // says (its name, its batch interval) shapes everything after.
+    this.stream = jobStream(this, props);
+    this.sinkBucket = sinkBucket(this, props);
+    const { job, env, synthEnv } = loadJob(props, this.stream, this.sinkBucket, interval);
     this.jobName = job.name;
     this.batchIntervalMs = job.batchInterval;
-    this.warnAboutUngranted(job, synthEnv.SLUICE_STREAM, synthEnv.SLUICE_SINK_BUCKET);
+    warnAboutUngranted(this, job, synthEnv.SLUICE_STREAM, synthEnv.SLUICE_SINK_BUCKET, this.stream.streamName);
 
-    this.stateBucket =
-      props.existingStateBucket ??
-      new s3.Bucket(this, 'StateBucket', {
-        ...bucketProps,
-        lifecycleRules: [
-          {
-            id: 'expire-batch-data',
-            prefix: `${job.name}/batch/`,
-            expiration: props.shuffleExpiration ?? Duration.days(3),
-            abortIncompleteMultipartUploadAfter: Duration.days(1),
-          },
-          { id: 'expire-dead-letters', prefix: `${job.name}/dead-letters/`, expiration: props.deadLetterRetention ?? Duration.days(14) },
-        ],
-      });
+    this.stateBucket = stateBucket(this, props, job.name);
+    this.table = metaTable(this, props);
 
-    if (props.existingStateBucket) {
-      Annotations.of(this).addWarningV2(
-        'sluice:lifecycle',
-        `existingStateBucket: batch blobs a crash leaves under ${job.name}/batch/ do not expire unless the bucket has its own lifecycle rule for that prefix (shuffleExpiration applies to a new bucket only)`,
-      );
-      // Its own id: a bucket may have a rule for one prefix and not the other, and each warning is acknowledged alone.
-      Annotations.of(this).addWarningV2(
-        'sluice:dead-letter-lifecycle',
-        `existingStateBucket: dead letters under ${job.name}/dead-letters/ do not expire unless the bucket has its own lifecycle rule for that prefix (deadLetterRetention applies to a new bucket only)`,
-      );
-    }
+    const { worker, coordinator } = jobFunctions(this, props, { jobName: job.name, env, stateBucket: this.stateBucket, table: this.table, removalPolicy: removalPolicyOf(props) });
+    this.worker = worker.fn;
+    this.coordinator = coordinator.fn;
+    const data = { stream: this.stream, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket };
+    grantData(worker.role, data, job.name, 'worker');
+    grantData(coordinator.role, data, job.name, 'coordinator');
+    grantCoordinatorExtras(coordinator.role, this.table, this.worker);
 
-    this.table =
-      props.existingTable ??
-      new dynamodb.Table(this, 'Table', {
-        partitionKey: { name: 'pk', type: dynamodb.AttributeType.STRING },
-        sortKey: { name: 'sk', type: dynamodb.AttributeType.STRING },
-        billingMode: dynamodb.BillingMode.PAY_PER_REQUEST,
-        pointInTimeRecoverySpecification: { pointInTimeRecoveryEnabled: true },
-        removalPolicy,
-      });
+    this.schedule = coordinatorSchedule(this, this.coordinator, job.name, props.enabled ?? true);
 
-    const code = lambda.Code.fromAsset(bundleJob(props.entry));
-    const common = {
-      runtime: lambda.Runtime.NODEJS_22_X,
-      architecture: lambda.Architecture.ARM_64,
-      code,
-      environment: {
-        ...env,
-        SLUICE_STATE_BUCKET: this.stateBucket.bucketName,
-        SLUICE_TABLE: this.table.tableName,
-        ...(props.maxConcurrency !== undefined ? { SLUICE_CONCURRENCY: String(props.maxConcurrency) } : {}),
-        NODE_OPTIONS: '--enable-source-maps',
-      },
-    };
+    const watched = { jobName: job.name, batchInterval: job.batchInterval, stream: this.stream, coordinator: this.coordinator, worker: this.worker, maxInputLag: props.maxInputLag ?? Duration.minutes(5) };
+    const monitoring = jobMonitoring(this, watched);
+    this.delayAlarm = monitoring.delayAlarm;
+    this.failedBatchAlarm = monitoring.failedBatchAlarm;
+    this.coordinatorErrorAlarm = monitoring.coordinatorErrorAlarm;
+    this.stalledAlarm = monitoring.stalledAlarm;
+    this.inputLagAlarm = monitoring.inputLagAlarm;
+    this.dashboard = monitoring.dashboard;
+    jobOutputs(this, { jobName: job.name, stream: this.stream, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket, table: this.table, coordinator: this.coordinator, worker: this.worker });
 
-    const workerLogs = new logs.LogGroup(this, 'WorkerLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy });
-    const workerRole = this.functionRole('WorkerRole', workerLogs);
-    this.worker = new lambda.Function(this, 'Worker', {
-      ...common,
-      handler: 'index.worker',
-      description: `Sluice job ${job.name}: runs one task per invocation`,
-      memorySize: props.workerMemoryMB ?? 1024,
-      timeout: props.workerTimeout ?? Duration.minutes(5),
-      role: workerRole,
-      logGroup: workerLogs,
-    });
-
-    const coordinatorLogs = new logs.LogGroup(this, 'CoordinatorLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy });
-    const coordinatorRole = this.functionRole('CoordinatorRole', coordinatorLogs);
-    this.coordinator = new lambda.Function(this, 'Coordinator', {
-      ...common,
-      environment: { ...common.environment, SLUICE_WORKER_FUNCTION: this.worker.functionName },
-      handler: 'index.coordinator',
-      description: `Sluice job ${job.name}: runs a minute of batches per invocation`,
-      memorySize: props.coordinatorMemoryMB ?? 512,
-      timeout: Duration.millis(COORDINATOR_TIMEOUT_MS),
-      role: coordinatorRole,
-      logGroup: coordinatorLogs,
-      // A failed or late run is not retried by Lambda: the next minute's run resumes the batch from its lineage.
-      retryAttempts: 0,
-      maxEventAge: Duration.minutes(1),
-    });
-
-    this.grantData(workerRole, job.name, 'worker');
-    this.grantData(coordinatorRole, job.name, 'coordinator');
-    coordinatorRole.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'MetaTable',
-        actions: ['dynamodb:GetItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem', 'dynamodb:Query'],
-        resources: [this.table.tableArn],
-      }),
-    );
-    coordinatorRole.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'InvokeWorker', actions: ['lambda:InvokeFunction'], resources: [this.worker.functionArn] }));
-
-    this.schedule = new scheduler.Schedule(this, 'Schedule', {
-      description: `Runs the coordinator of Sluice job ${job.name} every minute`,
-      schedule: scheduler.ScheduleExpression.rate(Duration.minutes(1)),
-      target: new targets.LambdaInvoke(this.coordinator, { retryAttempts: 0, maxEventAge: Duration.minutes(1) }),
-      enabled: props.enabled ?? true,
-    });
-
-    const metric = (name: string, statistic: string, label: string) =>
-      new cloudwatch.Metric({ namespace: 'Sluice', metricName: name, dimensionsMap: { Job: job.name }, statistic, period: Duration.minutes(1), label });
-    this.delayAlarm = new cloudwatch.Alarm(this, 'TotalDelayAlarm', {
-      alarmDescription: `Sluice job ${job.name} falls behind: the average total delay of its batches is above the batch interval (${job.batchInterval} ms) for 3 minutes`,
-      metric: metric('TotalDelay', 'Average', 'Total delay (ms)'),
-      threshold: job.batchInterval,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 3,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.failedBatchAlarm = new cloudwatch.Alarm(this, 'FailedBatchAlarm', {
-      alarmDescription: `Sluice job ${job.name}: a batch failed (see the coordinator's log); the next run retries it from its lineage`,
-      metric: metric('FailedBatches', 'Sum', 'Failed batches'),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    this.coordinatorErrorAlarm = new cloudwatch.Alarm(this, 'CoordinatorErrorAlarm', {
-      alarmDescription: `Sluice job ${job.name}: the coordinator function failed`,
-      metric: this.coordinator.metricErrors({ period: Duration.minutes(1), statistic: 'Sum' }),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
-      evaluationPeriods: 1,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-    // Every batch, empty or not, writes a TotalDelay line: none for 5 minutes means no batch ran.
-    this.stalledAlarm = new cloudwatch.Alarm(this, 'StalledAlarm', {
-      alarmDescription: `Sluice job ${job.name} ran no batch for 5 minutes (paused, failing before its first batch, or not scheduled)`,
-      metric: metric('TotalDelay', 'SampleCount', 'Batches'),
-      threshold: 1,
-      comparisonOperator: cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
-      evaluationPeriods: 5,
-      datapointsToAlarm: 5,
-      treatMissingData: cloudwatch.TreatMissingData.BREACHING,
-    });
-
-    const iteratorAge = this.stream.metricGetRecordsIteratorAgeMilliseconds({ statistic: 'Maximum', period: Duration.minutes(1), label: 'Input lag (ms)' });
-    const maxLag = props.maxInputLag ?? Duration.minutes(5);
-    this.inputLagAlarm = new cloudwatch.Alarm(this, 'InputLagAlarm', {
-      alarmDescription: `Sluice job ${job.name} reads more than ${maxLag.toHumanString()} behind the newest record of its stream (GetRecords iterator age): input arrives faster than it is processed`,
-      metric: iteratorAge,
-      threshold: maxLag.toMilliseconds(),
-      comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
-      evaluationPeriods: 3,
-      datapointsToAlarm: 3,
-      treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
-    });
-
-    const records = metric('InputRecords', 'Sum', 'Records');
-    /** Average and maximum of a per-batch time, against the batch interval. */
-    const perBatch = (title: string, name: string) =>
-      new cloudwatch.GraphWidget({
-        title,
-        left: [metric(name, 'Average', 'Average'), metric(name, 'Maximum', 'Maximum')],
-        leftAnnotations: [{ value: job.batchInterval, label: 'Batch interval' }],
-        width: 12,
-      });
-    this.dashboard = new cloudwatch.Dashboard(this, 'Dashboard', {
-      dashboardName: this.dashboardName(),
-      defaultInterval: Duration.hours(3),
-      widgets: [
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Input rate (records/s)',
-            left: [new cloudwatch.MathExpression({ expression: 'records / PERIOD(records)', usingMetrics: { records }, label: 'Records/s', period: Duration.minutes(1) })],
-            width: 12,
-          }),
-          perBatch('Processing time per batch (ms)', 'ProcessingDelay'),
-        ],
-        [perBatch('Scheduling delay per batch (ms)', 'SchedulingDelay'), perBatch('Total delay per batch (ms)', 'TotalDelay')],
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Input lag: iterator age (ms)',
-            left: [iteratorAge],
-            leftAnnotations: [{ value: maxLag.toMilliseconds(), label: 'Alarm' }],
-            width: 12,
-          }),
-        ],
-        [
-          new cloudwatch.GraphWidget({
-            title: 'Failures',
-            left: [metric('FailedBatches', 'Sum', 'Failed batches'), metric('DeadLetters', 'Sum', 'Dead letters'), this.coordinator.metricErrors({ label: 'Coordinator errors' })],
-            width: 12,
-          }),
-          new cloudwatch.GraphWidget({
-            title: 'Workers',
-            left: [this.worker.metricInvocations({ label: 'Tasks' }), this.worker.metricErrors({ label: 'Errors' }), this.worker.metricThrottles({ label: 'Throttles' })],
-            right: [this.worker.metricDuration({ statistic: 'p90', label: 'Duration p90 (ms)' })],
-            width: 12,
-          }),
-        ],
-      ],
-    });
-
-    // Outputs are named by the construct's path in the stack, without CDK's hash (`JobStreamName` for a
-    // SluiceJob `Job`), so scripts can read them by a name that survives refactoring and is known before
-    // the first synth; two jobs in one stack differ by their ids.
-    const outputPrefix = this.pathInStack().join('');
-    const output = (name: string, value: string, description: string) => {
-      new CfnOutput(this, name, { value, description }).overrideLogicalId(`${outputPrefix}${name}`);
-    };
-    output('StreamName', this.stream.streamName, 'Kinesis stream the job reads (npx sluice produce --stream <name>)');
-    output('StateBucketName', this.stateBucket.bucketName, `Lineage, shuffle and state blobs, under ${job.name}/`);
-    output('SinkBucketName', this.sinkBucket.bucketName, "The job's output");
-    output('TableName', this.table.tableName, 'Lease, checkpoint and batch records');
-    output('CoordinatorFunctionName', this.coordinator.functionName, 'Runs a minute of batches per invocation');
-    output('WorkerFunctionName', this.worker.functionName, 'Runs one task per invocation');
-
-    this.acknowledgeNagFindings(
-      [
-        [workerRole, workerLogs],
-        [coordinatorRole, coordinatorLogs],
-      ],
-      job.name,
-    );
-  }
-
-  /** The ids from the stack (exclusive) down to this construct, alphanumerics only: what logical ids may contain. */
-  private pathInStack(): string[] {
-    const scopes = this.node.scopes;
-    return scopes.slice(scopes.indexOf(Stack.of(this)) + 1).map((scope) => scope.node.id.replace(/[^A-Za-z0-9]/g, ''));
-  }
-
-  /**
-   * `<stack name>-<path in the stack>`: dashboard names are unique per account and region, as stack
-   * names are, so two stacks (or two jobs in one stack) never share a dashboard.
-   */
-  private dashboardName(): string {
-    const name = `${Stack.of(this).stackName}-${this.pathInStack().join('-')}`;
-    // CloudWatch allows 255 characters; a stack name (128 at most) leaves the path the rest.
-    if (!Token.isUnresolved(name) && name.length > 255) {
-      throw new Error(`SluiceJob: the dashboard name ${name} is longer than CloudWatch's 255 characters: give the SluiceJob or its scopes shorter ids`);
-    }
-    return name;
-  }
-
-  /** A role Lambda can assume that may write to one log group, and nothing else yet. */
-  private functionRole(id: string, logGroup: logs.LogGroup): iam.Role {
-    const role = new iam.Role(this, id, { assumedBy: new iam.ServicePrincipal('lambda.amazonaws.com') });
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({ sid: 'Logs', actions: ['logs:CreateLogStream', 'logs:PutLogEvents'], resources: [logGroup.logGroupArn, `${logGroup.logGroupArn}:log-stream:*`] }),
-    );
-    return role;
-  }
-
-  /**
-   * What a function does with the data. Both read the stream's records, read and write blobs under
-   * the job's prefix and write the sink; the coordinator also lists shards (the cut) and deletes
-   * blobs (cleanup). `s3:ListBucket` on the whole state bucket lets S3 answer 404, not 403, for a
-   * blob that is missing, which the engine must tell apart (a lost shuffle segment is recomputed).
-   */
-  private grantData(role: iam.Role, jobName: string, kind: 'coordinator' | 'worker'): void {
-    const coordinator = kind === 'coordinator';
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'ReadStream',
-        actions: [...(coordinator ? ['kinesis:ListShards'] : []), 'kinesis:GetShardIterator', 'kinesis:GetRecords'],
-        resources: [this.stream.streamArn],
-      }),
-    );
-    role.addToPrincipalPolicy(
-      new iam.PolicyStatement({
-        sid: 'StateBlobs',
-        actions: ['s3:GetObject', 's3:PutObject', ...(coordinator ? ['s3:DeleteObject'] : [])],
-        resources: [this.stateBucket.arnForObjects(`${jobName}/*`)],
-      }),
-    );
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListStateBlobs', actions: ['s3:ListBucket'], resources: [this.stateBucket.bucketArn] }));
-    role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteSink', actions: ['s3:PutObject'], resources: [this.sinkBucket.arnForObjects('*')] }));
-    if (this.stream.encryptionKey) this.stream.encryptionKey.grantDecrypt(role);
-  }
-
-  /** Warns at synth when the job reads or writes somewhere this construct does not grant. */
-  private warnAboutUngranted(job: JobDescription, stream: string, sink: string): void {
-    for (const s of job.streams) {
-      if (s !== stream) {
-        Annotations.of(this).addWarningV2('sluice:stream', `job ${job.name} reads Kinesis stream ${s}, but its functions may read only ${this.stream.streamName}: grant it yourself`);
-      }
-    }
-    for (const location of job.s3) {
-      const bucket = location.slice('s3://'.length).split('/')[0];
-      if (bucket !== sink) {
-        Annotations.of(this).addWarningV2('sluice:bucket', `job ${job.name} uses ${location}, but its functions may write only to the sink bucket: grant it yourself`);
-      }
-    }
-  }
-
-  /**
-   * The cdk-nag (AwsSolutions) findings this design accepts, each acknowledged with its reason
-   * where it arises. Wildcards are acknowledged one resource pattern at a time, never a whole rule.
-   */
-  private acknowledgeNagFindings(roles: readonly (readonly [iam.Role, logs.LogGroup])[], jobName: string): void {
-    const ack = (scope: IConstruct, rule: string, reason: string) => Validations.of(scope).acknowledge({ id: `AwsSolutions::${rule}`, reason });
-    const wildcard = (arn: string, suffix: string) => `AwsSolutions-IAM5[Resource::${this.nagText(arn)}${suffix}]`;
-    for (const [role, logGroup] of roles) {
-      ack(role, wildcard(this.stateBucket.bucketArn, `/${jobName}/*`), "Blob keys are made at run time (batch times, node ids): the wildcard stops at the job's own prefix in the state bucket");
-      ack(role, wildcard(this.sinkBucket.bucketArn, '/*'), "Output keys are made at run time by the job's outputs (prefix-<batch time>/part-…); the sink bucket is the job's own");
-      ack(role, wildcard(logGroup.logGroupArn, ':log-stream:*'), "Lambda makes one log stream per container, named at run time, in the function's own log group");
-    }
-    for (const bucket of [this.stateBucket, this.sinkBucket]) {
-      if (bucket instanceof s3.Bucket) {
-        ack(bucket, 'AwsSolutions-S1', "Only the job's own functions use this bucket; CloudTrail data events are the account's audit trail, and server access logs would add log objects for every batch");
-      }
-    }
-    ack(this.coordinator, 'AwsSolutions-L1', 'nodejs22.x is the runtime the bundle targets and the project tests against; a newer one is adopted deliberately, not by default');
-    ack(this.worker, 'AwsSolutions-L1', 'nodejs22.x is the runtime the bundle targets and the project tests against; a newer one is adopted deliberately, not by default');
-    // The scheduler's role is one per stack, made by the LambdaInvoke target: it may invoke the coordinator and its versions.
-    ack(Stack.of(this), wildcard(this.coordinator.functionArn, ':*'), "The schedule's role may invoke the coordinator function and its versions, nothing else");
-    // CDK's bucket auto-delete provider (removalPolicy DESTROY) needs nothing acknowledged: cdk-nag's rules
-    // check CfnRole and CfnFunction, and the provider is made of plain CfnResources. (Acknowledging its
-    // rules on the stack would also silence them for every other function and role in the stack.)
-  }
-
-  /** A CloudFormation value as cdk-nag prints it in a finding: `<LogicalId.Arn>`, `<AWS::Partition>`, literals as they are. */
-  private nagText(value: string): string {
-    const text = (v: unknown): string => {
-      if (typeof v === 'string') return v;
-      const o = v as Record<string, unknown>;
-      if (typeof o?.Ref === 'string') return `<${o.Ref}>`;
-      if (Array.isArray(o?.['Fn::GetAtt'])) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
-      if (Array.isArray(o?.['Fn::Join'])) {
-        const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
-        return parts.map(text).join(sep);
-      }
-      return JSON.stringify(v);
-    };
-    return text(Stack.of(this).resolve(value));
+    acknowledgeNagFindings(this, { jobName: job.name, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket, worker, coordinator });
   }
 }

@@ -1,0 +1,85 @@
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
+import type * as iam from 'aws-cdk-lib/aws-iam';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import type * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct } from 'constructs';
+import { COORDINATOR_TIMEOUT_MS } from '../../lib/aws/lambda.ts';
+import { bundleJob } from '../bundle.ts';
+import type { SluiceJobProps } from '../sluiceJob.ts';
+import { functionRole } from './grants.ts';
+
+// The job's two Lambda functions, one bundle for both: the coordinator the schedule starts and the
+// worker it invokes per task. Each has its own log group and a role that may only log so far.
+
+/** One function with its role and log group (the grants and the cdk-nag acknowledgements need them). */
+export interface JobFunction {
+  readonly fn: lambda.Function;
+  readonly role: iam.Role;
+  readonly logGroup: logs.LogGroup;
+}
+
+/** What the functions are given: where the data is and what the job file was loaded with. */
+export interface FunctionInputs {
+  readonly jobName: string;
+  /** The environment the job file was loaded with (stream, sink, batch interval, the user's own). */
+  readonly env: Record<string, string>;
+  readonly stateBucket: s3.IBucket;
+  readonly table: dynamodb.ITable;
+  readonly removalPolicy: RemovalPolicy;
+}
+
+/** The worker and then the coordinator (which needs the worker's name), bundled from the job file. */
+export function jobFunctions(
+  scope: Construct,
+  props: Pick<SluiceJobProps, 'entry' | 'maxConcurrency' | 'workerMemoryMB' | 'workerTimeout' | 'coordinatorMemoryMB'>,
+  inputs: FunctionInputs,
+): { worker: JobFunction; coordinator: JobFunction } {
+  const { jobName, removalPolicy } = inputs;
+  const common = {
+    runtime: lambda.Runtime.NODEJS_22_X,
+    architecture: lambda.Architecture.ARM_64,
+    code: lambda.Code.fromAsset(bundleJob(props.entry)),
+    environment: {
+      ...inputs.env,
+      SLUICE_STATE_BUCKET: inputs.stateBucket.bucketName,
+      SLUICE_TABLE: inputs.table.tableName,
+      ...(props.maxConcurrency !== undefined ? { SLUICE_CONCURRENCY: String(props.maxConcurrency) } : {}),
+      NODE_OPTIONS: '--enable-source-maps',
+    },
+  };
+
+  const workerLogs = new logs.LogGroup(scope, 'WorkerLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy });
+  const workerRole = functionRole(scope, 'WorkerRole', workerLogs);
+  const worker = new lambda.Function(scope, 'Worker', {
+    ...common,
+    handler: 'index.worker',
+    description: `Sluice job ${jobName}: runs one task per invocation`,
+    memorySize: props.workerMemoryMB ?? 1024,
+    timeout: props.workerTimeout ?? Duration.minutes(5),
+    role: workerRole,
+    logGroup: workerLogs,
+  });
+
+  const coordinatorLogs = new logs.LogGroup(scope, 'CoordinatorLogs', { retention: logs.RetentionDays.ONE_MONTH, removalPolicy });
+  const coordinatorRole = functionRole(scope, 'CoordinatorRole', coordinatorLogs);
+  const coordinator = new lambda.Function(scope, 'Coordinator', {
+    ...common,
+    environment: { ...common.environment, SLUICE_WORKER_FUNCTION: worker.functionName },
+    handler: 'index.coordinator',
+    description: `Sluice job ${jobName}: runs a minute of batches per invocation`,
+    memorySize: props.coordinatorMemoryMB ?? 512,
+    timeout: Duration.millis(COORDINATOR_TIMEOUT_MS),
+    role: coordinatorRole,
+    logGroup: coordinatorLogs,
+    // A failed or late run is not retried by Lambda: the next minute's run resumes the batch from its lineage.
+    retryAttempts: 0,
+    maxEventAge: Duration.minutes(1),
+  });
+
+  return {
+    worker: { fn: worker, role: workerRole, logGroup: workerLogs },
+    coordinator: { fn: coordinator, role: coordinatorRole, logGroup: coordinatorLogs },
+  };
+}

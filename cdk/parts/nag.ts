@@ -1,0 +1,55 @@
+import { Stack, Validations } from 'aws-cdk-lib';
+import * as s3 from 'aws-cdk-lib/aws-s3';
+import type { Construct, IConstruct } from 'constructs';
+import type { JobFunction } from './functions.ts';
+
+/** What the acknowledgements name: the job's buckets and its two functions with their roles and log groups. */
+export interface Acknowledged {
+  readonly jobName: string;
+  readonly stateBucket: s3.IBucket;
+  readonly sinkBucket: s3.IBucket;
+  readonly worker: JobFunction;
+  readonly coordinator: JobFunction;
+}
+
+/**
+ * The cdk-nag (AwsSolutions) findings this design accepts, each acknowledged with its reason
+ * where it arises. Wildcards are acknowledged one resource pattern at a time, never a whole rule.
+ */
+export function acknowledgeNagFindings(scope: Construct, a: Acknowledged): void {
+  const ack = (on: IConstruct, rule: string, reason: string) => Validations.of(on).acknowledge({ id: `AwsSolutions::${rule}`, reason });
+  const wildcard = (arn: string, suffix: string) => `AwsSolutions-IAM5[Resource::${nagText(scope, arn)}${suffix}]`;
+  for (const { role, logGroup } of [a.worker, a.coordinator]) {
+    ack(role, wildcard(a.stateBucket.bucketArn, `/${a.jobName}/*`), "Blob keys are made at run time (batch times, node ids): the wildcard stops at the job's own prefix in the state bucket");
+    ack(role, wildcard(a.sinkBucket.bucketArn, '/*'), "Output keys are made at run time by the job's outputs (prefix-<batch time>/part-…); the sink bucket is the job's own");
+    ack(role, wildcard(logGroup.logGroupArn, ':log-stream:*'), "Lambda makes one log stream per container, named at run time, in the function's own log group");
+  }
+  for (const bucket of [a.stateBucket, a.sinkBucket]) {
+    if (bucket instanceof s3.Bucket) {
+      ack(bucket, 'AwsSolutions-S1', "Only the job's own functions use this bucket; CloudTrail data events are the account's audit trail, and server access logs would add log objects for every batch");
+    }
+  }
+  ack(a.coordinator.fn, 'AwsSolutions-L1', 'nodejs22.x is the runtime the bundle targets and the project tests against; a newer one is adopted deliberately, not by default');
+  ack(a.worker.fn, 'AwsSolutions-L1', 'nodejs22.x is the runtime the bundle targets and the project tests against; a newer one is adopted deliberately, not by default');
+  // The scheduler's role is one per stack, made by the LambdaInvoke target: it may invoke the coordinator and its versions.
+  ack(Stack.of(scope), wildcard(a.coordinator.fn.functionArn, ':*'), "The schedule's role may invoke the coordinator function and its versions, nothing else");
+  // CDK's bucket auto-delete provider (removalPolicy DESTROY) needs nothing acknowledged: cdk-nag's rules
+  // check CfnRole and CfnFunction, and the provider is made of plain CfnResources. (Acknowledging its
+  // rules on the stack would also silence them for every other function and role in the stack.)
+}
+
+/** A CloudFormation value as cdk-nag prints it in a finding: `<LogicalId.Arn>`, `<AWS::Partition>`, literals as they are. */
+function nagText(scope: Construct, value: string): string {
+  const text = (v: unknown): string => {
+    if (typeof v === 'string') return v;
+    const o = v as Record<string, unknown>;
+    if (typeof o?.Ref === 'string') return `<${o.Ref}>`;
+    if (Array.isArray(o?.['Fn::GetAtt'])) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
+    if (Array.isArray(o?.['Fn::Join'])) {
+      const [sep, parts] = o['Fn::Join'] as [string, unknown[]];
+      return parts.map(text).join(sep);
+    }
+    return JSON.stringify(v);
+  };
+  return text(Stack.of(scope).resolve(value));
+}
