@@ -14,7 +14,7 @@ import {
 } from '../../lib/core/metrics.ts';
 import { progressMetrics } from '../../lib/local/log.ts';
 import type { BatchMetrics } from '../../lib/ports/index.ts';
-import { testCoordinator } from '../helpers/engine.ts';
+import { interceptInvoker, testCoordinator } from '../helpers/engine.ts';
 
 // The metric catalogue (lib/core/metrics.ts) and what reads it: EMF lines, the progress line, and
 // the coordinator's BatchInfo and Metrics port. The CDK dashboard and alarms: infra-test/monitoring.test.ts.
@@ -85,10 +85,14 @@ describe('the progress line', () => {
 
 describe('the coordinator tells the listener and the Metrics port the same values', () => {
   it("each completed-batch metric: BatchInfo's field (absent is 0) equals the port's field", async () => {
-    // Prepare: a job with input and a dead letter, so no metric is trivially zero everywhere.
+    // Prepare: a job with input and a dead letter, started late and with tasks that take time, so
+    // every metric has a value of its own and one told under another's name shows.
+    const startedLateBy = 5;
+    const taskTakes = 7;
     const infos: BatchInfo[] = [];
     const told: BatchMetrics[] = [];
-    const { run } = testCoordinator(
+    let advanceClock = (_ms: number): void => undefined;
+    const { coordinator, clock } = testCoordinator(
       { batchInterval: 1000, onRecordError: 'dead-letter' },
       (ctx) => {
         ctx.addListener({ onBatchCompleted: (b) => infos.push(b) });
@@ -101,23 +105,24 @@ describe('the coordinator tells the listener and the Metrics port the same value
           .count()
           .print();
       },
-      { metrics: { batch: (m) => told.push(m) } },
+      { metrics: { batch: (m) => told.push(m) }, wrapInvoker: (inner) => interceptInvoker(inner, (_task, run) => (advanceClock(taskTakes), run())) },
     );
+    advanceClock = (ms) => void clock.advance(ms);
 
     // Act
-    await run(2);
+    await coordinator.start();
+    clock.set(coordinator.nextBatchTime + startedLateBy);
+    await coordinator.runNextBatch();
 
-    // Assess
-    expect(told).toHaveLength(infos.length);
-    expect(infos[0].numRecords).toBe(3);
-    expect(infos[0].numDeadLetters).toBe(1);
+    // Assess: the values are distinct, then the same under both names.
+    const [info] = infos;
+    expect(told).toHaveLength(1);
+    expect(new Set([info.numRecords, info.numDeadLetters, info.schedulingDelay, info.processingDelay, info.totalDelay]).size).toBe(5);
+    expect(told[0].batchTime).toBe(info.batchTime);
     const read = (o: object, field: string) => (o as Record<string, number | undefined>)[field] ?? 0;
-    infos.forEach((info, i) => {
-      expect(told[i].batchTime).toBe(info.batchTime);
-      for (const name of completedBatchMetricNames) {
-        const { listenerField, portField } = completedBatchMetrics[name];
-        expect(read(told[i], portField), name).toBe(read(info, listenerField));
-      }
-    });
+    for (const name of completedBatchMetricNames) {
+      const { listenerField, portField } = completedBatchMetrics[name];
+      expect(read(told[0], portField), name).toBe(read(info, listenerField));
+    }
   });
 });
