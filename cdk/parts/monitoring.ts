@@ -5,6 +5,7 @@ import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as s3 from 'aws-cdk-lib/aws-s3';
 import type { Construct } from 'constructs';
+import { metricCatalogue, metricDimension, metricNamespace, type MetricName } from '../../lib/core/metrics.ts';
 
 // How a SluiceJob is watched: alarms on the metrics the coordinator writes (namespace `Sluice`,
 // dimension `Job`) and on the stream and functions, one dashboard, and the stack outputs scripts read.
@@ -31,9 +32,12 @@ export interface JobMonitoring {
   readonly inputLagAlarm: cloudwatch.Alarm;
 }
 
-/** A per-minute metric the coordinator writes for the job. */
-const sluiceMetric = (jobName: string, name: string, statistic: string, label: string) =>
-  new cloudwatch.Metric({ namespace: 'Sluice', metricName: name, dimensionsMap: { Job: jobName }, statistic, period: Duration.minutes(1), label });
+/**
+ * A per-minute metric the coordinator writes for the job, named from the metric catalogue
+ * (`lib/core/metrics.ts`): its statistic and label are the catalogue's unless a graph needs others.
+ */
+const sluiceMetric = (jobName: string, name: MetricName, statistic: string = metricCatalogue[name].statistic, label = metricCatalogue[name].label) =>
+  new cloudwatch.Metric({ namespace: metricNamespace, metricName: name, dimensionsMap: { [metricDimension]: jobName }, statistic, period: Duration.minutes(1), label });
 
 /** The alarms, then the dashboard: the input-lag metric is made once and shared by both. */
 export function jobMonitoring(scope: Construct, watched: Watched): JobMonitoring {
@@ -46,10 +50,10 @@ export function jobMonitoring(scope: Construct, watched: Watched): JobMonitoring
 /** The alarms: falling behind, a failed batch, a failed coordinator, no batch at all, input lag. */
 function jobAlarms(scope: Construct, watched: Watched, inputLag: cloudwatch.IMetric): Omit<JobMonitoring, 'dashboard'> {
   const { jobName, batchInterval, coordinator } = watched;
-  const metric = (name: string, statistic: string, label: string) => sluiceMetric(jobName, name, statistic, label);
+  const metric = (name: MetricName, statistic?: string, label?: string) => sluiceMetric(jobName, name, statistic, label);
   const delayAlarm = new cloudwatch.Alarm(scope, 'TotalDelayAlarm', {
     alarmDescription: `Sluice job ${jobName} falls behind: the average total delay of its batches is above the batch interval (${batchInterval} ms) for 3 minutes`,
-    metric: metric('TotalDelay', 'Average', 'Total delay (ms)'),
+    metric: metric('TotalDelay'),
     threshold: batchInterval,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
     evaluationPeriods: 3,
@@ -58,7 +62,7 @@ function jobAlarms(scope: Construct, watched: Watched, inputLag: cloudwatch.IMet
   });
   const failedBatchAlarm = new cloudwatch.Alarm(scope, 'FailedBatchAlarm', {
     alarmDescription: `Sluice job ${jobName}: a batch failed (see the coordinator's log); the next run retries it from its lineage`,
-    metric: metric('FailedBatches', 'Sum', 'Failed batches'),
+    metric: metric('FailedBatches'),
     threshold: 1,
     comparisonOperator: cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
     evaluationPeriods: 1,
@@ -99,10 +103,10 @@ function jobAlarms(scope: Construct, watched: Watched, inputLag: cloudwatch.IMet
 /** Input rate, processing time, scheduling and total delay per batch, input lag, failures and workers. */
 function jobDashboard(scope: Construct, watched: Watched, inputLag: cloudwatch.IMetric): cloudwatch.Dashboard {
   const { jobName, batchInterval, coordinator, worker, maxInputLag } = watched;
-  const metric = (name: string, statistic: string, label: string) => sluiceMetric(jobName, name, statistic, label);
-  const records = metric('InputRecords', 'Sum', 'Records');
+  const metric = (name: MetricName, statistic?: string, label?: string) => sluiceMetric(jobName, name, statistic, label);
+  const records = metric('InputRecords');
   /** Average and maximum of a per-batch time, against the batch interval. */
-  const perBatch = (title: string, name: string) =>
+  const perBatch = (title: string, name: MetricName) =>
     new cloudwatch.GraphWidget({
       title,
       left: [metric(name, 'Average', 'Average'), metric(name, 'Maximum', 'Maximum')],
@@ -133,7 +137,7 @@ function jobDashboard(scope: Construct, watched: Watched, inputLag: cloudwatch.I
       [
         new cloudwatch.GraphWidget({
           title: 'Failures',
-          left: [metric('FailedBatches', 'Sum', 'Failed batches'), metric('DeadLetters', 'Sum', 'Dead letters'), coordinator.metricErrors({ label: 'Coordinator errors' })],
+          left: [metric('FailedBatches'), metric('DeadLetters'), coordinator.metricErrors({ label: 'Coordinator errors' })],
           width: 12,
         }),
         new cloudwatch.GraphWidget({

@@ -1,32 +1,28 @@
+import type { BatchInfoMetricFields } from './metrics.ts';
+
 /**
  * Timing of one batch, as Spark's `BatchInfo`: all times in epoch milliseconds, delays in ms.
- * `schedulingDelay` is how long the batch waited after its time before it started,
- * `processingDelay` how long it ran, `totalDelay` the sum.
+ * Its metric fields come from the metric catalogue (`lib/core/metrics.ts`): `numRecords` (records
+ * read from all sources; 0 in `onBatchSubmitted`), `schedulingDelay` (`processingStartTime -
+ * batchTime`: how long the batch waited after its time before it started), `processingDelay`
+ * (`processingEndTime - processingStartTime`: how long it ran), `totalDelay` (`processingEndTime -
+ * batchTime`: how late its output is) and `numDeadLetters` (records set aside under
+ * `onRecordError: 'dead-letter'`, absent when none). The delays are absent until known.
  *
  * @example
  * ```ts
  * ctx.addListener({ onBatchCompleted: (b: BatchInfo) => b.totalDelay! > ctx.batchInterval && console.warn('falling behind') });
  * ```
  */
-export interface BatchInfo {
+export interface BatchInfo extends BatchInfoMetricFields {
   /** The batch's time: the end of the interval it covers. */
   readonly batchTime: number;
-  /** Records read from all sources for this batch. */
-  readonly numRecords: number;
   /** When the batch was submitted: its batch time, as in Spark, where batches are queued on the clock. */
   readonly submissionTime: number;
   /** When its input was cut and sealed and it began to run (absent in `onBatchSubmitted`). */
   readonly processingStartTime?: number;
   /** When it was committed (only in `onBatchCompleted`). */
   readonly processingEndTime?: number;
-  /** `processingStartTime - batchTime`. */
-  readonly schedulingDelay?: number;
-  /** `processingEndTime - processingStartTime`. */
-  readonly processingDelay?: number;
-  /** `processingEndTime - batchTime`: how late its output is. */
-  readonly totalDelay?: number;
-  /** Records set aside under `onRecordError: 'dead-letter'` (absent when none). */
-  readonly numDeadLetters?: number;
 }
 
 /**

@@ -1,5 +1,6 @@
 import type { ResolvedJobOptions } from '../core/options.ts';
 import type { BatchInfo } from '../core/listener.ts';
+import { type CompletedBatchValues, listenerFields, portFields } from '../core/metrics.ts';
 import { CheckpointError } from '../core/errors.ts';
 import { changedNodes, type JobGraph, type BatchPlan } from '../plan/graph.ts';
 import { nextPointer, type StatePointer } from '../plan/state.ts';
@@ -245,28 +246,18 @@ export class Coordinator {
     const end = this.rt.clock.now();
     const deadLetters = run.deadLetters();
     if (deadLetters) this.rt.log.warn(`batch ${t}: ${deadLetters} record(s) set aside under dead-letters/${String(t).padStart(15, '0')}/ in the state store`);
-    const info: BatchInfo = {
-      batchTime: t,
-      numRecords: run.inputRecords(),
-      submissionTime,
-      processingStartTime,
-      processingEndTime: end,
-      schedulingDelay: processingStartTime - t,
-      processingDelay: end - processingStartTime,
-      totalDelay: end - t,
-      ...(deadLetters ? { numDeadLetters: deadLetters } : {}),
+    // Every metric of the catalogue, produced here once; BatchInfo and the Metrics port read it.
+    const values: CompletedBatchValues = {
+      InputRecords: run.inputRecords(),
+      SchedulingDelay: processingStartTime - t,
+      ProcessingDelay: end - processingStartTime,
+      TotalDelay: end - t,
+      DeadLetters: deadLetters,
     };
+    const info: BatchInfo = { batchTime: t, submissionTime, processingStartTime, processingEndTime: end, ...listenerFields(values) };
     this.emit('onBatchCompleted', info);
     this.backpressure?.update(info, (id) => run.inputRecordsOf(id));
-    this.rt.metrics?.batch({
-      job: this.graph.name,
-      batchTime: t,
-      inputRecords: info.numRecords,
-      schedulingDelayMs: info.schedulingDelay!,
-      processingDelayMs: info.processingDelay!,
-      totalDelayMs: info.totalDelay!,
-      deadLetters,
-    });
+    this.rt.metrics?.batch({ job: this.graph.name, batchTime: t, ...portFields(values) });
     return info;
   }
 

@@ -1,3 +1,4 @@
+import { portValue, progressLineParts } from '../core/metrics.ts';
 import type { BatchMetrics, Metrics, OutputLog } from '../ports/index.ts';
 
 /**
@@ -33,7 +34,8 @@ function clockTime(ms: number): string {
 }
 
 /**
- * One progress line per batch: records in, processing time, scheduling delay.
+ * One progress line per batch: records in, processing time, scheduling delay (the catalogue's
+ * `progressLineParts`).
  *
  * @example
  * ```ts
@@ -42,9 +44,6 @@ function clockTime(ms: number): string {
  */
 export function progressMetrics(write: (line: string) => void): Metrics {
   return {
-    batch: (m: BatchMetrics) =>
-      write(
-        `batch ${clockTime(m.batchTime)}  ${m.inputRecords} records  processed in ${m.processingDelayMs} ms  scheduling delay ${m.schedulingDelayMs} ms`,
-      ),
+    batch: (m: BatchMetrics) => write([`batch ${clockTime(m.batchTime)}`, ...progressLineParts.map((p) => p.text(portValue(m, p.metric)))].join('  ')),
   };
 }

@@ -2,6 +2,7 @@
  * The ports: the only things the engine knows of the world around it. Local mode and AWS mode
  * differ only in which adapters are plugged in here (docs/design.md §1). Interfaces only.
  */
+import type { BatchMetricFields } from '../core/metrics.ts';
 
 /** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -123,15 +124,13 @@ export interface Metrics {
   batchFailed?(info: { readonly job: string; readonly batchTime: number }): void;
 }
 
-/** What {@link Metrics} is told about every completed batch. */
-export interface BatchMetrics {
+/**
+ * What {@link Metrics} is told about every completed batch: the job and batch time, and the value of
+ * each completed-batch metric of the catalogue (`lib/core/metrics.ts`) under its `portField`.
+ */
+export interface BatchMetrics extends BatchMetricFields {
   readonly job: string;
   readonly batchTime: number;
-  readonly inputRecords: number;
-  readonly schedulingDelayMs: number;
-  readonly processingDelayMs: number;
-  readonly totalDelayMs: number;
-  readonly deadLetters?: number;
 }
 
 /** An input split: one input partition of one batch, as plain JSON (a shard range, a block, a file). */
