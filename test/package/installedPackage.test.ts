@@ -291,13 +291,13 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
   it('a CommonJS CDK app run by ts-node imports sluice/cdk and synthesises a SluiceJob with its two functions', async ({ expect }) => {
     const r = await succeed('npx', ['--no', '--', 'ts-node', 'app.ts'], project);
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ functions: 2 });
-  });
+  }, 120_000);
 
   it('tsc type-checks sluice, sluice/testing and sluice/cdk in a project with module NodeNext and no "type"', async ({ expect }) => {
     const r = await run('npx', ['--no', '--', 'tsc', '-p', 'nodenext'], project);
     expect(r.stdout + r.stderr).toBe('');
     expect(r.code).toBe(0);
-  });
+  }, 120_000);
 
   it("sluice init makes a project whose own npm test passes and whose cdk synth makes the job's stack", async ({ expect }) => {
     await initialised;
@@ -305,6 +305,14 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
     expect(tests.code, tests.stdout + tests.stderr).toBe(0);
     // eslint-disable-next-line no-control-regex -- vitest colours its summary
     expect(tests.stdout.replace(/\x1b\[[0-9;]*m/g, '')).toMatch(/Tests\s+1 passed \(1\)/);
+    // The made test checks the counts: against a job that counts every word twice, it fails.
+    const job = await readFile(join(made, 'job.ts'), 'utf8');
+    await writeFile(join(made, 'job.ts'), job.replace('[word, 1]', '[word, 2]'));
+    try {
+      expect((await run('npm', ['test'], made)).code).not.toBe(0);
+    } finally {
+      await writeFile(join(made, 'job.ts'), job);
+    }
     const synth = await run('npx', ['--no', '--', 'cdk', 'synth', '--quiet'], made);
     expect(synth.code, synth.stdout + synth.stderr).toBe(0);
     // The stack is named after the project (the folder); its template has the job's two functions and its stream.
@@ -314,5 +322,5 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
     expect(types).toContain('AWS::Kinesis::Stream');
     // cdk.json carries the flags cdk init writes: the CLI has none to warn about.
     expect(synth.stderr).not.toMatch(/feature flags are not configured/);
-  });
+  }, 180_000);
 });
