@@ -18,31 +18,38 @@ export interface AwsConfig {
   /**
    * Wait this long (ms) before each SDK retry, instead of the SDK's standard backoff (a random
    * wait of up to 50 ms × 2^n, or up to 1 s × 2^n after a throttling error). The attempts stay the
-   * same: 3 in all, for throttling and transient errors only. For tests against emulators and
+   * same: 3 in all for S3, for throttling and transient errors only (DynamoDB, Kinesis and Lambda
+   * calls are retried by Sluice's adapters, not by the SDK). For tests against emulators and
    * throttling proxies, which need not wait for a real service to recover.
    * @default the SDK's standard retry strategy
    */
   readonly retryDelayMs?: number;
 }
 
-/** Attempts of one request, the first included (the SDK's default, written out so tests can count on it). */
-const MAX_ATTEMPTS = 3;
+/**
+ * SDK attempts of one request, the first included. One layer retries each call: S3 requests are
+ * retried by the SDK (its default of 3, written out so tests can count on it); the DynamoDB, Kinesis
+ * and Lambda calls are retried by the adapters that make them (`withRetries` in `sdkErrors.ts`: the
+ * meta store's writes, the Kinesis reads, `Invoke`), so their clients make one attempt each and a
+ * throttle costs one request per retry, not the SDK's attempts times the adapter's.
+ */
+const SDK_ATTEMPTS = { s3: 3, dynamodb: 1, kinesis: 1, lambda: 1 } as const;
 
 /** The SDK's retry strategy interface, named through a client's config (its package is not a dependency of ours). */
 type RetryStrategyV2 = Extract<NonNullable<DynamoDBClientConfig['retryStrategy']>, { acquireInitialRetryToken: unknown }>;
 
 /**
  * The SDK's standard retry decisions with a fixed wait: a throttling or transient error is retried
- * until {@link MAX_ATTEMPTS} attempts are made; any other error is not. (The standard strategy also
+ * until `maxAttempts` attempts are made; any other error is not. (The standard strategy also
  * keeps a retry quota per client, which only matters for long outages; tests do not need it.)
  */
-function fixedDelayRetries(delayMs: number): RetryStrategyV2 {
+function fixedDelayRetries(delayMs: number, maxAttempts: number): RetryStrategyV2 {
   const token = (count: number) => ({ getRetryCount: () => count, getRetryDelay: () => delayMs });
   return {
     acquireInitialRetryToken: async () => token(0),
     refreshRetryTokenForRetry: async (previous, error) => {
       const count = previous.getRetryCount() + 1;
-      if ((error.errorType !== 'THROTTLING' && error.errorType !== 'TRANSIENT') || count >= MAX_ATTEMPTS) throw new Error('no retry left');
+      if ((error.errorType !== 'THROTTLING' && error.errorType !== 'TRANSIENT') || count >= maxAttempts) throw new Error('no retry left');
       return token(count);
     },
     recordSuccess: () => undefined,
@@ -62,8 +69,8 @@ function common(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lam
     ...(endpoint ? { endpoint } : {}),
     // Emulators and LocalStack accept any key except s3rver, which wants its own; real AWS uses the default provider chain.
     ...(config.credentials ? { credentials: config.credentials } : endpoint ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
-    maxAttempts: MAX_ATTEMPTS,
-    ...(config.retryDelayMs === undefined ? {} : { retryStrategy: fixedDelayRetries(config.retryDelayMs) }),
+    maxAttempts: SDK_ATTEMPTS[service],
+    ...(config.retryDelayMs === undefined ? {} : { retryStrategy: fixedDelayRetries(config.retryDelayMs, SDK_ATTEMPTS[service]) }),
   };
 }
 
@@ -87,7 +94,7 @@ export function s3Client(config: AwsConfig = {}): S3Client {
 }
 
 /**
- * DynamoDB client.
+ * DynamoDB client. It makes one attempt per request: the meta store retries its own (see {@link SDK_ATTEMPTS}).
  *
  * @example
  * ```ts
@@ -100,7 +107,7 @@ export function dynamoClient(config: AwsConfig = {}): DynamoDBClient {
 
 /**
  * Kinesis client. Uses the HTTP/1.1 handler: the SDK's default for Kinesis speaks HTTP/2, which
- * kinesalite and kinesis-local do not.
+ * kinesalite and kinesis-local do not. It makes one attempt per request: the Kinesis source retries its own.
  *
  * @example
  * ```ts
@@ -112,7 +119,7 @@ export function kinesisClient(config: AwsConfig = {}): KinesisClient {
 }
 
 /**
- * Lambda client.
+ * Lambda client. It makes one attempt per request: the invoker retries its own `Invoke`s.
  *
  * @example
  * ```ts
