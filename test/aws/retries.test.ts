@@ -3,8 +3,9 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SluiceError } from '../../lib/core/errors.ts';
-import { dynamoClient, lambdaClient, s3Client } from '../../lib/aws/clients.ts';
+import { dynamoClient, kinesisClient, lambdaClient, s3Client } from '../../lib/aws/clients.ts';
 import { DynamoMetaStore } from '../../lib/aws/dynamoMetaStore.ts';
+import { KinesisApi } from '../../lib/aws/kinesis/api.ts';
 import { LambdaInvoker } from '../../lib/aws/lambdaInvoker.ts';
 import { isRetryable, isThrottling, isTransient, withRetries } from '../../lib/aws/sdkErrors.ts';
 
@@ -133,6 +134,21 @@ describe('retries do not stack on the SDK’s', () => {
     try {
       await expect(meta.get('lease')).rejects.toThrow(new RegExp(`in table jobs-meta is still throttled \\(ThrottlingException\\) after ${throttleRetries} retries`));
       expect(requests.length).toBe(throttleRetries + 1);
+    } finally {
+      client.destroy();
+    }
+  });
+
+  it('a throttled GetRecords is sent exactly `throughputRetries` + 1 times, then fails naming the shard and stream', async () => {
+    const { endpoint, requests } = await throttlingEndpoint(400, 'ProvisionedThroughputExceededException', (code) => JSON.stringify({ __type: code, message: 'Rate exceeded for shard' }));
+    const throughputRetries = 2;
+    const client = kinesisClient({ endpoint, credentials, retryDelayMs: 1 });
+    const api = new KinesisApi({ client, stream: 'events', nodeId: 'src', clock: Date.now, throughputRetries, backoffMs: 1, atTimestampTimeoutMs: 1000, readIntervalMs: 0 });
+    try {
+      await expect(api.getRecords('shardId-000000000000', 'iterator', 10)).rejects.toThrow(
+        new RegExp(`GetRecords on shard shardId-000000000000 of stream events is still throttled \\(ProvisionedThroughputExceededException\\) after ${throughputRetries} retries`),
+      );
+      expect(requests.length).toBe(throughputRetries + 1);
     } finally {
       client.destroy();
     }
