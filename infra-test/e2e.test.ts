@@ -97,7 +97,7 @@ interface RunOptions {
   readonly settle?: () => Promise<void>;
 }
 
-/** The job's S3 client waits this long before an SDK retry (the attempts stay the SDK's three): emulators need no time to recover. */
+/** The job's retries of AWS calls come this long apart (the attempts stay as in production): emulators need no time to recover. */
 const RETRY_DELAY_MS = 5;
 
 /** Word counts of a batch's raw lines, as the counts output writes them (`(word,n)`), sorted; counted here, not by the engine. */
@@ -513,8 +513,8 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
 
   // Throttling on S3, DynamoDB and Kinesis: real HTTP through proxies that answer some requests with
   // the service's own throttling error. One layer retries each call (lib/aws/clients.ts): the SDK
-  // retries S3 (3 attempts in all, here RETRY_DELAY_MS apart instead of the standard backoff of up to
-  // 1 s × 2^n for a throttle); the meta store, the Kinesis source and the invoker retry their own calls.
+  // retries S3 (3 attempts in all); the meta store, the Kinesis source and the invoker retry their own
+  // calls. Here retries come RETRY_DELAY_MS apart instead of the standard backoff (up to 1 s × 2^n for a throttle).
   // Only the job's clients go through the proxies.
 
   it('throttling on every service (S3, DynamoDB, Kinesis and Lambda) is retried; the output is unchanged', async () => {

@@ -16,12 +16,12 @@ export interface AwsConfig {
   /** Static credentials (emulators accept anything); on AWS the default provider chain is used. */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /**
-   * Wait this long (ms) before each SDK retry, instead of the SDK's standard backoff (a random
-   * wait of up to 50 ms × 2^n, or up to 1 s × 2^n after a throttling error). The attempts stay the
-   * same: 3 in all for S3, for throttling and transient errors only (DynamoDB, Kinesis and Lambda
-   * calls are retried by Sluice's adapters, not by the SDK). For tests against emulators and
-   * throttling proxies, which need not wait for a real service to recover.
-   * @default the SDK's standard retry strategy
+   * Wait this long (ms) before each retry, instead of the standard backoff: the SDK's for S3 (a
+   * random wait of up to 50 ms × 2^n, or up to 1 s × 2^n after a throttling error), and the
+   * adapters' own for the DynamoDB, Kinesis and Lambda calls they retry. The attempts stay the
+   * same. For tests against emulators and throttling proxies, which need not wait for a real
+   * service to recover.
+   * @default the standard backoff
    */
   readonly retryDelayMs?: number;
 }
@@ -54,6 +54,23 @@ function fixedDelayRetries(delayMs: number, maxAttempts: number): RetryStrategyV
     },
     recordSuccess: () => undefined,
   };
+}
+
+/** The fixed retry waits of the clients made with `retryDelayMs` whose calls Sluice's adapters retry. */
+const fixedRetryDelays = new WeakMap<object, number>();
+
+/**
+ * The fixed wait between retries a client was made with (`AwsConfig.retryDelayMs`), for the
+ * adapter that retries the client's calls itself; `undefined`: back off as usual.
+ */
+export function fixedRetryDelayOf(client: object): number | undefined {
+  return fixedRetryDelays.get(client);
+}
+
+/** Remembers `retryDelayMs` for a client whose calls the adapters retry (its SDK makes one attempt). */
+function retriedByAdapters<C extends object>(client: C, config: AwsConfig): C {
+  if (config.retryDelayMs !== undefined) fixedRetryDelays.set(client, config.retryDelayMs);
+  return client;
 }
 
 function endpointFor(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lambda'): string | undefined {
@@ -102,7 +119,7 @@ export function s3Client(config: AwsConfig = {}): S3Client {
  * ```
  */
 export function dynamoClient(config: AwsConfig = {}): DynamoDBClient {
-  return new DynamoDBClient(common(config, 'dynamodb'));
+  return retriedByAdapters(new DynamoDBClient(common(config, 'dynamodb')), config);
 }
 
 /**
@@ -115,7 +132,7 @@ export function dynamoClient(config: AwsConfig = {}): DynamoDBClient {
  * ```
  */
 export function kinesisClient(config: AwsConfig = {}): KinesisClient {
-  return new KinesisClient({ ...common(config, 'kinesis'), requestHandler: new NodeHttpHandler() });
+  return retriedByAdapters(new KinesisClient({ ...common(config, 'kinesis'), requestHandler: new NodeHttpHandler() }), config);
 }
 
 /**
@@ -127,5 +144,5 @@ export function kinesisClient(config: AwsConfig = {}): KinesisClient {
  * ```
  */
 export function lambdaClient(config: AwsConfig = {}): LambdaClient {
-  return new LambdaClient(common(config, 'lambda'));
+  return retriedByAdapters(new LambdaClient(common(config, 'lambda')), config);
 }

@@ -9,6 +9,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { SluiceError } from '../core/errors.ts';
 import type { JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
+import { fixedRetryDelayOf } from './clients.ts';
 import { errorCode, isThrottling, withRetries } from './sdkErrors.ts';
 
 /**
@@ -264,6 +265,7 @@ export class DynamoMetaStore implements MetaStore {
         attempts: this.#throttleRetries + 1,
         baseDelayMs: 100,
         maxDelayMs: 2000,
+        fixedDelayMs: fixedRetryDelayOf(this.#client),
         exhausted: (e, retries) =>
           new SluiceError(
             `DynamoDB ${what} in table ${this.#table} is still ${isThrottling(e) ? 'throttled' : 'failing'} (${errorCode(e)}) after ${retries} retries: ${(e as Error).message}`,

@@ -3,6 +3,7 @@ import { SluiceError } from '../core/errors.ts';
 import { fromWire, toWire } from '../engine/wire.ts';
 import type { BlobStore, Clock, Invoker } from '../ports/index.ts';
 import { DEFAULT_PAYLOAD_LIMIT, isIndirect, payloadKey } from './payloads.ts';
+import { fixedRetryDelayOf } from './clients.ts';
 import { withRetries } from './sdkErrors.ts';
 
 /** Options of {@link LambdaInvoker}. */
@@ -121,6 +122,7 @@ export class LambdaInvoker implements Invoker {
       return await withRetries(invoke, {
         attempts: this.options.attempts ?? 6,
         baseDelayMs: this.options.backoffMs ?? 100,
+        fixedDelayMs: fixedRetryDelayOf(this.options.client),
         ...(this.options.random ? { random: this.options.random } : {}),
         ...(clock ? { sleep: (ms: number) => clock.sleepUntil(clock.now() + ms) } : {}),
       });

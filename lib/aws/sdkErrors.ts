@@ -69,6 +69,8 @@ export interface RetryPolicy {
   readonly baseDelayMs: number;
   /** The longest wait between two attempts. @default unbounded */
   readonly maxDelayMs?: number;
+  /** Wait exactly this long before every retry instead (tests against emulators: `AwsConfig.retryDelayMs`). */
+  readonly fixedDelayMs?: number | undefined;
   /** Which errors are retried. @default {@link isRetryable} */
   readonly retryable?: (error: unknown) => boolean;
   /** Waits `ms` (the simulation owns time). @default a timer */
@@ -99,7 +101,7 @@ export async function withRetries<T>(call: () => Promise<T>, policy: RetryPolicy
       if (!retryable(e)) throw e;
       if (attempt >= policy.attempts) throw policy.exhausted ? policy.exhausted(e, attempt - 1) : e;
       const base = Math.min(policy.maxDelayMs ?? Number.POSITIVE_INFINITY, policy.baseDelayMs * 2 ** (attempt - 1));
-      const wait = base / 2 + (policy.random ?? Math.random)() * (base / 2);
+      const wait = policy.fixedDelayMs ?? base / 2 + (policy.random ?? Math.random)() * (base / 2);
       await (policy.sleep ? policy.sleep(wait) : new Promise((r) => setTimeout(r, wait)));
     }
   }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { GetObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SluiceError } from '../../lib/core/errors.ts';
-import { dynamoClient, kinesisClient, lambdaClient, s3Client } from '../../lib/aws/clients.ts';
+import { dynamoClient, fixedRetryDelayOf, kinesisClient, lambdaClient, s3Client } from '../../lib/aws/clients.ts';
 import { DynamoMetaStore } from '../../lib/aws/dynamoMetaStore.ts';
 import { KinesisApi } from '../../lib/aws/kinesis/api.ts';
 import { LambdaInvoker } from '../../lib/aws/lambdaInvoker.ts';
@@ -67,6 +67,24 @@ describe('withRetries', () => {
     expect(out).toBe('done');
     expect(calls).toBe(failures + 1);
     expect(waits).toEqual(Array.from({ length: failures }, (_, i) => Math.min(50, 10 * 2 ** i)));
+  });
+
+  it('waits the fixed delay a client was made with (retryDelayMs) before every retry, for the adapters that retry its calls', async () => {
+    // Prepare: the delay travels with the clients whose calls the adapters retry.
+    const retryDelayMs = 7;
+    const clients = [dynamoClient({ retryDelayMs }), kinesisClient({ retryDelayMs }), lambdaClient({ retryDelayMs })];
+    const fixedDelayMs = fixedRetryDelayOf(clients[0]!);
+    let calls = 0;
+    const waits: number[] = [];
+    // Act
+    await withRetries(async () => {
+      if (++calls < 4) throw sdkError('ThrottlingException', 400);
+    }, { attempts: 4, baseDelayMs: 100, fixedDelayMs, sleep: async (ms) => void waits.push(ms) });
+    // Assess
+    expect(clients.map((c) => fixedRetryDelayOf(c))).toEqual([retryDelayMs, retryDelayMs, retryDelayMs]);
+    expect(fixedRetryDelayOf(dynamoClient())).toBeUndefined();
+    expect(waits).toEqual([retryDelayMs, retryDelayMs, retryDelayMs]);
+    for (const c of clients) c.destroy();
   });
 
   it('gives up after its attempts with the error it is given, and never retries an error that is not retryable', async () => {

@@ -10,6 +10,7 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { SluiceError } from '../../core/errors.ts';
+import { fixedRetryDelayOf } from '../clients.ts';
 import { errorCode, isRetryable, isThrottling, withRetries } from '../sdkErrors.ts';
 import type { Position } from './positions.ts';
 import type { ListedShard } from './shardLineage.ts';
@@ -150,6 +151,7 @@ export class KinesisApi {
     return withRetries(fn, {
       attempts: throughputRetries + 1,
       baseDelayMs: backoffMs,
+      fixedDelayMs: fixedRetryDelayOf(this.options.client),
       // A timed-out AT_TIMESTAMP iterator is read the long way round instead (see iteratorAt).
       retryable: (e) => !(e instanceof TimedOut) && isRetryable(e),
       exhausted: (e, retries) =>
