@@ -97,7 +97,7 @@ interface RunOptions {
   readonly settle?: () => Promise<void>;
 }
 
-/** The job's SDK clients wait this long before a retry (the attempts stay the SDK's three): emulators need no time to recover. */
+/** The job's retries of AWS calls come this long apart (the attempts stay as in production): emulators need no time to recover. */
 const RETRY_DELAY_MS = 5;
 
 /** Word counts of a batch's raw lines, as the counts output writes them (`(word,n)`), sorted; counted here, not by the engine. */
@@ -512,13 +512,14 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
   }, 60_000);
 
   // Throttling on S3, DynamoDB and Kinesis: real HTTP through proxies that answer some requests with
-  // the service's own throttling error, which the SDK retries (3 attempts in all, lib/aws/clients.ts;
-  // here RETRY_DELAY_MS apart instead of the standard backoff of up to 1 s × 2^n for a throttle).
+  // the service's own throttling error. One layer retries each call (lib/aws/clients.ts): the SDK
+  // retries S3 (3 attempts in all); the meta store, the Kinesis source and the invoker retry their own
+  // calls. Here retries come RETRY_DELAY_MS apart instead of the standard backoff (up to 1 s × 2^n for a throttle).
   // Only the job's clients go through the proxies.
 
   it('throttling on every service (S3, DynamoDB, Kinesis and Lambda) is retried; the output is unchanged', async () => {
     // Every 7th request. The coordinator calls one at a time, so its retry is the next request and goes through;
-    // a worker's retry may meet another refusal when other tasks' requests come in between: the SDK retries again.
+    // a worker's retry may meet another refusal when other tasks' requests come in between: it is retried again.
     const { proxies, endpoints, stop } = await throttlingProxies({ s3: { every: 7 }, dynamodb: { every: 7 }, kinesis: { every: 7 } });
     try {
       const lambdaBefore = stack.lambda.throttled();
@@ -560,8 +561,8 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     }
   }
 
-  it('a burst of DynamoDB throttling longer than the SDK’s own retries is absorbed by the meta store; the run goes on', async () => {
-    // The SDK makes 3 attempts; the commit's 4th (the meta store's first retry) goes through.
+  it('a burst of DynamoDB throttling is absorbed by the meta store’s retries; the run goes on', async () => {
+    // The DynamoDB client makes one attempt per request; the commit's 5th (the meta store's 4th retry) goes through.
     const { result, burstAt, refused } = await dynamoBurst('e2e-dynamo-burst', 4);
     expect(burstAt).toBeDefined();
     expect(refused).toEqual(['UpdateItem', 'UpdateItem', 'UpdateItem', 'UpdateItem']);
@@ -571,9 +572,9 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
   }, 60_000);
 
   it('DynamoDB throttled past every retry fails the coordinator invocation with an error naming the table; the next one resumes', async () => {
-    // 7 tries of 3 SDK attempts each: the commit fails; the lease release after it goes through.
-    const { result, burstAt, refused } = await dynamoBurst('e2e-dynamo-stuck', 21);
-    expect(refused).toEqual(Array(21).fill('UpdateItem'));
+    // 7 attempts of one request each (the meta store's retries are the only ones): the commit fails; the lease release after it goes through.
+    const { result, burstAt, refused } = await dynamoBurst('e2e-dynamo-stuck', 7);
+    expect(refused).toEqual(Array(7).fill('UpdateItem'));
     const [first, second] = result.runs;
     expect((first as { error: Error }).error.message).toMatch(/^DynamoDB UpdateItem of \S+ in table e2e-dynamo-stuck\S*-meta is still throttled \(ThrottlingException\) after 6 retries/);
     // The lease was released, so the next invocation did not stand aside; it re-ran the uncommitted batch from its lineage.

@@ -18,9 +18,6 @@ import { type LambdaEndpoint, startLambdaEndpoint } from './helpers/lambdaEndpoi
 
 const input = [['a b a', 'c'], ['b b', 'd a'], ['e']];
 
-/** Wait between the SDK's retries of one request, instead of its standard backoff (up to 1 s × 2^n after a throttle). */
-const RETRY_DELAY_MS = 1;
-
 /** Each batch's word counts, counted here from `input` (not by the engine), sorted as the job sorts what it collects. */
 const expected: [string, number][][] = input.map((batch) => {
   const counts = new Map<string, number>();
@@ -86,8 +83,8 @@ describe('LambdaInvoker: tasks run in a worker Lambda function behind the Invoke
       inlineLimit: options.inlineLimit,
       outDir: options.outDir,
       wrapInvoker: () => {
-        // The SDK's own retries of a throttled Invoke (3 attempts) come RETRY_DELAY_MS apart: the endpoint needs no time to recover.
-        const inv = new LambdaInvoker({ client: lambdaClient({ endpoint: lambda.endpoint, retryDelayMs: RETRY_DELAY_MS }), functionName: fn, concurrency: 4, backoffMs: 1 });
+        // The Lambda client makes one attempt per Invoke; the invoker's own retries back off from `backoffMs`.
+        const inv = new LambdaInvoker({ client: lambdaClient({ endpoint: lambda.endpoint }), functionName: fn, concurrency: 4, backoffMs: 1 });
         closers.push(() => inv.close());
         return inv;
       },

@@ -14,7 +14,7 @@ export {
 export { DStream, MapWithStateDStream, StateSpec, type BatchLike } from './api/dstream.ts';
 export type { State } from './plan/state.ts';
 export { type Duration, milliseconds, minutes, seconds, toMillis } from './api/duration.ts';
-export { CheckpointError, FencedError, FetchFailedError, JobDefinitionError, LeaseHeldError, RecordError, SluiceError } from './core/errors.ts';
+export { CheckpointError, FencedError, FetchFailedError, JobDefinitionError, LeaseHeldError, PlanChangedError, RecordError, SluiceError } from './core/errors.ts';
 export type { BatchInfo, StreamingListener } from './core/listener.ts';
 export type { Receiver } from './core/receiver.ts';
 export { Batch, type PartitionInfo, type PartitionOptions } from './plan/batch.ts';

@@ -16,37 +16,61 @@ export interface AwsConfig {
   /** Static credentials (emulators accept anything); on AWS the default provider chain is used. */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /**
-   * Wait this long (ms) before each SDK retry, instead of the SDK's standard backoff (a random
-   * wait of up to 50 ms × 2^n, or up to 1 s × 2^n after a throttling error). The attempts stay the
-   * same: 3 in all, for throttling and transient errors only. For tests against emulators and
-   * throttling proxies, which need not wait for a real service to recover.
-   * @default the SDK's standard retry strategy
+   * Wait this long (ms) before each retry, instead of the standard backoff: the SDK's for S3 (a
+   * random wait of up to 50 ms × 2^n, or up to 1 s × 2^n after a throttling error), and the
+   * adapters' own for the DynamoDB, Kinesis and Lambda calls they retry. The attempts stay the
+   * same. For tests against emulators and throttling proxies, which need not wait for a real
+   * service to recover.
+   * @default the standard backoff
    */
   readonly retryDelayMs?: number;
 }
 
-/** Attempts of one request, the first included (the SDK's default, written out so tests can count on it). */
-const MAX_ATTEMPTS = 3;
+/**
+ * SDK attempts of one request, the first included. One layer retries each call: S3 requests are
+ * retried by the SDK (its default of 3, written out so tests can count on it); the DynamoDB, Kinesis
+ * and Lambda calls are retried by the adapters that make them (`withRetries` in `sdkErrors.ts`: the
+ * meta store's writes, the Kinesis reads, `Invoke`), so their clients make one attempt each and a
+ * throttle costs one request per retry, not the SDK's attempts times the adapter's.
+ */
+const SDK_ATTEMPTS = { s3: 3, dynamodb: 1, kinesis: 1, lambda: 1 } as const;
 
 /** The SDK's retry strategy interface, named through a client's config (its package is not a dependency of ours). */
 type RetryStrategyV2 = Extract<NonNullable<DynamoDBClientConfig['retryStrategy']>, { acquireInitialRetryToken: unknown }>;
 
 /**
  * The SDK's standard retry decisions with a fixed wait: a throttling or transient error is retried
- * until {@link MAX_ATTEMPTS} attempts are made; any other error is not. (The standard strategy also
+ * until `maxAttempts` attempts are made; any other error is not. (The standard strategy also
  * keeps a retry quota per client, which only matters for long outages; tests do not need it.)
  */
-function fixedDelayRetries(delayMs: number): RetryStrategyV2 {
+function fixedDelayRetries(delayMs: number, maxAttempts: number): RetryStrategyV2 {
   const token = (count: number) => ({ getRetryCount: () => count, getRetryDelay: () => delayMs });
   return {
     acquireInitialRetryToken: async () => token(0),
     refreshRetryTokenForRetry: async (previous, error) => {
       const count = previous.getRetryCount() + 1;
-      if ((error.errorType !== 'THROTTLING' && error.errorType !== 'TRANSIENT') || count >= MAX_ATTEMPTS) throw new Error('no retry left');
+      if ((error.errorType !== 'THROTTLING' && error.errorType !== 'TRANSIENT') || count >= maxAttempts) throw new Error('no retry left');
       return token(count);
     },
     recordSuccess: () => undefined,
   };
+}
+
+/** The fixed retry waits of the clients made with `retryDelayMs` whose calls Sluice's adapters retry. */
+const fixedRetryDelays = new WeakMap<object, number>();
+
+/**
+ * The fixed wait between retries a client was made with (`AwsConfig.retryDelayMs`), for the
+ * adapter that retries the client's calls itself; `undefined`: back off as usual.
+ */
+export function fixedRetryDelayOf(client: object): number | undefined {
+  return fixedRetryDelays.get(client);
+}
+
+/** Remembers `retryDelayMs` for a client whose calls the adapters retry (its SDK makes one attempt). */
+function retriedByAdapters<C extends object>(client: C, config: AwsConfig): C {
+  if (config.retryDelayMs !== undefined) fixedRetryDelays.set(client, config.retryDelayMs);
+  return client;
 }
 
 function endpointFor(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lambda'): string | undefined {
@@ -62,8 +86,8 @@ function common(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lam
     ...(endpoint ? { endpoint } : {}),
     // Emulators and LocalStack accept any key except s3rver, which wants its own; real AWS uses the default provider chain.
     ...(config.credentials ? { credentials: config.credentials } : endpoint ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
-    maxAttempts: MAX_ATTEMPTS,
-    ...(config.retryDelayMs === undefined ? {} : { retryStrategy: fixedDelayRetries(config.retryDelayMs) }),
+    maxAttempts: SDK_ATTEMPTS[service],
+    ...(config.retryDelayMs === undefined ? {} : { retryStrategy: fixedDelayRetries(config.retryDelayMs, SDK_ATTEMPTS[service]) }),
   };
 }
 
@@ -87,7 +111,7 @@ export function s3Client(config: AwsConfig = {}): S3Client {
 }
 
 /**
- * DynamoDB client.
+ * DynamoDB client. It makes one attempt per request: the meta store retries its own (see {@link SDK_ATTEMPTS}).
  *
  * @example
  * ```ts
@@ -95,12 +119,12 @@ export function s3Client(config: AwsConfig = {}): S3Client {
  * ```
  */
 export function dynamoClient(config: AwsConfig = {}): DynamoDBClient {
-  return new DynamoDBClient(common(config, 'dynamodb'));
+  return retriedByAdapters(new DynamoDBClient(common(config, 'dynamodb')), config);
 }
 
 /**
  * Kinesis client. Uses the HTTP/1.1 handler: the SDK's default for Kinesis speaks HTTP/2, which
- * kinesalite and kinesis-local do not.
+ * kinesalite and kinesis-local do not. It makes one attempt per request: the Kinesis source retries its own.
  *
  * @example
  * ```ts
@@ -108,11 +132,11 @@ export function dynamoClient(config: AwsConfig = {}): DynamoDBClient {
  * ```
  */
 export function kinesisClient(config: AwsConfig = {}): KinesisClient {
-  return new KinesisClient({ ...common(config, 'kinesis'), requestHandler: new NodeHttpHandler() });
+  return retriedByAdapters(new KinesisClient({ ...common(config, 'kinesis'), requestHandler: new NodeHttpHandler() }), config);
 }
 
 /**
- * Lambda client.
+ * Lambda client. It makes one attempt per request: the invoker retries its own `Invoke`s.
  *
  * @example
  * ```ts
@@ -120,5 +144,5 @@ export function kinesisClient(config: AwsConfig = {}): KinesisClient {
  * ```
  */
 export function lambdaClient(config: AwsConfig = {}): LambdaClient {
-  return new LambdaClient(common(config, 'lambda'));
+  return retriedByAdapters(new LambdaClient(common(config, 'lambda')), config);
 }

@@ -9,7 +9,8 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { SluiceError } from '../core/errors.ts';
 import type { JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
-import { errorCode, isThrottling } from './sdkErrors.ts';
+import { fixedRetryDelayOf } from './clients.ts';
+import { errorCode, isThrottling, withRetries } from './sdkErrors.ts';
 
 /**
  * The largest JSON text (UTF-8 bytes) a value may have. DynamoDB refuses items over 400 KB
@@ -30,7 +31,10 @@ export interface DynamoMetaStoreOptions {
   readonly table: string;
   /** The job whose items this store sees: the partition key `pk`. */
   readonly job: string;
-  /** Retries of a throttled request after the SDK's own attempts (about 6 s of backoff in all). @default 6 */
+  /**
+   * Retries of a throttled or transient request (about 6 s of backoff in all). They are the only ones:
+   * the client from `dynamoClient` makes one HTTP attempt per request. @default 6
+   */
   readonly throttleRetries?: number;
   /**
    * Items per page of a `list` query (DynamoDB's `Limit`). Only tests need to set it, to exercise
@@ -249,30 +253,33 @@ export class DynamoMetaStore implements MetaStore {
     return { pk: { S: this.#job }, sk: { S: key } };
   }
 
-  /** Runs a request, turning "no such table" into an error that says what to do. */
   /**
-   * Sends a request; a throttled one is sent again (up to `throttleRetries` times after the SDK's own
-   * attempts, backing off from 100 ms to 2 s) — it was not applied, so even a conditional write is
-   * safe to repeat. The coordinator's every step goes through here: three throttles in a row must
-   * not end its minute.
+   * Sends a request; a throttled or transient failure is sent again (up to `throttleRetries` times,
+   * backing off from 100 ms to 2 s). A throttled request was not applied, so even a conditional write
+   * is safe to repeat. The coordinator's every step goes through here: three throttles in a row must
+   * not end its minute. A missing table becomes an error that says what to do.
    */
   async #send<R>(request: () => Promise<R>, what: string): Promise<R> {
-    for (let retry = 0; ; retry++) {
-      try {
-        return await request();
-      } catch (e) {
-        if ((e as Error | undefined)?.name === 'ResourceNotFoundException') {
-          throw new SluiceError(
-            `DynamoDB table ${this.#table} does not exist; create it with metaTableSchema('${this.#table}') (partition key pk and sort key sk, both strings), or deploy the Sluice stack that creates it`,
+    try {
+      return await withRetries(request, {
+        attempts: this.#throttleRetries + 1,
+        baseDelayMs: 100,
+        maxDelayMs: 2000,
+        fixedDelayMs: fixedRetryDelayOf(this.#client),
+        exhausted: (e, retries) =>
+          new SluiceError(
+            `DynamoDB ${what} in table ${this.#table} is still ${isThrottling(e) ? 'throttled' : 'failing'} (${errorCode(e)}) after ${retries} retries: ${(e as Error).message}`,
             { cause: e },
-          );
-        }
-        if (!isThrottling(e)) throw e;
-        if (retry >= this.#throttleRetries) {
-          throw new SluiceError(`DynamoDB ${what} in table ${this.#table} is still throttled (${errorCode(e)}) after ${retry} retries: ${(e as Error).message}`, { cause: e });
-        }
-        await new Promise((r) => setTimeout(r, Math.min(2000, 100 * 2 ** retry) * (0.5 + Math.random() / 2)));
+          ),
+      });
+    } catch (e) {
+      if ((e as Error | undefined)?.name === 'ResourceNotFoundException') {
+        throw new SluiceError(
+          `DynamoDB table ${this.#table} does not exist; create it with metaTableSchema('${this.#table}') (partition key pk and sort key sk, both strings), or deploy the Sluice stack that creates it`,
+          { cause: e },
+        );
       }
+      throw e;
     }
   }
 }

@@ -98,9 +98,9 @@ export interface KinesisSourceOptions {
   readonly client: KinesisClient;
   /** Wall-clock time, as Kinesis arrival timestamps see it: where LATEST begins, and the age of kept iterators. @default Date.now */
   readonly clock?: () => number;
-  /** Retries of a throttled call before the read fails. @default 6 */
+  /** Retries of a throttled or transiently failed call before the read fails (the only ones: the client from `kinesisClient` makes one attempt per request). @default 6 */
   readonly throughputRetries?: number;
-  /** First backoff after a throttled call; doubles at each retry. @default 200 */
+  /** First backoff after a throttled call; doubles at each retry, with jitter. @default 200 */
   readonly backoffMs?: number;
   /** How long an AT_TIMESTAMP GetShardIterator may take before the timestamp is found by reading from the trim horizon. @default 5000 */
   readonly atTimestampTimeoutMs?: number;

@@ -3,6 +3,8 @@ import { SluiceError } from '../core/errors.ts';
 import { fromWire, toWire } from '../engine/wire.ts';
 import type { BlobStore, Clock, Invoker } from '../ports/index.ts';
 import { DEFAULT_PAYLOAD_LIMIT, isIndirect, payloadKey } from './payloads.ts';
+import { fixedRetryDelayOf } from './clients.ts';
+import { withRetries } from './sdkErrors.ts';
 
 /** Options of {@link LambdaInvoker}. */
 export interface LambdaInvokerOptions {
@@ -11,7 +13,11 @@ export interface LambdaInvokerOptions {
   readonly functionName: string;
   /** Tasks in flight at once. @default 32 */
   readonly concurrency?: number;
-  /** Attempts of one invocation when Lambda throttles or the invocation itself fails. @default 6 */
+  /**
+   * Attempts of one invocation, the first included, when Lambda throttles, fails transiently (a 5xx
+   * such as `ServiceException`) or is busy updating the function. The only retries of an `Invoke`:
+   * the client from `lambdaClient` makes one HTTP attempt per request. @default 6
+   */
   readonly attempts?: number;
   /** First backoff after a throttle (doubles, with jitter). @default 100 */
   readonly backoffMs?: number;
@@ -28,11 +34,9 @@ export interface LambdaInvokerOptions {
   readonly random?: () => number;
 }
 
-const THROTTLES = new Set(['TooManyRequestsException', 'ThrottlingException', 'EC2ThrottledException', 'ServiceException', 'ResourceConflictException']);
-
 /**
  * Runs tasks in the worker Lambda function (synchronous `Invoke`), at most `concurrency` at a time.
- * Throttling and invocation-level failures are retried here with backoff; a task that ran and
+ * Throttled, transient and busy invocations are retried here with backoff; a task that ran and
  * failed comes back as the worker's failure (the coordinator decides whether to retry it); an
  * unhandled error in the function (a crash, a timeout) is a rejection the coordinator retries.
  * Tasks and results too big for `Invoke` travel through the state store (see `payloads.ts`).
@@ -95,36 +99,38 @@ export class LambdaInvoker implements Invoker {
     return fromWire(new TextDecoder().decode(bytes));
   }
 
-  /** One synchronous Invoke, retried on throttling; the answer's text. */
+  /** One synchronous Invoke, retried while Lambda throttles or fails transiently; the answer's text. */
   private async send(payload: Uint8Array): Promise<string> {
-    const attempts = this.options.attempts ?? 6;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const out = await this.options.client.send(new InvokeCommand({ FunctionName: this.options.functionName, Payload: payload }));
-        const text = out.Payload ? new TextDecoder().decode(out.Payload) : 'null';
-        if (out.FunctionError) {
-          // The function crashed or timed out before it could answer with a task result.
-          let message = text;
-          try {
-            const e = JSON.parse(text) as { errorType?: string; errorMessage?: string };
-            message = `${e.errorType ?? 'Error'}: ${e.errorMessage ?? text}`;
-          } catch {
-            // not JSON: keep the text
-          }
-          throw new SluiceError(`worker function ${this.options.functionName} failed (${out.FunctionError}): ${message}`);
+    const { clock } = this.options;
+    const invoke = async () => {
+      const out = await this.options.client.send(new InvokeCommand({ FunctionName: this.options.functionName, Payload: payload }));
+      const text = out.Payload ? new TextDecoder().decode(out.Payload) : 'null';
+      if (out.FunctionError) {
+        // The function crashed or timed out before it could answer with a task result.
+        let message = text;
+        try {
+          const e = JSON.parse(text) as { errorType?: string; errorMessage?: string };
+          message = `${e.errorType ?? 'Error'}: ${e.errorMessage ?? text}`;
+        } catch {
+          // not JSON: keep the text
         }
-        return text;
-      } catch (e) {
-        const name = (e as Error).name;
-        if (name === 'ResourceNotFoundException') {
-          throw new SluiceError(`worker function ${this.options.functionName} does not exist (check SLUICE_WORKER_FUNCTION)`, { cause: e });
-        }
-        if (!THROTTLES.has(name) || attempt >= attempts) throw e;
-        const base = (this.options.backoffMs ?? 100) * 2 ** (attempt - 1);
-        const wait = base / 2 + (this.options.random ?? Math.random)() * base;
-        const clock = this.options.clock;
-        await (clock ? clock.sleepUntil(clock.now() + wait) : new Promise((r) => setTimeout(r, wait)));
+        throw new SluiceError(`worker function ${this.options.functionName} failed (${out.FunctionError}): ${message}`);
       }
+      return text;
+    };
+    try {
+      return await withRetries(invoke, {
+        attempts: this.options.attempts ?? 6,
+        baseDelayMs: this.options.backoffMs ?? 100,
+        fixedDelayMs: fixedRetryDelayOf(this.options.client),
+        ...(this.options.random ? { random: this.options.random } : {}),
+        ...(clock ? { sleep: (ms: number) => clock.sleepUntil(clock.now() + ms) } : {}),
+      });
+    } catch (e) {
+      if ((e as Error | undefined)?.name === 'ResourceNotFoundException') {
+        throw new SluiceError(`worker function ${this.options.functionName} does not exist (check SLUICE_WORKER_FUNCTION)`, { cause: e });
+      }
+      throw e;
     }
   }
 

@@ -1,5 +1,6 @@
 import { PutRecordsCommand } from '@aws-sdk/client-kinesis';
 import { type AwsConfig, kinesisClient } from './clients.ts';
+import { withRetries } from './sdkErrors.ts';
 
 /** Options of {@link produceLines}. */
 export interface ProduceOptions {
@@ -40,7 +41,7 @@ export async function produceLines(options: ProduceOptions): Promise<number> {
       while (sent < due) {
         const n = Math.min(500, due - sent);
         const Records = Array.from({ length: n }, (_, k) => ({ Data: new TextEncoder().encode(make(sent + k)), PartitionKey: `p${(sent + k) % 64}` }));
-        const out = await client.send(new PutRecordsCommand({ StreamName: options.stream, Records }));
+        const out = await withRetries(() => client.send(new PutRecordsCommand({ StreamName: options.stream, Records })), { attempts: 3, baseDelayMs: 100 });
         if (out.FailedRecordCount) throw new Error(`${out.FailedRecordCount} of ${n} records were refused (throttled?)`);
         sent += n;
       }

@@ -117,6 +117,28 @@ export class FencedError extends CheckpointError {
 }
 
 /**
+ * The stored checkpoint was made by a different plan of the job (its nodes or options changed),
+ * and resuming a changed plan was not allowed (`--allow-plan-change`). Its {@link changedNodes}
+ * say which nodes differ, so a caller need not read them out of the message.
+ *
+ * @example
+ * ```ts
+ * // PlanChangedError: the checkpoint in .sluice/wordcount was made by a different plan of job wordcount; nodes changed: map-1. ...
+ * try { await coordinator.start(); } catch (e) { if (e instanceof PlanChangedError) console.log(e.changedNodes); }
+ * ```
+ */
+export class PlanChangedError extends CheckpointError {
+  /** Ids of the nodes whose definition differs from the checkpoint's plan (empty when only job options changed). */
+  readonly changedNodes: readonly string[];
+  constructor(message: string, changedNodes: readonly string[]) {
+    super(message);
+    // Named as its parent: callers and the CLI's "error: CheckpointError: ..." line predate this class.
+    this.name = 'CheckpointError';
+    this.changedNodes = changedNodes;
+  }
+}
+
+/**
  * A task could not read the shuffle output of a map task (lost blob). The coordinator recomputes
  * that map task from lineage and retries the reader.
  *

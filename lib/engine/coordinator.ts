@@ -1,7 +1,7 @@
 import type { ResolvedJobOptions } from '../core/options.ts';
 import type { BatchInfo } from '../core/listener.ts';
 import { type CompletedBatchValues, listenerFields, portFields } from '../core/metrics.ts';
-import { CheckpointError } from '../core/errors.ts';
+import { CheckpointError, PlanChangedError } from '../core/errors.ts';
 import { changedNodes, type JobGraph, type BatchPlan } from '../plan/graph.ts';
 import { nextPointer, type StatePointer } from '../plan/state.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
@@ -179,9 +179,10 @@ export class Coordinator {
     }
     if (old.fingerprint !== this.fingerprint && !this.rt.allowPlanChange) {
       const changed = changedNodes(old.signatures, signatures);
-      throw new CheckpointError(
+      throw new PlanChangedError(
         `the checkpoint${this.where()} was made by a different plan of job ${this.graph.name}; nodes changed: ${changed.join(', ') || '(job options)'}. ` +
           'Start from scratch with --reset (or a fresh state directory), or pass --allow-plan-change to resume anyway.',
+        changed,
       );
     }
     if (old.fingerprint !== this.fingerprint) {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { BatchInfo, StreamingContext } from 'sluice';
-import { CheckpointError, RecordError } from 'sluice';
+import { CheckpointError, PlanChangedError, RecordError } from 'sluice';
 import { interceptInvoker, testCoordinator } from '../helpers/engine.ts';
 
 const words = [['a b a', 'c'], ['b b', 'd a']];
@@ -190,6 +190,25 @@ describe('checkpoints and plans', () => {
     const v3 = testCoordinator({ batchInterval: 1000 }, build2, { meta: v1.meta, blobs: v1.blobs, allowPlanChange: true });
     await v3.run(1);
     expect(v3.coordinator.lastCompleted).toBe(2000);
+  });
+
+  it('a refused plan change is a PlanChangedError carrying the changed nodes; a changed batch interval is not', async () => {
+    // Prepare: a checkpoint of a plan that then gains a filter before its map (the map's input changes too).
+    const v1 = testCoordinator({ batchInterval: 1000 }, (ctx) => ctx.queueStream([['a']]).map((x) => x).print());
+    await v1.run(1);
+    await v1.coordinator.releaseLease();
+    const redefined = testCoordinator({ batchInterval: 1000 }, (ctx) => ctx.queueStream([['a']]).filter(Boolean).map((x) => x).print(), { meta: v1.meta, blobs: v1.blobs });
+    const otherInterval = testCoordinator({ batchInterval: 2000 }, (ctx) => ctx.queueStream([['a']]).map((x) => x).print(), { meta: v1.meta, blobs: v1.blobs });
+    // Act
+    const planChanged = await redefined.coordinator.start().catch((e: unknown) => e);
+    const intervalChanged = await otherInterval.coordinator.start().catch((e: unknown) => e);
+    // Assess: callers tell the refusals apart by type, not by message; the name stays the one the CLI prints.
+    expect(planChanged).toBeInstanceOf(PlanChangedError);
+    expect(planChanged).toBeInstanceOf(CheckpointError);
+    expect((planChanged as PlanChangedError).changedNodes).toEqual(['filter-1', 'map-1']);
+    expect((planChanged as Error).name).toBe('CheckpointError');
+    expect(intervalChanged).toBeInstanceOf(CheckpointError);
+    expect(intervalChanged).not.toBeInstanceOf(PlanChangedError);
   });
 
   it('recovers a sealed batch from its lineage record: records received after the cut stay out of it', async () => {

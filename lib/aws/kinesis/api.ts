@@ -10,6 +10,8 @@ import {
   type Shard,
 } from '@aws-sdk/client-kinesis';
 import { SluiceError } from '../../core/errors.ts';
+import { fixedRetryDelayOf } from '../clients.ts';
+import { errorCode, isRetryable, isThrottling, withRetries } from '../sdkErrors.ts';
 import type { Position } from './positions.ts';
 import type { ListedShard } from './shardLineage.ts';
 
@@ -21,9 +23,9 @@ export interface KinesisApiOptions {
   readonly nodeId: string;
   /** Wall-clock time, as Kinesis arrival timestamps see it. */
   readonly clock: () => number;
-  /** Retries of a throttled call before it fails. */
+  /** Retries of a throttled (or transiently failed) call before it fails; the client from `kinesisClient` does not retry too. */
   readonly throughputRetries: number;
-  /** First backoff after a throttled call; doubles at each retry. */
+  /** First backoff after a throttled call; doubles at each retry (with jitter). */
   readonly backoffMs: number;
   /** How long an AT_TIMESTAMP GetShardIterator may take before the timestamp is found by reading from the trim horizon. */
   readonly atTimestampTimeoutMs: number;
@@ -143,24 +145,24 @@ export class KinesisApi {
     }
   }
 
-  /** Retries throttled calls with exponential backoff (200 ms, 400 ms, …), then gives up clearly. */
+  /** Retries throttled and transient failures with exponential backoff (200 ms, 400 ms, …), then gives up clearly. */
   private async throttled<T>(op: string, shard: string | undefined, fn: () => Promise<T>): Promise<T> {
     const { nodeId, stream, throughputRetries, backoffMs } = this.options;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await fn();
-      } catch (e) {
-        if (!THROTTLED.has(errorName(e))) throw e;
-        if (attempt >= throughputRetries) {
-          throw new SluiceError(
-            `${nodeId}: Kinesis ${op}${shard ? ` on shard ${shard}` : ''} of stream ${stream} is still throttled (${errorName(e)}) after ${attempt} retries; ` +
-              'other consumers may be using up the read throughput (5 reads/s and 2 MB/s per shard): add shards, or use fewer consumers',
-            { nodeId, cause: e },
-          );
-        }
-        await sleep(backoffMs * 2 ** attempt);
-      }
-    }
+    return withRetries(fn, {
+      attempts: throughputRetries + 1,
+      baseDelayMs: backoffMs,
+      fixedDelayMs: fixedRetryDelayOf(this.options.client),
+      // A timed-out AT_TIMESTAMP iterator is read the long way round instead (see iteratorAt).
+      retryable: (e) => !(e instanceof TimedOut) && isRetryable(e),
+      exhausted: (e, retries) =>
+        isThrottling(e)
+          ? new SluiceError(
+              `${nodeId}: Kinesis ${op}${shard ? ` on shard ${shard}` : ''} of stream ${stream} is still throttled (${errorCode(e)}) after ${retries} retries; ` +
+                'other consumers may be using up the read throughput (5 reads/s and 2 MB/s per shard): add shards, or use fewer consumers',
+              { nodeId, cause: e },
+            )
+          : e,
+    });
   }
 
   private failed(e: unknown, op: string, shard?: string): SluiceError {
@@ -181,7 +183,6 @@ export class KinesisApi {
 }
 
 const MIN_READ_INTERVAL_MS = 200;
-const THROTTLED = new Set(['ProvisionedThroughputExceededException', 'LimitExceededException', 'KMSThrottlingException', 'ThrottlingException']);
 
 /** What the lineage needs of a listed shard. */
 function listed(s: Shard): ListedShard {
