@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
 import { debugWanted, EXIT, reportError } from './errors.ts';
 import { durationMs, positiveInt, positiveNumber } from './options.ts';
@@ -17,6 +18,34 @@ function pointToHelp(cmd: Command, helpFor: string): Command {
   return cmd.configureOutput({
     outputError: (text, write) => write(`${text.trimEnd()} (see ${helpFor})\n`),
   });
+}
+
+const LEGACY_PROVIDER = '--openssl-legacy-provider';
+
+/**
+ * Runs this very command again in a Node started with OpenSSL's legacy provider, which s3rver
+ * (the S3 emulator of `sluice dev-aws`) needs to page listings: a flag Node only takes at start.
+ * Ctrl-C and SIGTERM are passed on; resolves to the child's exit code.
+ */
+function rerunWithLegacyProvider(): Promise<number> {
+  const child = spawn(process.execPath, [LEGACY_PROVIDER, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
+  const pass = (signal: NodeJS.Signals) => () => child.kill(signal);
+  const onInt = pass('SIGINT');
+  const onTerm = pass('SIGTERM');
+  process.on('SIGINT', onInt);
+  process.on('SIGTERM', onTerm);
+  return new Promise((resolve) => {
+    child.on('exit', (code, signal) => {
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      resolve(code ?? (signal ? EXIT.failed : EXIT.ok));
+    });
+  });
+}
+
+/** Whether this Node runs with OpenSSL's legacy provider (a flag, or NODE_OPTIONS). */
+function legacyProviderOn(): boolean {
+  return process.execArgv.includes(LEGACY_PROVIDER) || (process.env.NODE_OPTIONS ?? '').includes(LEGACY_PROVIDER);
 }
 
 /** The `sluice` command: subcommands, their options and help, each action resolving to an exit code. */
@@ -97,6 +126,8 @@ function program(done: (code: number) => void): Command {
       '\nNeeds the emulator packages beside sluice: npm install --save-dev dynalite kinesalite s3rver.\nWith SLUICE_AWS_ENDPOINT set (LocalStack), uses it instead of the emulators. Ctrl-C stops.',
     )
     .action(async (job: string, flags: { rate: string; minute: string; shards: string; stream: string; debug?: boolean }) => {
+      // s3rver pages listings only with the legacy provider; LocalStack needs nothing of the kind.
+      if (!process.env.SLUICE_AWS_ENDPOINT && !legacyProviderOn()) return done(await rerunWithLegacyProvider());
       try {
         const options = {
           rate: positiveNumber(flags.rate, '--rate')!,
