@@ -1,8 +1,8 @@
-import { spawn } from 'node:child_process';
 import { Command, CommanderError, Option } from 'commander';
-import { debugWanted, EXIT, reportError } from './errors.ts';
-import { durationMs, positiveInt, positiveNumber } from './options.ts';
+import { EXIT, reportError } from './errors.ts';
 import { packageInfo } from './packageInfo.ts';
+import type { DevAwsFlags } from './devAws.ts';
+import type { ProduceFlags } from './produce.ts';
 
 const RUN_NOTES = `
 Stops after --batches or --duration, or on Ctrl-C after the current batch; a second Ctrl-C stops
@@ -18,34 +18,6 @@ function pointToHelp(cmd: Command, helpFor: string): Command {
   return cmd.configureOutput({
     outputError: (text, write) => write(`${text.trimEnd()} (see ${helpFor})\n`),
   });
-}
-
-const LEGACY_PROVIDER = '--openssl-legacy-provider';
-
-/**
- * Runs this very command again in a Node started with OpenSSL's legacy provider, which s3rver
- * (the S3 emulator of `sluice dev-aws`) needs to page listings: a flag Node only takes at start.
- * Ctrl-C and SIGTERM are passed on; resolves to the child's exit code.
- */
-function rerunWithLegacyProvider(): Promise<number> {
-  const child = spawn(process.execPath, [LEGACY_PROVIDER, ...process.execArgv, ...process.argv.slice(1)], { stdio: 'inherit' });
-  const pass = (signal: NodeJS.Signals) => () => child.kill(signal);
-  const onInt = pass('SIGINT');
-  const onTerm = pass('SIGTERM');
-  process.on('SIGINT', onInt);
-  process.on('SIGTERM', onTerm);
-  return new Promise((resolve) => {
-    child.on('exit', (code, signal) => {
-      process.off('SIGINT', onInt);
-      process.off('SIGTERM', onTerm);
-      resolve(code ?? (signal ? EXIT.failed : EXIT.ok));
-    });
-  });
-}
-
-/** Whether this Node runs with OpenSSL's legacy provider (a flag, or NODE_OPTIONS). */
-function legacyProviderOn(): boolean {
-  return process.execArgv.includes(LEGACY_PROVIDER) || (process.env.NODE_OPTIONS ?? '').includes(LEGACY_PROVIDER);
 }
 
 /** The `sluice` command: subcommands, their options and help, each action resolving to an exit code. */
@@ -95,21 +67,7 @@ function program(done: (code: number) => void): Command {
     .option('--count <n>', 'stop after n records')
     .option('--lines <words>', 'put these words in turn (e.g. "a b c") instead of lines like "I am a dummy source 7"')
     .addHelpText('after', '\nThe endpoint comes from SLUICE_AWS_ENDPOINT (LocalStack, an emulator), else AWS and its usual credentials.')
-    .action(async (flags: { stream: string; rate: string; count?: string; lines?: string }) => {
-      try {
-        const rate = positiveNumber(flags.rate, '--rate');
-        const count = positiveInt(flags.count, '--count');
-        const { produceLines } = await import('../aws/produce.ts');
-        const stop = new AbortController();
-        process.once('SIGINT', () => stop.abort());
-        const started = Date.now();
-        const put = await produceLines({ stream: flags.stream, rate, count, words: flags.lines?.split(/\s+/).filter(Boolean), signal: stop.signal });
-        process.stderr.write(`put ${put} records into ${flags.stream} in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
-        done(EXIT.ok);
-      } catch (e) {
-        done(reportError(e));
-      }
-    });
+    .action(async (flags: ProduceFlags) => done(await (await import('./produce.ts')).produceCommand(flags)));
   pointToHelp(produce, 'sluice help produce');
 
   const devAws = sluice
@@ -125,25 +83,7 @@ function program(done: (code: number) => void): Command {
       'after',
       '\nNeeds the emulator packages beside sluice: npm install --save-dev dynalite kinesalite s3rver.\nWith SLUICE_AWS_ENDPOINT set (LocalStack), uses it instead of the emulators. Ctrl-C stops.',
     )
-    .action(async (job: string, flags: { rate: string; minute: string; shards: string; stream: string; debug?: boolean }) => {
-      // s3rver pages listings only with the legacy provider; LocalStack needs nothing of the kind.
-      if (!process.env.SLUICE_AWS_ENDPOINT && !legacyProviderOn()) return done(await rerunWithLegacyProvider());
-      try {
-        const options = {
-          rate: positiveNumber(flags.rate, '--rate')!,
-          minuteMs: durationMs(flags.minute, '--minute')!,
-          shards: positiveInt(flags.shards, '--shards')!,
-          name: flags.stream,
-        };
-        const [{ runDevAws }, { loadJob }] = await Promise.all([import('../aws/dev/devAws.ts'), import('../node/loadJob.ts')]);
-        const stop = new AbortController();
-        process.once('SIGINT', () => stop.abort());
-        await runDevAws(() => loadJob(job), { ...options, signal: stop.signal, log: (l) => process.stderr.write(`${l}\n`) });
-        done(EXIT.ok);
-      } catch (e) {
-        done(reportError(e, { jobFile: job, debug: debugWanted(flags.debug) }));
-      }
-    });
+    .action(async (job: string, flags: DevAwsFlags) => done(await (await import('./devAws.ts')).devAwsCommand(job, flags)));
   pointToHelp(devAws, 'sluice help dev-aws');
 
   return sluice;

@@ -26,3 +26,10 @@ export function durationMs(v: string | undefined, flag: string): number | undefi
     throw new UsageError((e as Error).message);
   }
 }
+
+/** A signal that aborts on the first Ctrl-C: a command that runs until stopped ends its loop on it. */
+export function stopOnCtrlC(): AbortSignal {
+  const stop = new AbortController();
+  process.once('SIGINT', () => stop.abort());
+  return stop.signal;
+}
