@@ -1,25 +1,15 @@
 import { RecordError, SluiceError } from '../core/errors.ts';
 import type { ResolvedJobOptions } from '../core/options.ts';
-import { type Batch, type BatchExecutor, type ResultAction, ShuffledBatch, SourceBatch, StatefulBatch, StaticBatch, UnionBatch } from '../plan/batch.ts';
+import type { Batch, BatchExecutor, ResultAction } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
 import type { BlobStore, Clock, InputSplit, Invoker, OutputLog } from '../ports/index.ts';
 import type { CommitLog } from './commitLog.ts';
 import { jsonLine } from './format.ts';
+import { OpenSplitReads } from './openSplitReads.ts';
 import { forEachLimit } from './pool.ts';
-import {
-  type BatchRecord,
-  type BlockRef,
-  type CacheOutput,
-  type Checkpoint,
-  keys,
-  type MapOutput,
-  type StageRef,
-  TASK_PROTOCOL,
-  type TaskDescriptor,
-  type TaskFailure,
-  type TaskResult,
-} from './protocol.ts';
+import { type BatchRecord, type CacheOutput, type Checkpoint, keys, type MapOutput, type StageRef, type TaskFailure, type TaskResult } from './protocol.ts';
+import { describeTask, type StageInfo, splitCounts, stageDependencies, stageKeyOf, stageSourceReads } from './stageLineage.ts';
 import type { Worker } from './worker.ts';
 
 /** What a batch in flight needs from its coordinator. */
@@ -42,16 +32,6 @@ export interface BatchContext {
   readonly statePointers: Checkpoint['state'];
   /** Called after each stage (crash tests stop here). */
   stageDone(time: number): Promise<void>;
-}
-
-interface StageInfo {
-  readonly key: string;
-  readonly ref: StageRef;
-  readonly root: Batch<unknown>;
-  readonly plan: BatchPlan;
-  readonly local: boolean;
-  /** A result stage over a cached dataset reads the cached partitions instead of computing them. */
-  readonly fromCache?: boolean;
 }
 
 /**
@@ -82,7 +62,7 @@ export class BatchRun implements BatchExecutor {
   private readonly otherRecords = new Map<number, Promise<BatchPlan | undefined>>();
   private readonly splitsAt = new Map<number, Record<string, InputSplit[]>>();
   /** Open splits being read by a stage, until that stage has sealed them. */
-  private readonly reading = new Map<string, Promise<void>>();
+  private readonly openReads = new OpenSplitReads();
   private sealing: Promise<void> = Promise.resolve();
   private readonly readCounts = new Map<string, number>();
   private readonly deadLetterCounts = new Map<string, number>();
@@ -201,42 +181,8 @@ export class BatchRun implements BatchExecutor {
     return results.map((r) => r.value);
   }
 
-  /**
-   * The stages that a stage over `root` reads from: map sides of shuffles, cached datasets.
-   * `computes` is the dataset the stage itself computes even if it is cached (the root of a
-   * cache stage); undefined when the stage reads its root from the cache.
-   */
-  private dependencies(root: Batch<unknown>, plan: BatchPlan, computes: Batch<unknown> | undefined): StageInfo[] {
-    const deps: StageInfo[] = [];
-    const seen = new Set<Batch<unknown>>();
-    const visit = (d: Batch<unknown>) => {
-      if (seen.has(d)) return;
-      seen.add(d);
-      if (d !== computes && d.cached) {
-        const ref: StageRef = { kind: 'cache', dataset: d.id };
-        deps.push({ key: stageKeyOf(ref, plan.time), ref, root: d, plan, local: d.driverOnly });
-        return;
-      }
-      if (d instanceof StatefulBatch && plan.time !== this.time) {
-        throw new SluiceError(`${d.node.id}: slice() cannot reach back into a stateful stream's earlier batches; slice the stream it reads from instead`, {
-          nodeId: d.node.id,
-        });
-      }
-      if (d instanceof ShuffledBatch) {
-        d.parents.forEach((parent, i) => {
-          const ref: StageRef = { kind: 'map', shuffle: d.id, parent: i };
-          deps.push({ key: stageKeyOf(ref, plan.time), ref, root: parent, plan, local: d.driverOnly || parent.driverOnly });
-        });
-        return;
-      }
-      for (const p of d.parents) visit(p);
-    };
-    visit(root);
-    return deps;
-  }
-
   private async ensureDeps(root: Batch<unknown>, plan: BatchPlan, computes: Batch<unknown> | undefined): Promise<void> {
-    await Promise.all(this.dependencies(root, plan, computes).map((s) => this.ensure(s)));
+    await Promise.all(stageDependencies(root, plan, computes, this.time).map((s) => this.ensure(s)));
   }
 
   /** Runs a map or cache stage once per batch; later readers reuse its outputs. */
@@ -258,70 +204,19 @@ export class BatchRun implements BatchExecutor {
     return p;
   }
 
-  /**
-   * The source splits a stage over `root` reads itself (not through a shuffle or a cache), as
-   * `<nodeId>/<partition>` for each of its partitions.
-   */
-  private sourceReads(root: Batch<unknown>, computes: Batch<unknown> | undefined, p: number, out: Map<string, [string, number]>): void {
-    const visit = (d: Batch<unknown>, q: number) => {
-      if (d !== computes && d.cached) return;
-      if (d instanceof ShuffledBatch || d instanceof StaticBatch) return;
-      if (d instanceof SourceBatch) {
-        out.set(`${d.nodeId}/${q}`, [d.nodeId, q]);
-        return;
-      }
-      if (d instanceof UnionBatch) {
-        const [parent, q2] = d.locate(q);
-        visit(parent, q2);
-        return;
-      }
-      visit(d.parents[0], q);
-    };
-    visit(root, p);
-  }
-
   /** Whether computing `dataset` (outside any cache) reads a split of this batch that is still open. */
   private readsOpenSplits(dataset: Batch<unknown>, plan: BatchPlan): boolean {
     const splits = this.splitsAt.get(plan.time);
     if (!splits) return false;
-    const reads = new Map<string, [string, number]>();
-    for (let p = 0; p < dataset.numPartitions; p++) this.sourceReads(dataset, dataset, p, reads);
-    for (const [nodeId, q] of reads.values()) if (splits[nodeId]?.[q]?.open === true) return true;
+    for (const [nodeId, q] of stageSourceReads(dataset, dataset).values()) if (splits[nodeId]?.[q]?.open === true) return true;
     return false;
   }
 
-  /**
-   * Waits until no other stage is reading an open split that this stage reads, then marks the
-   * ones still open as read by this stage; the returned function releases them after the seal.
-   * Two stages reading one open split at once (a stream joined with itself) would consume
-   * different ranges; the second now reads the range the first sealed.
-   */
-  private async claimOpenSplits(stage: StageInfo): Promise<() => void> {
-    const splits = this.splitsAt.get(stage.plan.time);
-    if (!splits || stage.plan.time !== this.time) return () => {};
-    const reads = new Map<string, [string, number]>();
-    const computes = stage.fromCache ? undefined : stage.root;
-    for (let p = 0; p < stage.root.numPartitions; p++) this.sourceReads(stage.root, computes, p, reads);
-    for (;;) {
-      const busy = [...reads.keys()].map((k) => this.reading.get(k)).filter((x): x is Promise<void> => x !== undefined);
-      if (!busy.length) break;
-      await Promise.all(busy);
-    }
-    const mine = [...reads].filter(([, [nodeId, q]]) => splits[nodeId]?.[q]?.open === true).map(([k]) => k);
-    if (!mine.length) return () => {};
-    let release!: () => void;
-    const done = new Promise<void>((r) => {
-      release = r;
-    });
-    for (const k of mine) this.reading.set(k, done);
-    return () => {
-      for (const k of mine) this.reading.delete(k);
-      release();
-    };
-  }
-
   private async runStage(stage: StageInfo, localAction?: ResultAction): Promise<TaskResult[]> {
-    const release = await this.claimOpenSplits(stage);
+    const splits = this.splitsAt.get(stage.plan.time);
+    // Only the batch in flight has open splits; an earlier batch's (from slice) are all sealed.
+    const release =
+      splits && stage.plan.time === this.time ? await this.openReads.claim(stageSourceReads(stage.root, stage.fromCache ? undefined : stage.root), splits) : () => {};
     try {
       const n = stage.root.numPartitions;
       const results: TaskResult[] = new Array(n);
@@ -387,79 +282,6 @@ export class BatchRun implements BatchExecutor {
     return a;
   }
 
-  private describe(stage: StageInfo, p: number, attempt: number): TaskDescriptor {
-    const shuffleReads: Record<string, BlockRef[]> = {};
-    const cacheReads: Record<string, BlockRef> = {};
-    const splits: Record<string, Record<number, InputSplit>> = {};
-    const root = stage.root;
-    const computes = stage.fromCache ? undefined : root;
-    const time = stage.plan.time;
-    const all = this.splitsAt.get(time) ?? {};
-    const visit = (d: Batch<unknown>, q: number) => {
-      if (d !== computes && d.cached) {
-        const key = stageKeyOf({ kind: 'cache', dataset: d.id }, time);
-        cacheReads[`${d.id}/${q}`] = this.blockRef(key, q, this.outputs.get(key)?.[q] as CacheOutput | undefined, undefined);
-        return;
-      }
-      if (d instanceof ShuffledBatch) {
-        d.parents.forEach((_parent, i) => {
-          const key = stageKeyOf({ kind: 'map', shuffle: d.id, parent: i }, time);
-          const outs = (this.outputs.get(key) ?? []) as MapOutput[];
-          shuffleReads[`${d.id}/${i}/${q}`] = outs.map((o, m) => this.blockRef(key, m, o, q));
-        });
-        return;
-      }
-      if (d instanceof UnionBatch) {
-        const [parent, q2] = d.locate(q);
-        visit(parent, q2);
-        return;
-      }
-      if (d instanceof SourceBatch) {
-        const split = all[d.nodeId]?.[q];
-        if (split) (splits[d.nodeId] ??= {})[q] = split;
-        return;
-      }
-      if (d instanceof StaticBatch) return;
-      visit(d.parents[0], q);
-    };
-    // The root of a map or result stage reads its own inputs; a ShuffledBatch root reads its segments.
-    visit(root, p);
-    return {
-      protocol: TASK_PROTOCOL,
-      job: this.c.graph.name,
-      fingerprint: this.c.fingerprint,
-      time,
-      stage: stage.ref,
-      stageKey: stage.key,
-      partition: p,
-      attempt,
-      epoch: this.c.log.epoch,
-      splitCounts: splitCounts(all),
-      splits,
-      shuffleReads,
-      cacheReads,
-      inlineLimit: this.c.inlineLimit,
-      state: this.c.statePointers as TaskDescriptor['state'],
-      ...(root instanceof StatefulBatch && stage.ref.kind === 'cache' ? { affinity: `${root.node.id}/${p}` } : {}),
-    };
-  }
-
-  /** Where partition `q`'s segment of map task `m`'s output (or cached partition `m`) is. */
-  private blockRef(stageKey: string, m: number, out: MapOutput | CacheOutput | undefined, q: number | undefined): BlockRef {
-    if (!out) throw new SluiceError(`internal: no output of stage ${stageKey} partition ${m}`);
-    if (q === undefined) {
-      const c = out as CacheOutput;
-      if (c.inline) return { stage: stageKey, partition: m, inline: c.inline };
-      return { stage: stageKey, partition: m, blob: c.blob!, start: 0, end: Number.POSITIVE_INFINITY };
-    }
-    const o = out as MapOutput;
-    if (o.inline) return { stage: stageKey, partition: m, inline: o.inline[q] };
-    const start = o.offsets![q];
-    const end = o.offsets![q + 1];
-    if (start === end) return { stage: stageKey, partition: m, empty: true };
-    return { stage: stageKey, partition: m, blob: o.blob!, start, end };
-  }
-
   /** One task, retried until it succeeds or runs out of attempts; a timed-out attempt is left to finish or die on its own. */
   private async runTask(stage: StageInfo, p: number, localAction?: ResultAction): Promise<TaskResult> {
     const { clock, options } = this.c;
@@ -468,7 +290,15 @@ export class BatchRun implements BatchExecutor {
     let refetches = 0;
     for (;;) {
       const attempt = this.nextAttempt(stage.key, p);
-      const task = this.describe(stage, p, attempt);
+      const task = describeTask(stage, p, attempt, {
+        job: this.c.graph.name,
+        fingerprint: this.c.fingerprint,
+        epoch: this.c.log.epoch,
+        inlineLimit: this.c.inlineLimit,
+        state: this.c.statePointers,
+        splits: this.splitsAt.get(stage.plan.time) ?? {},
+        outputs: this.outputs,
+      });
       let res: TaskResult | TaskFailure;
       const timer = new AbortController();
       try {
@@ -532,22 +362,4 @@ function taskError(f: TaskFailure, stageKey: string, partition: number, attempts
       : new SluiceError(`task ${stageKey} partition ${partition} failed after ${attempts} attempt(s): ${f.error.name}: ${f.error.message}`, ctx);
   if (f.error.stack) e.stack = `${e.name}: ${e.message}\ncaused by ${f.error.stack}`;
   return e;
-}
-
-function stageKeyOf(ref: StageRef, time: number): string {
-  switch (ref.kind) {
-    case 'map':
-      return `map-${time}-${ref.shuffle}-${ref.parent}`;
-    case 'cache':
-      return `cache-${time}-${ref.dataset}`;
-    case 'result':
-      return `result-${time}-${ref.dataset}`;
-  }
-}
-
-/** How many splits each source has. */
-function splitCounts(splits: Record<string, readonly InputSplit[]>): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const [k, v] of Object.entries(splits)) out[k] = v.length;
-  return out;
 }
