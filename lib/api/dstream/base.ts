@@ -68,18 +68,6 @@ export class DStream<T> {
   }
 
   /**
-   * @internal A stream of one new node with this stream as its only parent, whose batch is
-   * `compute` of this stream's batch. Public for the operator families, which live outside the class.
-   */
-  derive<U>(kind: string, compute: (parent: Batch<T>, plan: BatchPlan, id: string) => Batch<U> | undefined, params: GraphNode['params'] = {}, fns: unknown[] = []): DStream<U> {
-    const node = this.graph.addNode(kind, [this.node], params, fns);
-    return new DStream<U>(this.graph, node, (plan) => {
-      const b = this.batchAt(plan);
-      return b === undefined ? undefined : compute(b, plan, node.id);
-    });
-  }
-
-  /**
    * Computes each batch of this stream once, however many outputs and operators read it
    * (Spark's `persist`). Sluice already does this for streams with several consumers.
    * @example
@@ -114,4 +102,22 @@ export class DStream<T> {
     entry.op.checkpointMs = ms;
     return this;
   }
+}
+
+/**
+ * @internal A stream of one new node of `kind` with `parent` as its only parent, whose batch is
+ * `compute` of the parent's batch: the way most operators make their stream.
+ */
+export function derive<T, U>(
+  parent: DStream<T>,
+  kind: string,
+  compute: (batch: Batch<T>, plan: BatchPlan, id: string) => Batch<U> | undefined,
+  params: GraphNode['params'] = {},
+  fns: unknown[] = [],
+): DStream<U> {
+  const node = parent.graph.addNode(kind, [parent.node], params, fns);
+  return new DStream<U>(parent.graph, node, (plan) => {
+    const b = parent.batchAt(plan);
+    return b === undefined ? undefined : compute(b, plan, node.id);
+  });
 }

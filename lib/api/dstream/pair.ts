@@ -1,5 +1,5 @@
 import type { PartitionOptions } from '../../plan/batch.ts';
-import { DStream } from './base.ts';
+import { derive, DStream } from './base.ts';
 import { checkFn, checkNumPartitions } from './checks.ts';
 
 // Operators on streams of `[key, value]` pairs that work on one stream (Spark's
@@ -68,23 +68,23 @@ declare module './base.ts' {
 
 DStream.prototype.mapValues = function mapValues<K, V, U>(this: DStream<[K, V]>, fn: (value: V) => U): DStream<[K, U]> {
   checkFn(fn, 'mapValues');
-  return this.derive('mapValues', (b, _p, id) => b.mapValues(fn, id), {}, [fn]);
+  return derive(this, 'mapValues', (b, _p, id) => b.mapValues(fn, id), {}, [fn]);
 };
 
 DStream.prototype.flatMapValues = function flatMapValues<K, V, U>(this: DStream<[K, V]>, fn: (value: V) => Iterable<U>): DStream<[K, U]> {
   checkFn(fn, 'flatMapValues');
-  return this.derive('flatMapValues', (b, _p, id) => b.flatMapValues(fn, id), {}, [fn]);
+  return derive(this, 'flatMapValues', (b, _p, id) => b.flatMapValues(fn, id), {}, [fn]);
 };
 
 DStream.prototype.groupByKey = function groupByKey<K, V>(this: DStream<[K, V]>, options: PartitionOptions = {}): DStream<[K, V[]]> {
   checkNumPartitions(options, 'groupByKey');
-  return this.derive('groupByKey', (b, _p, id) => b.groupByKey(options, id), { ...options });
+  return derive(this, 'groupByKey', (b, _p, id) => b.groupByKey(options, id), { ...options });
 };
 
 DStream.prototype.reduceByKey = function reduceByKey<K, V>(this: DStream<[K, V]>, fn: (a: V, b: V) => V, options: PartitionOptions = {}): DStream<[K, V]> {
   checkFn(fn, 'reduceByKey');
   checkNumPartitions(options, 'reduceByKey');
-  return this.derive('reduceByKey', (b, _p, id) => b.reduceByKey(fn, options, id), { ...options }, [fn]);
+  return derive(this, 'reduceByKey', (b, _p, id) => b.reduceByKey(fn, options, id), { ...options }, [fn]);
 };
 
 DStream.prototype.combineByKey = function combineByKey<K, V, C>(
@@ -98,5 +98,5 @@ DStream.prototype.combineByKey = function combineByKey<K, V, C>(
   checkFn(mergeValue, 'combineByKey');
   checkFn(mergeCombiners, 'combineByKey');
   checkNumPartitions(options, 'combineByKey');
-  return this.derive('combineByKey', (b, _p, id) => b.combineByKey(create, mergeValue, mergeCombiners, options, id), { ...options }, [create, mergeValue, mergeCombiners]);
+  return derive(this, 'combineByKey', (b, _p, id) => b.combineByKey(create, mergeValue, mergeCombiners, options, id), { ...options }, [create, mergeValue, mergeCombiners]);
 };

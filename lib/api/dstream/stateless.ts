@@ -4,7 +4,7 @@ import { describeValue } from '../../plan/keys.ts';
 import { planFailed } from '../../plan/recordErrors.ts';
 import { JobDefinitionError, RecordError, SluiceError } from '../../core/errors.ts';
 import { toMillis, type Duration } from '../duration.ts';
-import { DStream } from './base.ts';
+import { derive, DStream } from './base.ts';
 import { checkFn, checkNumPartitions, checkSameSlide } from './checks.ts';
 import { countPartition, reducePartition, reduceToOne, sum } from './reduceToOne.ts';
 
@@ -152,31 +152,31 @@ declare module './base.ts' {
 
 DStream.prototype.map = function map<T, U>(this: DStream<T>, fn: (record: T) => U): DStream<U> {
   checkFn(fn, 'map');
-  return this.derive('map', (b, _p, id) => b.map(fn, id), {}, [fn]);
+  return derive(this, 'map', (b, _p, id) => b.map(fn, id), {}, [fn]);
 };
 
 DStream.prototype.flatMap = function flatMap<T, U>(this: DStream<T>, fn: (record: T) => Iterable<U>): DStream<U> {
   checkFn(fn, 'flatMap');
-  return this.derive('flatMap', (b, _p, id) => b.flatMap(fn, id), {}, [fn]);
+  return derive(this, 'flatMap', (b, _p, id) => b.flatMap(fn, id), {}, [fn]);
 };
 
 DStream.prototype.filter = function filter<T>(this: DStream<T>, fn: (record: T) => boolean): DStream<T> {
   checkFn(fn, 'filter');
-  return this.derive('filter', (b, _p, id) => b.filter(fn, id), {}, [fn]);
+  return derive(this, 'filter', (b, _p, id) => b.filter(fn, id), {}, [fn]);
 };
 
 DStream.prototype.mapPartitions = function mapPartitions<T, U>(this: DStream<T>, fn: (records: T[], partition: number) => Iterable<U>): DStream<U> {
   checkFn(fn, 'mapPartitions');
-  return this.derive('mapPartitions', (b, _p, id) => b.mapPartitions(fn, id), {}, [fn]);
+  return derive(this, 'mapPartitions', (b, _p, id) => b.mapPartitions(fn, id), {}, [fn]);
 };
 
 DStream.prototype.glom = function glom<T>(this: DStream<T>): DStream<T[]> {
-  return this.derive('glom', (b, _p, id) => b.glom(id));
+  return derive(this, 'glom', (b, _p, id) => b.glom(id));
 };
 
 DStream.prototype.repartition = function repartition<T>(this: DStream<T>, numPartitions: number): DStream<T> {
   checkNumPartitions({ numPartitions }, 'repartition');
-  return this.derive('repartition', (b, _p, id) => b.repartition(numPartitions, id), { numPartitions });
+  return derive(this, 'repartition', (b, _p, id) => b.repartition(numPartitions, id), { numPartitions });
 };
 
 DStream.prototype.union = function union<T>(this: DStream<T>, ...others: DStream<T>[]): DStream<T> {
@@ -184,22 +184,22 @@ DStream.prototype.union = function union<T>(this: DStream<T>, ...others: DStream
 };
 
 DStream.prototype.count = function count<T>(this: DStream<T>): DStream<number> {
-  return this.derive('count', (b, plan, id) => reduceToOne({ batch: b, perPartition: countPartition }, sum, id, { value: 0, plan }));
+  return derive(this, 'count', (b, plan, id) => reduceToOne({ batch: b, perPartition: countPartition }, sum, id, { value: 0, plan }));
 };
 
 DStream.prototype.countByValue = function countByValue<T>(this: DStream<T>, options: PartitionOptions = {}): DStream<[T, number]> {
   checkNumPartitions(options, 'countByValue');
-  return this.derive('countByValue', (b, _p, id) => b.countByValue(options, id), { ...options });
+  return derive(this, 'countByValue', (b, _p, id) => b.countByValue(options, id), { ...options });
 };
 
 DStream.prototype.reduce = function reduce<T>(this: DStream<T>, fn: (a: T, b: T) => T): DStream<T> {
   checkFn(fn, 'reduce');
-  return this.derive('reduce', (b, _p, id) => reduceToOne({ batch: b, perPartition: reducePartition(fn) }, fn, id), {}, [fn]);
+  return derive(this, 'reduce', (b, _p, id) => reduceToOne({ batch: b, perPartition: reducePartition(fn) }, fn, id), {}, [fn]);
 };
 
 DStream.prototype.transform = function transform<T, U>(this: DStream<T>, fn: (batch: Batch<T>, time: number) => BatchLike<U>): DStream<U> {
   checkFn(fn, 'transform');
-  return this.derive('transform', (b, plan, id) => transformed<U>(id, plan, () => fn(b, plan.time)), {}, [fn]);
+  return derive(this, 'transform', (b, plan, id) => transformed<U>(id, plan, () => fn(b, plan.time)), {}, [fn]);
 };
 
 DStream.prototype.transformWith = function transformWith<T, U, R>(

@@ -2,7 +2,7 @@ import type { GraphNode } from '../../plan/graph.ts';
 import type { PartitionOptions } from '../../plan/batch.ts';
 import { checkWindow, type WindowKind, WindowOp } from '../../plan/state.ts';
 import { toMillis, type Duration } from '../duration.ts';
-import { DStream } from './base.ts';
+import { derive, DStream } from './base.ts';
 import { checkFn, checkNumPartitions } from './checks.ts';
 import { reducePartition, reduceToOne, sum } from './reduceToOne.ts';
 import { statefulNode, withStateSource } from './statefulNode.ts';
@@ -99,10 +99,10 @@ DStream.prototype.window = function window<T>(this: DStream<T>, window: Duration
 
 DStream.prototype.countByWindow = function countByWindow<T>(this: DStream<T>, window: Duration, slide?: Duration): DStream<number> {
   const span = windowSpan(this, 'countByWindow', window, slide);
-  const ones = this.derive<[null, number]>('countByWindow-ones', (b, _p, id) => b.mapPartitions((records) => (records.length ? [[null, records.length] as [null, number]] : []), id));
+  const ones = derive(this, 'countByWindow-ones', (b, _p, id) => b.mapPartitions((records) => (records.length ? [[null, records.length] as [null, number]] : []), id));
   const windowed = windowNode<[null, number]>(ones, span, { kind: 'countByWindow', params: { ...span }, numPartitions: 1, how: { kind: 'inverse', reduce: addCounts, inverse: subtractCounts } });
   return withStateSource(
-    windowed.derive<number>('countByWindow-value', (b, plan, id) => reduceToOne({ partials: b }, sum, id, { value: 0, plan })),
+    derive(windowed, 'countByWindow-value', (b, plan, id) => reduceToOne({ partials: b }, sum, id, { value: 0, plan })),
     windowed,
   );
 };
@@ -113,16 +113,16 @@ DStream.prototype.reduceByWindow = function reduceByWindow<T>(this: DStream<T>, 
   const span = windowSpan(this, 'reduceByWindow', window, slide);
   if (invFn) {
     // One key for the whole stream: the window keeps its one value and slides by adding and subtracting.
-    const keyed = this.derive<[null, T]>('reduceByWindow-keyed', (x, _p, id) => x.map((v) => [null, v] as [null, T], id));
+    const keyed = derive(this, 'reduceByWindow-keyed', (x, _p, id) => x.map((v) => [null, v] as [null, T], id));
     const how: WindowKind = { kind: 'inverse', reduce: fn as (x: unknown, y: unknown) => unknown, inverse: invFn as (x: unknown, y: unknown) => unknown };
     const windowedInv = windowNode<[null, T]>(keyed, span, { kind: 'reduceByWindow', params: { ...span, inverse: true }, fns: [fn, invFn], numPartitions: 1, how });
-    return withStateSource(windowedInv.derive<T>('reduceByWindow-value', (x, _p, id) => x.map(([, v]) => v, id)), windowedInv);
+    return withStateSource(derive(windowedInv, 'reduceByWindow-value', (x, _p, id) => x.map(([, v]) => v, id)), windowedInv);
   }
   // Spark: reduce each batch, window the one-record batches, reduce again.
-  const perBatch = this.derive<T>('reduceByWindow-batch', (x, _p, id) => reduceToOne({ batch: x, perPartition: reducePartition(fn) }, fn, id));
+  const perBatch = derive(this, 'reduceByWindow-batch', (x, _p, id) => reduceToOne({ batch: x, perPartition: reducePartition(fn) }, fn, id));
   const windowed = windowNode<T>(perBatch, span, { kind: 'reduceByWindow', params: { ...span, inverse: false }, fns: [fn], numPartitions: 1, how: { kind: 'raw' } });
   return withStateSource(
-    windowed.derive<T>('reduceByWindow-value', (x, _p, id) => reduceToOne({ batch: x, perPartition: reducePartition(fn) }, fn, id)),
+    derive(windowed, 'reduceByWindow-value', (x, _p, id) => reduceToOne({ batch: x, perPartition: reducePartition(fn) }, fn, id)),
     windowed,
   );
 };
@@ -145,7 +145,7 @@ DStream.prototype.reduceByKeyAndWindow = function reduceByKeyAndWindow<K, V>(thi
 DStream.prototype.countByValueAndWindow = function countByValueAndWindow<T>(this: DStream<T>, window: Duration, slide?: Duration, options: PartitionOptions = {}): DStream<[T, number]> {
   checkNumPartitions(options, 'countByValueAndWindow');
   const span = windowSpan(this, 'countByValueAndWindow', window, slide);
-  const ones = this.derive<[T, number]>('countByValueAndWindow-ones', (x, _p, id) => x.map((v) => [v, 1] as [T, number], id));
+  const ones = derive(this, 'countByValueAndWindow-ones', (x, _p, id) => x.map((v) => [v, 1] as [T, number], id));
   return windowNode<[T, number]>(ones, span, {
     kind: 'countByValueAndWindow',
     params: { ...span, numPartitions: options.numPartitions ?? null },
@@ -159,7 +159,7 @@ DStream.prototype.groupByKeyAndWindow = function groupByKeyAndWindow<K, V>(this:
   const span = windowSpan(this, 'groupByKeyAndWindow', window, slide);
   const windowed = windowNode<[K, V]>(this, span, { kind: 'groupByKeyAndWindow', params: { ...span, numPartitions: options.numPartitions ?? null }, numPartitions: options.numPartitions, how: { kind: 'raw' } });
   return withStateSource(
-    windowed.derive<[K, V[]]>('groupByKeyAndWindow-group', (x, _p, id) => x.groupByKey(options, id)),
+    derive(windowed, 'groupByKeyAndWindow-group', (x, _p, id) => x.groupByKey(options, id)),
     windowed,
   );
 };
