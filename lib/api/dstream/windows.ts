@@ -114,7 +114,7 @@ DStream.prototype.reduceByWindow = function reduceByWindow<T>(this: DStream<T>, 
   if (invFn) {
     // One key for the whole stream: the window keeps its one value and slides by adding and subtracting.
     const keyed = derive(this, 'reduceByWindow-keyed', (x, _p, id) => x.map((v) => [null, v] as [null, T], id));
-    const how: WindowKind = { kind: 'inverse', reduce: fn as (x: unknown, y: unknown) => unknown, inverse: invFn as (x: unknown, y: unknown) => unknown };
+    const how: WindowKind = { kind: 'inverse', reduce: untyped(fn), inverse: untyped(invFn) };
     const windowedInv = windowNode<[null, T]>(keyed, span, { kind: 'reduceByWindow', params: { ...span, inverse: true }, fns: [fn, invFn], numPartitions: 1, how });
     return withStateSource(derive(windowedInv, 'reduceByWindow-value', (x, _p, id) => x.map(([, v]) => v, id)), windowedInv);
   }
@@ -134,9 +134,9 @@ DStream.prototype.reduceByKeyAndWindow = function reduceByKeyAndWindow<K, V>(thi
   if (invFn && options.filter !== undefined) checkFn(options.filter, 'reduceByKeyAndWindow filter');
   const span = windowSpan(this, 'reduceByKeyAndWindow', window, slide);
   const params = { ...span, inverse: invFn !== undefined, numPartitions: options.numPartitions ?? null };
-  const reduce = fn as (x: unknown, y: unknown) => unknown;
+  const reduce = untyped(fn);
   if (invFn) {
-    const how: WindowKind = { kind: 'inverse', reduce, inverse: invFn as (x: unknown, y: unknown) => unknown, filter: options.filter as InverseWindowOptions<unknown, unknown>['filter'] };
+    const how: WindowKind = { kind: 'inverse', reduce, inverse: untyped(invFn), filter: options.filter as InverseWindowOptions<unknown, unknown>['filter'] };
     return windowNode<[K, V]>(this, span, { kind: 'reduceByKeyAndWindow', params, fns: [fn, invFn, options.filter], numPartitions: options.numPartitions, how });
   }
   return windowNode<[K, V]>(this, span, { kind: 'reduceByKeyAndWindow', params, fns: [fn], numPartitions: options.numPartitions, how: { kind: 'reduce', reduce } });
@@ -201,7 +201,11 @@ function windowNode<U>(parent: DStream<unknown>, span: WindowSpan, spec: WindowN
   });
 }
 
-// Counts in a window, added as batches enter and subtracted as they leave. WindowOp's functions
-// take unknown values: the records it reduces are counts here.
-const addCounts = (a: unknown, b: unknown): unknown => (a as number) + (b as number);
-const subtractCounts = (a: unknown, b: unknown): unknown => (a as number) - (b as number);
+/** A reduce function as WindowOp holds it: the plan's state operators do not know their value types. */
+function untyped<V>(fn: Reducer<V>): Reducer<unknown> {
+  return fn as Reducer<unknown>;
+}
+
+// Counts in a window, added as batches enter and subtracted as they leave.
+const addCounts = untyped(sum);
+const subtractCounts = untyped((a: number, b: number) => a - b);
