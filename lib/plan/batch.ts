@@ -10,8 +10,9 @@
  *   actions.ts    collect, take, count, foreachPartition (coordinator only)
  *   sources.ts    SourceBatch, StaticBatch: where records come from
  * The stateful dataset is with the state operators (state/stateful.ts). Every family is
- * re-exported here, not merely imported: a bare `import './x'` is dropped from the .d.ts files,
- * and its methods would vanish from `Batch` for the package's users.
+ * re-exported here, not only imported for its side effects: the declarations then tie each
+ * family, and so its methods on `Batch`, to this module for the package's users whatever a
+ * compiler does with a bare import (test/plan/batchDeclarations.test.ts checks it).
  */
 export * from './batch/base.ts';
 export * from './batch/stateless.ts';
