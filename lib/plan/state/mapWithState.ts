@@ -1,11 +1,11 @@
 import type { SluiceError } from '../../core/errors.ts';
+import { grouping } from '../aggregate.ts';
 import type { Emit } from '../batch/base.ts';
 import type { GraphNode } from '../graphNode.ts';
 import { mapKey } from '../keys.ts';
 import { FAILED, onKey, type RecordFailures, userFunctionError } from '../recordErrors.ts';
 import type { StateEntry, StateIO } from './format.ts';
 import { initialFor, mergeGroups, type StateOp } from './stateful.ts';
-import { grouping } from '../aggregate.ts';
 
 /** What a dead letter of mapWithState says became of the key's state. */
 const CALL_SKIPPED = 'this call is skipped: its state is as it was before it';

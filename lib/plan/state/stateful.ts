@@ -1,4 +1,4 @@
-import { CombinerMap, grouping, type Aggregator } from '../aggregate.ts';
+import { type Aggregator, CombinerMap, grouping } from '../aggregate.ts';
 import type { Batch, Emit, PartitionReader } from '../batch/base.ts';
 import { ShuffledBatch } from '../batch/pair.ts';
 import type { GraphNode } from '../graphNode.ts';

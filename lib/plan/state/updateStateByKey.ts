@@ -1,10 +1,10 @@
+import { grouping } from '../aggregate.ts';
 import type { Emit } from '../batch/base.ts';
 import type { GraphNode } from '../graphNode.ts';
 import { mapKey } from '../keys.ts';
 import { FAILED, onKey, type RecordFailures } from '../recordErrors.ts';
 import type { StateIO } from './format.ts';
 import { initialFor, mergeGroups, type StateOp } from './stateful.ts';
-import { grouping } from '../aggregate.ts';
 
 /** What a dead letter of updateStateByKey says became of the key's state. */
 const STATE_KEPT = 'its state is kept as it was before this batch';
