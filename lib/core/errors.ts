@@ -47,20 +47,32 @@ export class JobDefinitionError extends SluiceError {
 
 /**
  * A user function, decoder or record failed while a batch ran (for example a pair operator met
- * a record that is not a `[key, value]` pair). The batch is retried, never skipped.
+ * a record that is not a `[key, value]` pair). The batch is retried, never skipped. It is the one
+ * error of a user function that threw: it names the operator (`nodeId`), the batch and partition,
+ * and what the function was called on (`record`, or `key` for a function of a key's values).
  *
  * @example
  * ```ts
  * // RecordError: reduceByKey-1 expects [key, value] pairs, got the string "hello"
+ * try { await runBatches(options, build); } catch (e) { if (e instanceof RecordError) console.error(e.nodeId, e.batchTime, e.partition); }
  * ```
  */
 export class RecordError extends SluiceError {
+  // `declare`: an own property only when the error concerns a record or a key, which `in` then tells.
+  /** The record the function was called on (for a function of a whole partition, its records), when the error concerns one. */
+  declare readonly record?: unknown;
+  /** The key whose values the function was called on (reduce, combine, state and window functions), when the error concerns one. */
+  declare readonly key?: unknown;
+
   constructor(
     message: string,
-    context: { nodeId?: string; batchTime?: number; partition?: number; cause?: unknown } = {},
+    context: { nodeId?: string; batchTime?: number; partition?: number; record?: unknown; key?: unknown; cause?: unknown } = {},
   ) {
     super(message, context);
     this.name = 'RecordError';
+    // `in`, not `!== undefined`: a record or key may itself be undefined.
+    if ('record' in context) this.record = context.record;
+    if ('key' in context) this.key = context.key;
   }
 }
 

@@ -3,7 +3,7 @@ import type { BatchInfo } from '../core/listener.ts';
 import { type CompletedBatchValues, listenerFields, portFields } from '../core/metrics.ts';
 import { CheckpointError, PlanChangedError } from '../core/errors.ts';
 import { changedNodes, type JobGraph, type BatchPlan } from '../plan/graph.ts';
-import { nextPointer, type StatePointer } from '../plan/state.ts';
+import { nextPointer, type StatePointer } from '../plan/state/format.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
 import { Backpressure } from './backpressure.ts';
 import { CommitLog } from './commitLog.ts';

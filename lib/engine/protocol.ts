@@ -1,4 +1,4 @@
-import type { StatePointer } from '../plan/state.ts';
+import { type StatePointer, stateKey } from '../plan/state/format.ts';
 import type { InputSplit, JsonValue } from '../ports/index.ts';
 
 /**
@@ -103,6 +103,10 @@ export interface TaskFailure {
     readonly nodeId?: string;
     readonly batchTime?: number;
     readonly partition?: number;
+    /** A RecordError's record, as JSON (left out when large). */
+    readonly record?: unknown;
+    /** A RecordError's key, as JSON (left out when large). */
+    readonly key?: unknown;
   };
   /** Set when the task could not read a map output: the coordinator recomputes it. */
   readonly fetchFailed?: { readonly stage: string; readonly partition: number };
@@ -168,7 +172,8 @@ export const keys = {
   cache: (time: number, stageKey: string, partition: number, run: string) => `batch/${t15(time)}/cache/${stageKey}/p${partition}-${run}`,
   deadLetters: (time: number, stageKey: string, partition: number) => `dead-letters/${t15(time)}/${stageKey}-p${partition}.jsonl`,
   deadLetterPrefix: (time: number) => `dead-letters/${t15(time)}/`,
-  state: (nodeId: string, partition: number, kind: 'full' | 'delta' | 'slice', time: number) => `state/${nodeId}/p${partition}/${kind}-${t15(time)}`,
+  /** A state blob: named by the state format (lib/plan/state/format.ts). */
+  state: stateKey,
   statePrefix: (nodeId: string) => `state/${nodeId}/`,
   input: (time: number, nodeId: string, partition: number, epoch: number) => `batch/${t15(time)}/input/${nodeId}/p${partition}-e${epoch}`,
 };

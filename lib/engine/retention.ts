@@ -1,5 +1,5 @@
 import type { JobGraph } from '../plan/graph.ts';
-import type { StatePointer } from '../plan/state.ts';
+import { parseStateKey, pointerBlobs, type StatePointer, stateKey } from '../plan/state/format.ts';
 import type { BlobStore } from '../ports/index.ts';
 import type { CommitLog } from './commitLog.ts';
 import { type Checkpoint, keys } from './protocol.ts';
@@ -116,12 +116,9 @@ export class Retention {
       const prev = before[node.id] as StatePointer | undefined;
       if (!cur) continue;
       for (let p = 0; p < cur.partitions; p++) {
-        if (prev && prev.fullTime !== cur.fullTime) {
-          gone.push(keys.state(node.id, p, 'full', prev.fullTime));
-          for (let d = prev.fullTime + this.interval; d <= prev.lastTime; d += this.interval) gone.push(keys.state(node.id, p, 'delta', d));
-        }
+        if (prev && prev.fullTime !== cur.fullTime) for (const b of pointerBlobs(prev, this.interval)) gone.push(stateKey(node.id, p, b.kind, b.time));
         const slice = t - op.keepSlicesMs;
-        if (op.keepSlicesMs > 0 && slice >= cur.firstTime && (op.keepsSlice?.(slice) ?? true)) gone.push(keys.state(node.id, p, 'slice', slice));
+        if (op.keepSlicesMs > 0 && slice >= cur.firstTime && (op.keepsSlice?.(slice) ?? true)) gone.push(stateKey(node.id, p, 'slice', slice));
       }
     }
     if (gone.length) await this.blobs.delete(gone);
@@ -132,16 +129,15 @@ export class Retention {
     const gone: string[] = [];
     const ops = new Map(this.graph.stateful.map((s) => [s.node.id, s.op]));
     for (const k of await this.blobs.list('state/')) {
-      const m = /^state\/([^/]+)\/p\d+\/(full|delta|slice)-(\d+)$/.exec(k);
-      if (!m) continue;
-      const op = ops.get(m[1]);
-      const pointer = checkpoint.state[m[1]] as StatePointer | undefined;
+      const blob = parseStateKey(k);
+      if (!blob) continue;
+      const op = ops.get(blob.nodeId);
+      const pointer = checkpoint.state[blob.nodeId] as StatePointer | undefined;
       if (!op || !pointer) {
         if (!op) gone.push(k);
         continue;
       }
-      const time = Number(m[3]);
-      if (m[2] === 'slice' ? time <= pointer.lastTime - op.keepSlicesMs : time < pointer.fullTime) gone.push(k);
+      if (blob.kind === 'slice' ? blob.time <= pointer.lastTime - op.keepSlicesMs : blob.time < pointer.fullTime) gone.push(k);
     }
     if (gone.length) await this.blobs.delete(gone);
   }

@@ -1,14 +1,19 @@
 import { FetchFailedError, RecordError, SluiceError } from '../core/errors.ts';
-import { type Batch, type PartitionReader, type ResultAction, ShuffledBatch, type StatefulBatch } from '../plan/batch.ts';
-import { keyError, recordError, setsAside } from '../plan/recordErrors.ts';
-import { KeyedState, STATE_FORMAT, type StateIO, type StatePointer, writesFull } from '../plan/state.ts';
+import { type Batch, type ResultAction, ShuffledBatch } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
+import { inTask } from '../plan/recordErrors.ts';
 import { ShuffleWriter } from '../plan/shuffle.ts';
-import type { BlobStore, InputSplit, RecordSource, SinkResolver, SourceFactory } from '../ports/index.ts';
-import { decodeRecords, encodeRecords } from './codec.ts';
+import type { BlobStore, RecordSource, SinkResolver, SourceFactory } from '../ports/index.ts';
+import { encodeRecords } from './codec.ts';
 import { formatRecord, jsonLine, outputLocation, partName } from './format.ts';
-import { type BlockRef, keys, TASK_PROTOCOL, type TaskDescriptor, type TaskFailure, type TaskResult } from './protocol.ts';
+import { keys, type TaskDescriptor, type TaskFailure, type TaskResult } from './protocol.ts';
+import { TaskPayloadError, validateTask } from './taskPayload.ts';
+import { type TaskHost, TaskReader, toJsonSafe } from './taskReader.ts';
+import type { StateCache } from './taskState.ts';
+
+export { TaskPayloadError, validateTask } from './taskPayload.ts';
+export { STATE_CACHE_PARTITIONS } from './taskState.ts';
 
 /** What a worker needs from its environment. */
 export interface WorkerRuntime {
@@ -26,56 +31,7 @@ export interface WorkerRuntime {
   readonly nonce?: () => string;
 }
 
-/** A task payload that cannot be run: running it again will not help. */
-export class TaskPayloadError extends SluiceError {
-  constructor(message: string) {
-    super(message);
-    this.name = 'TaskPayloadError';
-  }
-}
-
 const PLAN_CACHE = 8;
-/** Stateful partitions a warm worker keeps in memory (least recently used go first). */
-export const STATE_CACHE_PARTITIONS = 64;
-
-function isObject(v: unknown): v is Record<string, unknown> {
-  return !!v && typeof v === 'object' && !Array.isArray(v);
-}
-
-/** Checks a payload's shape, so a wrong payload fails with a clear message instead of deep inside. */
-export function validateTask(payload: unknown): TaskDescriptor {
-  const bad = (what: string) => new TaskPayloadError(`not a Sluice task payload: ${what}`);
-  if (!isObject(payload)) throw bad(`expected an object, got ${payload === null ? 'null' : typeof payload}`);
-  const t = payload as Partial<TaskDescriptor> & Record<string, unknown>;
-  if (t.protocol !== TASK_PROTOCOL) throw bad(`protocol must be ${TASK_PROTOCOL}, got ${JSON.stringify(t.protocol)} (coordinator and workers run different Sluice versions)`);
-  if (typeof t.job !== 'string') throw bad('job must be a string');
-  if (typeof t.fingerprint !== 'string') throw bad('fingerprint must be a string');
-  if (typeof t.time !== 'number' || !Number.isFinite(t.time)) throw bad('time must be a number');
-  if (typeof t.stageKey !== 'string') throw bad('stageKey must be a string');
-  if (!Number.isInteger(t.partition) || (t.partition as number) < 0) throw bad('partition must be a whole number >= 0');
-  if (!Number.isInteger(t.attempt) || (t.attempt as number) < 0) throw bad('attempt must be a whole number >= 0');
-  if (!Number.isInteger(t.epoch) || (t.epoch as number) < 0) throw bad('epoch must be a whole number >= 0');
-  if (!isObject(t.splitCounts)) throw bad('splitCounts must be an object');
-  if (!isObject(t.splits)) throw bad('splits must be an object');
-  if (!isObject(t.shuffleReads)) throw bad('shuffleReads must be an object');
-  if (!isObject(t.cacheReads)) throw bad('cacheReads must be an object');
-  if (typeof t.inlineLimit !== 'number') throw bad('inlineLimit must be a number');
-  const s = t.stage as Record<string, unknown> | undefined;
-  if (!isObject(s)) throw bad('stage must be an object');
-  if (s.kind === 'map') {
-    if (typeof s.shuffle !== 'string' || !Number.isInteger(s.parent)) throw bad('a map stage needs shuffle and parent');
-  } else if (s.kind === 'cache') {
-    if (typeof s.dataset !== 'string') throw bad('a cache stage needs dataset');
-  } else if (s.kind === 'result') {
-    const a = s.action as Record<string, unknown> | undefined;
-    if (typeof s.dataset !== 'string' || !isObject(a) || !['collect', 'count', 'output'].includes(a.kind as string)) {
-      throw bad('a result stage needs dataset and an action (collect, count or output)');
-    }
-  } else {
-    throw bad(`unknown stage kind ${JSON.stringify(s.kind)}`);
-  }
-  return payload as unknown as TaskDescriptor;
-}
 
 /** Turns any error into a task failure message. */
 export function toFailure(e: unknown): TaskFailure {
@@ -83,10 +39,34 @@ export function toFailure(e: unknown): TaskFailure {
   const ctx = e instanceof SluiceError ? { nodeId: e.nodeId, batchTime: e.batchTime, partition: e.partition } : {};
   return {
     ok: false,
-    error: { name: err.name, message: err.message, stack: err.stack, ...ctx },
+    error: { name: err.name, message: err.message, stack: err.stack, ...ctx, ...(e instanceof RecordError ? calledOn(e) : {}) },
     fetchFailed: e instanceof FetchFailedError ? { stage: e.mapStage, partition: e.mapPartition } : undefined,
     retryable: !(e instanceof TaskPayloadError),
   };
+}
+
+/**
+ * The largest record or key, as JSON text, that a failure carries back: it travels in a Lambda
+ * response (6 MB at most), and the record of a mapPartitions function is its whole partition.
+ */
+const FAILURE_VALUE_CHARS = 16 * 1024;
+
+/** What the function of a record error was called on, as JSON, when that is small enough to travel. */
+function calledOn(e: RecordError): { record?: unknown; key?: unknown } {
+  const out: { record?: unknown; key?: unknown } = {};
+  const fits = (v: unknown) => {
+    const json = JSON.stringify(v);
+    return json !== undefined && json.length <= FAILURE_VALUE_CHARS;
+  };
+  if ('record' in e) {
+    const record = toJsonSafe(e.record);
+    if (fits(record)) out.record = record;
+  }
+  if ('key' in e) {
+    const key = toJsonSafe(e.key);
+    if (fits(key)) out.key = key;
+  }
+  return out;
 }
 
 /**
@@ -94,13 +74,13 @@ export function toFailure(e: unknown): TaskFailure {
  * partition through the fused operator chain, and writes shuffle output, a cached partition, or
  * an output part.
  */
-export class Worker {
+export class Worker implements TaskHost {
   private readonly plans = new Map<string, BatchPlan>();
   /**
    * The last state each stateful partition saved in this process: the next batch starts from it
    * without reading blobs. At most {@link STATE_CACHE_PARTITIONS} partitions, least recently used out first.
    */
-  readonly stateCache = new Map<string, { time: number; state: KeyedState }>();
+  readonly stateCache: StateCache = new Map();
   private readonly adapters = new Map<string, RecordSource>();
   private fingerprintMemo: string | undefined;
 
@@ -201,10 +181,7 @@ export class Worker {
         }
       }
     } catch (e) {
-      if (e instanceof RecordError && e.batchTime === undefined) {
-        throw new RecordError(`${e.message} (batch ${task.time}, partition ${p})`, { nodeId: e.nodeId, batchTime: task.time, partition: p, cause: e.cause ?? e });
-      }
-      throw e;
+      throw inTask(e, task.time, p);
     }
   }
 
@@ -266,205 +243,5 @@ export class Worker {
     const blob = keys.shuffle(task.time, task.stageKey, task.partition, this.runTag(task));
     await this.rt.blobs.put(blob, body);
     return { blob, offsets };
-  }
-}
-
-/** Reads a task's inputs: source splits, shuffle segments and cached partitions. */
-class TaskReader implements PartitionReader {
-  inputRecords = 0;
-  position: { nodeId: string; partition: number; offset: number } | undefined;
-  /** Records set aside under `onRecordError: 'dead-letter'`, as JSON lines. */
-  deadLetters: string[] | undefined;
-  sealed: Record<string, Record<number, InputSplit>> | undefined;
-  reads: Record<string, Record<number, number>> | undefined;
-  readonly time: number;
-
-  constructor(
-    private readonly task: TaskDescriptor,
-    private readonly worker: Worker,
-  ) {
-    this.time = task.time;
-  }
-
-  readsCache(dataset: Batch<unknown>, partition: number): boolean {
-    return this.task.cacheReads[`${dataset.id}/${partition}`] !== undefined;
-  }
-
-  stateIO(batch: StatefulBatch<unknown>, partition: number): StateIO {
-    return new TaskState(batch, partition, this.task, this.worker);
-  }
-
-  recordFailed(label: string, record: unknown, error: unknown): void {
-    const err = recordError(label, record, error);
-    if (!setsAside(this.worker.graph.onRecordError, err)) throw err;
-    this.setAside(label, error, err, { record: toJsonSafe(record) });
-  }
-
-  keyFailed(label: string, key: unknown, records: readonly unknown[], error: unknown, note?: string): void {
-    const err = keyError(label, key, error);
-    if (!setsAside(this.worker.graph.onRecordError, err)) throw err;
-    this.setAside(label, error, err, { record: null, key: toJsonSafe(key), records: records.map(toJsonSafe), ...(note ? { note } : {}) });
-  }
-
-  /** Writes one dead letter line: where and why, then what was set aside. */
-  private setAside(label: string, error: unknown, err: SluiceError, what: Record<string, unknown>): void {
-    const pos = this.position;
-    (this.deadLetters ??= []).push(
-      jsonLine({
-        batchTime: this.time,
-        node: label,
-        error: (error instanceof Error ? error.message : String(error)) || err.message,
-        source: pos ? { node: pos.nodeId, partition: pos.partition, offset: pos.offset, split: this.splitOf(pos.nodeId, pos.partition) } : null,
-        ...what,
-      }),
-    );
-  }
-
-  /** The split a record came from: as sealed when this task read an open one, so every attempt names the same range. */
-  private splitOf(nodeId: string, partition: number): InputSplit | null {
-    return this.sealed?.[nodeId]?.[partition] ?? this.task.splits[nodeId]?.[partition] ?? null;
-  }
-
-  async source(nodeId: string, partition: number): Promise<readonly unknown[]> {
-    const split = this.task.splits[nodeId]?.[partition];
-    if (!split) throw new TaskPayloadError(`the task has no split ${partition} of source ${nodeId}`);
-    const { records, sealedSplit, failures } = await this.worker.adapter(nodeId).read(split);
-    if (sealedSplit) {
-      this.sealed ??= {};
-      (this.sealed[nodeId] ??= {})[partition] = sealedSplit;
-    }
-    if (failures?.length) {
-      // Undecodable records: the batch fails (retried), or they become dead letters with their position.
-      const outer = this.position;
-      for (const f of failures) {
-        this.position = { nodeId, partition, offset: f.index };
-        this.recordFailed(nodeId, f.record, f.error);
-      }
-      this.position = outer;
-    }
-    this.inputRecords += records.length;
-    this.reads ??= {};
-    (this.reads[nodeId] ??= {})[partition] = records.length;
-    return records;
-  }
-
-  async shuffle(shuffle: ShuffledBatch<unknown>, parentIndex: number, partition: number): Promise<readonly (readonly unknown[])[]> {
-    const refs = this.task.shuffleReads[`${shuffle.id}/${parentIndex}/${partition}`];
-    if (!refs) throw new TaskPayloadError(`the task has no shuffle input ${shuffle.id}/${parentIndex}/${partition}`);
-    return Promise.all(refs.map((r) => this.block(r)));
-  }
-
-  async cache(dataset: Batch<unknown>, partition: number): Promise<readonly unknown[]> {
-    const ref = this.task.cacheReads[`${dataset.id}/${partition}`];
-    if (!ref) throw new TaskPayloadError(`the task has no cached input ${dataset.id}/${partition}`);
-    return this.block(ref);
-  }
-
-  private async block(ref: BlockRef): Promise<unknown[]> {
-    if ('empty' in ref) return [];
-    if ('inline' in ref) return decodeRecords(ref.inline);
-    const bytes = ref.end === Number.POSITIVE_INFINITY ? await this.worker.rt.blobs.get(ref.blob) : await this.worker.rt.blobs.getRange(ref.blob, ref.start, ref.end);
-    if (!bytes) throw new FetchFailedError(`map output ${ref.blob} is missing`, ref.stage, ref.partition);
-    return decodeRecords(bytes);
-  }
-}
-
-/** A record as JSON, or its text when JSON cannot hold it (cycles, bigints, functions). */
-function toJsonSafe(record: unknown): unknown {
-  try {
-    JSON.stringify(record);
-    return record === undefined ? null : record;
-  } catch {
-    return String(record);
-  }
-}
-
-/** A stateful task's access to its node's durable state (format: lib/plan/state.ts). */
-class TaskState implements StateIO {
-  readonly time: number;
-  readonly interval: number;
-  private readonly nodeId: string;
-  private readonly prev: StatePointer | undefined;
-  private readonly cacheKey: string;
-
-  constructor(
-    private readonly batch: StatefulBatch<unknown>,
-    readonly partition: number,
-    task: TaskDescriptor,
-    private readonly worker: Worker,
-  ) {
-    this.time = task.time;
-    this.interval = worker.graph.batchInterval;
-    this.nodeId = batch.node.id;
-    this.prev = task.state?.[this.nodeId];
-    this.cacheKey = `${this.nodeId}/${partition}`;
-    const prev = this.prev;
-    if (prev) {
-      if (prev.format > STATE_FORMAT) {
-        throw new TaskPayloadError(`${this.nodeId}: its state was written in format ${prev.format}, newer than this release reads (${STATE_FORMAT})`);
-      }
-      if (prev.partitions !== batch.numPartitions) {
-        throw new TaskPayloadError(
-          `${this.nodeId}: its state has ${prev.partitions} partitions, the job now asks for ${batch.numPartitions}; the partitions of a stateful operator cannot change without starting from fresh state`,
-        );
-      }
-      if (prev.lastTime !== this.time - this.interval) {
-        throw new TaskPayloadError(`${this.nodeId}: its state is at batch ${prev.lastTime}, but batch ${this.time} needs the state after ${this.time - this.interval}`);
-      }
-    }
-  }
-
-  private key(kind: 'full' | 'delta' | 'slice', time: number): string {
-    return keys.state(this.nodeId, this.partition, kind, time);
-  }
-
-  private async read(kind: 'full' | 'delta' | 'slice', time: number): Promise<unknown[]> {
-    const bytes = await this.worker.rt.blobs.get(this.key(kind, time));
-    if (!bytes) {
-      throw new SluiceError(`${this.nodeId}: state blob ${this.key(kind, time)} is missing; the state of partition ${this.partition} cannot be rebuilt`, {
-        nodeId: this.nodeId,
-        batchTime: this.time,
-        partition: this.partition,
-      });
-    }
-    return decodeRecords(bytes);
-  }
-
-  async load(initial?: () => Iterable<readonly [unknown, unknown]>): Promise<KeyedState> {
-    const cache = this.worker.stateCache;
-    const cached = cache.get(this.cacheKey);
-    // Taken out while the task runs: a task that fails half way must not leave half-updated state behind.
-    cache.delete(this.cacheKey);
-    const prev = this.prev;
-    if (!prev) {
-      const s = new KeyedState(this.nodeId);
-      if (initial) for (const [k, v] of initial()) s.set(k, v, this.time);
-      return s;
-    }
-    if (cached && cached.time === prev.lastTime) return cached.state;
-    const s = KeyedState.fromFull(this.nodeId, await this.read('full', prev.fullTime));
-    for (let t = prev.fullTime + this.interval; t <= prev.lastTime; t += this.interval) s.applyDelta(await this.read('delta', t));
-    s.markSaved();
-    return s;
-  }
-
-  async save(state: KeyedState): Promise<void> {
-    const full = writesFull(this.prev, this.time, this.batch.op);
-    await this.worker.rt.blobs.put(this.key(full ? 'full' : 'delta', this.time), encodeRecords(full ? state.full() : state.delta()));
-    state.markSaved();
-    const cache = this.worker.stateCache;
-    cache.set(this.cacheKey, { time: this.time, state });
-    // load() took the entry out, so set() put it last: the first entry is the least recently used.
-    if (cache.size > STATE_CACHE_PARTITIONS) cache.delete(cache.keys().next().value as string);
-  }
-
-  async writeSlice(records: unknown[]): Promise<void> {
-    await this.worker.rt.blobs.put(this.key('slice', this.time), encodeRecords(records));
-  }
-
-  async readSlice(time: number): Promise<unknown[]> {
-    const first = this.prev?.firstTime ?? this.time;
-    if (time < first) return [];
-    return this.read('slice', time);
   }
 }

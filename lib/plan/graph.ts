@@ -1,22 +1,11 @@
 import { JobDefinitionError, SluiceError } from '../core/errors.ts';
 import type { StreamingListener } from '../core/listener.ts';
-import type { JsonValue, SourceSpec } from '../ports/index.ts';
-import type { Batch, BatchExecutor, Scope, StatefulBatch } from './batch.ts';
-import type { StateOp } from './state.ts';
+import type { SourceSpec } from '../ports/index.ts';
+import type { Batch, BatchExecutor, Scope } from './batch/base.ts';
+import type { GraphNode } from './graphNode.ts';
+import type { StatefulBatch, StateOp } from './state/stateful.ts';
 
-/** One operator of the job's DStream graph. */
-export interface GraphNode {
-  /** Stable id: `<kind>-<n>` (the n-th node of that kind) or the name given with `.named()`. */
-  id: string;
-  readonly kind: string;
-  readonly parents: readonly GraphNode[];
-  /** Static parameters that change what the node computes (durations, partition counts, paths). */
-  readonly params: { readonly [key: string]: JsonValue };
-  /** How many user functions the node holds (their text is not compared: transpilers reprint it). */
-  readonly fns: number;
-  /** Interval (ms) at which the node produces batches. */
-  readonly slide: number;
-}
+export type { GraphNode } from './graphNode.ts';
 
 /** The kinds of output operation. */
 export type OutputKind =

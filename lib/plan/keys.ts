@@ -139,3 +139,16 @@ export function describeKey(k: unknown): string {
   if (s === undefined) return describeValue(k);
   return s.length > 60 ? `${s.slice(0, 60)}…` : s;
 }
+
+/** Whether `r` is a `[key, value]` pair. */
+export function isPair(r: unknown): r is [unknown, unknown] {
+  return Array.isArray(r) && r.length === 2;
+}
+
+/** The error for a record that pair operator `label` cannot use: it is no `[key, value]` pair. */
+export function notPair(label: string, record: unknown): RecordError {
+  return new RecordError(
+    `${label} expects [key, value] pairs, got ${describeValue(record)}; map the stream to pairs first, e.g. .map((x) => [key(x), x])`,
+    { nodeId: label, record },
+  );
+}

@@ -1,27 +1,57 @@
 import { RecordError, SluiceError } from '../core/errors.ts';
-import type { PartitionReader } from './batch.ts';
-import type { BatchPlan } from './graph.ts';
 import { describeKey, describeValue } from './keys.ts';
 
 /**
- * Where a user function's failure goes: the `onRecordError` job option. What the failure
- * concerns decides where it is handed:
+ * Where a user function's failure goes: the `onRecordError` job option. A function that threw
+ * becomes one error, a {@link RecordError} made by {@link userFunctionError}, whatever it was
+ * called on:
  *
  * - one record (map, flatMap, filter, mapValues, flatMapValues, a decoder, a sortBy key,
- *   map-side create; for mapPartitions the record is the whole partition): the operator catches
- *   and calls `PartitionReader.recordFailed`. Each operator has its own try/catch around its own
- *   call: through a shared wrapper the call to the user's function would be one call site for
- *   every operator of the job, which V8 then cannot inline (word count ran about 10% slower);
+ *   map-side create): the operator catches and calls {@link RecordFailures.recordFailed}. Each
+ *   operator has its own try/catch around its own call: through a shared wrapper the call to the
+ *   user's function would be one call site for every operator of the job, which V8 then cannot
+ *   inline (word count ran about 10% slower). Only the catch bodies are shared;
+ * - a whole partition (mapPartitions, glom): the partition is the record, named by its index;
  * - one key and its values (a reduce or combine function merging, on the map or the reduce side
  *   (`mergeByKey` in shuffle.ts); updateStateByKey, mapWithState, window reduce, inverse and filter
- *   functions): {@link onKey}, which calls `PartitionReader.keyFailed`; the caller leaves the key out;
+ *   functions): {@link onKey}, which calls {@link RecordFailures.keyFailed}; the caller leaves the key out;
  * - one batch's plan (transform functions, called while the plan is built): {@link planFailed}.
  *
  * The reader (the worker's task reader) and `planFailed` apply the one rule, {@link setsAside}:
- * under `'fail'` the error ({@link recordError}, {@link keyError}) is thrown and fails the task
- * (retried, then the batch); under `'dead-letter'` a user's fault is written as a dead letter and
- * the batch goes on without it.
+ * under `'fail'` the error is thrown and fails the task (retried, then the batch; the worker adds
+ * the task's batch and partition, {@link inTask}); under `'dead-letter'` a user's fault is written
+ * as a dead letter and the batch goes on without it.
  */
+
+/**
+ * Where failures of user functions go while a task computes a partition: the part of the reader
+ * contract (`PartitionReader` in batch/base.ts) that shuffles and state operators need.
+ */
+export interface RecordFailures {
+  /**
+   * A user function threw on `record` (or the record is malformed for the operator): throws a
+   * RecordError (`onRecordError: 'fail'`), or sets the record aside as a dead letter and returns.
+   */
+  recordFailed(label: string, record: unknown, error: unknown): void;
+  /**
+   * A user function threw on the values of `key` (reduce side, state, window): throws a
+   * RecordError naming the operator and the key (`'fail'`), or sets the key aside with `records`
+   * (the values or combiners it was given) and returns; the caller then leaves the key out of
+   * this batch. `note` says what became of the key's state, when it is not plain.
+   */
+  keyFailed(label: string, key: unknown, records: readonly unknown[], error: unknown, note?: string): void;
+}
+
+/** What a user function was called on when it threw. */
+export type CalledOn =
+  /** One record. */
+  | { readonly record: unknown }
+  /** The values of one key. */
+  | { readonly key: unknown }
+  /** A whole partition (mapPartitions): its records are the record. */
+  | { readonly partition: number; readonly records: readonly unknown[] }
+  /** The plan of the batch at this time (a transform function). */
+  | { readonly planAt: number };
 
 /** What {@link onKey} returns when the function threw and the key was set aside. */
 export const FAILED: unique symbol = Symbol('failed');
@@ -45,17 +75,40 @@ function describeRecord(record: unknown): string {
   return describeValue(record);
 }
 
-/** The error of a user function that threw on `record`, naming the operator and the record. */
-export function recordError(label: string, record: unknown, e: unknown): SluiceError {
+/**
+ * The error of a user function of operator `nodeId` that threw `error` (anything, or the text of
+ * a misuse) when it was called `on` a record, a key's values, a partition or a batch's plan:
+ * a RecordError naming the operator and what the function was given. Every place where a user
+ * function's failure becomes an error goes through here.
+ */
+export function userFunctionError(nodeId: string, on: CalledOn, error: unknown): SluiceError {
   // SluiceErrors come from Sluice itself or from operators further down: they are already theirs.
-  if (e instanceof SluiceError) return e;
-  return new RecordError(`${label} threw on ${describeRecord(record)}: ${messageOf(e)}`, { nodeId: label, cause: e });
+  if (error instanceof SluiceError) return error;
+  const message = messageOf(error);
+  if ('record' in on) return new RecordError(`${nodeId} threw on ${describeRecord(on.record)}: ${message}`, { nodeId, record: on.record, cause: error });
+  if ('key' in on) return new RecordError(`${nodeId} threw on key ${describeKey(on.key)}: ${message}`, { nodeId, key: on.key, cause: error });
+  if ('records' in on) {
+    // The record is the partition: name it, rather than describe an array.
+    return new RecordError(`${nodeId} threw on partition ${on.partition} (${on.records.length} records): ${message}`, { nodeId, partition: on.partition, record: on.records, cause: error });
+  }
+  return new RecordError(`${nodeId}: the transform function threw: ${message}`, { nodeId, batchTime: on.planAt, cause: error });
 }
 
-/** The error of a user function that threw on the values of `key`, naming the operator and the key. */
-export function keyError(label: string, key: unknown, e: unknown): SluiceError {
-  if (e instanceof SluiceError) return e;
-  return new RecordError(`${label} threw on key ${describeKey(key)}: ${messageOf(e)}`, { nodeId: label, cause: e });
+/**
+ * A task's error with the task's batch time and partition in it and in its message, when it is a
+ * RecordError that has no batch time yet (operators do not know where they run; an error of a
+ * transform function already has its batch). Anything else is returned as it is.
+ */
+export function inTask(e: unknown, batchTime: number, partition: number): unknown {
+  if (!(e instanceof RecordError) || e.batchTime !== undefined) return e;
+  return new RecordError(`${e.message} (batch ${batchTime}, partition ${partition})`, {
+    nodeId: e.nodeId,
+    batchTime,
+    partition,
+    ...('record' in e ? { record: e.record } : {}),
+    ...('key' in e ? { key: e.key } : {}),
+    cause: e.cause ?? e,
+  });
 }
 
 /**
@@ -65,7 +118,7 @@ export function keyError(label: string, key: unknown, e: unknown): SluiceError {
  * caller leaves the key out of this batch. `note` says what became of the key's state.
  */
 export function onKey<A, B, C, R>(
-  r: PartitionReader,
+  r: RecordFailures,
   label: string,
   note: string | undefined,
   fn: (key: unknown, a: A, b: B, c: C) => R,
@@ -82,14 +135,21 @@ export function onKey<A, B, C, R>(
   }
 }
 
+/** What {@link planFailed} needs of the plan being built (a `BatchPlan`). */
+export interface PlanFailures {
+  readonly time: number;
+  readonly graph: { readonly onRecordError: 'fail' | 'dead-letter' };
+  readonly deadLetters: { readonly node: string; readonly error: string }[];
+}
+
 /**
  * A transform function of node `nodeId` threw `e` (or returned no batch) while the plan of batch
  * `plan.time` was built: throws under `'fail'`, or notes a dead letter on the plan, and the
  * caller gives the stream an empty batch at this time. Coordinator and workers plan the same
  * batch alike; only the coordinator writes the plan's dead letters, once per batch.
  */
-export function planFailed(plan: BatchPlan, nodeId: string, e: unknown): void {
-  const err = e instanceof SluiceError ? e : new RecordError(`${nodeId}: the transform function threw: ${messageOf(e)}`, { nodeId, batchTime: plan.time, cause: e });
+export function planFailed(plan: PlanFailures, nodeId: string, e: unknown): void {
+  const err = userFunctionError(nodeId, { planAt: plan.time }, e);
   if (!setsAside(plan.graph.onRecordError, err)) throw err;
   plan.deadLetters.push({ node: nodeId, error: messageOf(e) || err.message });
 }

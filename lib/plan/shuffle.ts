@@ -1,7 +1,36 @@
-import { type Aggregator, CombinerMap } from './aggregate.ts';
-import { type Emit, isPair, notPair, type PartitionReader, type ShuffledBatch } from './batch.ts';
 import { RecordError, SluiceError } from '../core/errors.ts';
-import { canonicalKey, describeKey, mapKey, partitionOf } from './keys.ts';
+import { type Aggregator, CombinerMap, grouping } from './aggregate.ts';
+import type { Emit } from './batch/base.ts';
+import { canonicalKey, describeKey, isPair, mapKey, notPair, partitionOf } from './keys.ts';
+import type { RecordFailures } from './recordErrors.ts';
+
+/**
+ * How records move between stages at a shuffle: the map side (`ShuffleWriter`) buckets each map
+ * partition's records by reduce partition, combining values per key on the way when the shuffle
+ * is keyed; the reduce side (`mergeSegments`) merges what every map task wrote for its partition.
+ * The datasets that shuffle (`ShuffledBatch` in batch/pair.ts and its kin) describe one with a
+ * {@link ShuffleSpec}.
+ */
+
+/** How a shuffle moves and merges records. */
+export type ShuffleSpec =
+  | { readonly kind: 'combine'; readonly aggregator: Aggregator<unknown, unknown> }
+  | { readonly kind: 'cogroup' }
+  | { readonly kind: 'repartition' }
+  | { readonly kind: 'sort'; readonly keyFn: (record: unknown) => unknown; readonly ascending: boolean };
+
+/** A shuffle as its two sides see it: the operator (in errors and dead letters) and its spec. */
+export interface Shuffle {
+  readonly label: string;
+  readonly spec: ShuffleSpec;
+}
+
+/** The aggregator the map side combines values per key with, when the shuffle is keyed. */
+export function mapSideAggregator(spec: ShuffleSpec): Aggregator<unknown, unknown> | undefined {
+  if (spec.kind === 'combine') return spec.aggregator;
+  if (spec.kind === 'cogroup') return grouping;
+  return undefined;
+}
 
 /** Keys whose merge threw, with the values or combiners that could not be merged and the first error. Made on a failure only. */
 type FailedKeys = Map<unknown, [key: unknown, unmerged: unknown[], error: unknown]>;
@@ -18,7 +47,7 @@ function noteFailure(failed: FailedKeys, label: string, key: unknown, unmerged: 
  * combiner (what did merge, later values included: a failed key is not skipped, which would cost
  * a look-up per record) and what did not. A key with nothing to hand on is only left out.
  */
-function setAsideKeys<C>(r: Pick<PartitionReader, 'keyFailed'>, label: string, failed: FailedKeys, merged: CombinerMap<C>, note?: string): void {
+function setAsideKeys<C>(r: Pick<RecordFailures, 'keyFailed'>, label: string, failed: FailedKeys, merged: CombinerMap<C>, note?: string): void {
   const encode = (k: unknown) => canonicalKey(k, label);
   for (const [key, unmerged, error] of failed.values()) {
     const records = merged.has(key, encode) ? [merged.get(key, encode), ...unmerged] : unmerged;
@@ -42,16 +71,16 @@ export class ShuffleWriter {
   private failed: FailedKeys | undefined;
 
   constructor(
-    shuffle: ShuffledBatch<unknown>,
+    shuffle: Shuffle,
     mapPartition: number,
     readonly numReducers: number,
-    /** Where records and keys the shuffle cannot take go (see `PartitionReader.recordFailed` and `keyFailed`). */
-    private readonly r: Pick<PartitionReader, 'recordFailed' | 'keyFailed'>,
+    /** Where records and keys the shuffle cannot take go (see lib/plan/recordErrors.ts). */
+    private readonly r: RecordFailures,
   ) {
     const n = numReducers;
     const label = shuffle.label;
     this.label = label;
-    const agg = shuffle.mapAggregator();
+    const agg = mapSideAggregator(shuffle.spec);
     const encode = (k: unknown) => canonicalKey(k, label);
     if (agg) {
       // One map for the whole map partition: keys are hashed to their reduce partition once
@@ -132,12 +161,12 @@ function emptyGroups(n: number): unknown[][] {
 /**
  * Merges `[key, combiner]` pairs per key with `combine`, keys in first-seen order over `sources`
  * taken in order. A key whose merge throws is left out: the reader gets it with its combiners
- * (`PartitionReader.keyFailed`, with `note`), and it is added to `failedKeys` when that is given.
+ * (`RecordFailures.keyFailed`, with `note`), and it is added to `failedKeys` when that is given.
  * A `[key]` entry is a key a map task set aside: it is left out too, and what the other map tasks
  * sent for it is set aside here.
  */
 export function mergeByKey<C>(
-  r: PartitionReader,
+  r: RecordFailures,
   label: string,
   sources: Iterable<readonly unknown[]>,
   combine: (a: C, b: C) => C,
@@ -175,7 +204,7 @@ export function mergeByKey<C>(
  * (`segments[parentIndex][mapPartition]`) and emits the result, in a deterministic order:
  * keys in first-seen order over map partitions taken in order.
  */
-export function mergeSegments(shuffle: ShuffledBatch<unknown>, segments: readonly (readonly (readonly unknown[])[])[], emit: Emit<unknown>, r: PartitionReader): void {
+export function mergeSegments(shuffle: Shuffle, segments: readonly (readonly (readonly unknown[])[])[], emit: Emit<unknown>, r: RecordFailures): void {
   const spec = shuffle.spec;
   const label = shuffle.label;
   switch (spec.kind) {
