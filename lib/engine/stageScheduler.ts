@@ -356,9 +356,11 @@ const EVERY_ATTEMPT_FAILED =
 function taskError(f: TaskFailure, stageKey: string, partition: number, attempts: number): SluiceError {
   const ctx = { nodeId: f.error.nodeId, batchTime: f.error.batchTime, partition: f.error.partition ?? partition };
   // A user function's or a record's fault stays a RecordError, whatever thread or Lambda it ran in.
+  // What it failed on comes back too, when the worker could send it (small enough, JSON).
+  const on = { ...('record' in f.error ? { record: f.error.record } : {}), ...('key' in f.error ? { key: f.error.key } : {}) };
   const e =
     f.error.name === 'RecordError'
-      ? new RecordError(`${f.error.message} [task ${stageKey}, failed on all ${attempts} attempt(s)]${EVERY_ATTEMPT_FAILED}`, ctx)
+      ? new RecordError(`${f.error.message} [task ${stageKey}, failed on all ${attempts} attempt(s)]${EVERY_ATTEMPT_FAILED}`, { ...ctx, ...on })
       : new SluiceError(`task ${stageKey} partition ${partition} failed after ${attempts} attempt(s): ${f.error.name}: ${f.error.message}`, ctx);
   if (f.error.stack) e.stack = `${e.name}: ${e.message}\ncaused by ${f.error.stack}`;
   return e;

@@ -76,6 +76,9 @@ describe("inTask: a task's batch and partition added to a record error", () => {
 });
 
 describe('a task that fails on a record sends the record back with its error', () => {
+  /** What the coordinator threw after the last attempt, for the tests that look at it. */
+  let thrown: RecordError;
+
   /** Runs one batch whose only task fails; the failures the worker answered with. */
   async function failures(build: Parameters<typeof testCoordinator>[1]): Promise<TaskFailure[]> {
     const seen: TaskFailure[] = [];
@@ -87,7 +90,9 @@ describe('a task that fails on a record sends the record back with its error', (
           return res;
         }),
     });
-    expect(await caught(() => t.run(1))).toBeInstanceOf(RecordError);
+    const e = await caught(() => t.run(1));
+    expect(e).toBeInstanceOf(RecordError);
+    thrown = e as RecordError;
     return seen;
   }
 
@@ -100,6 +105,8 @@ describe('a task that fails on a record sends the record back with its error', (
     );
     expect(onRecord.error).toMatchObject({ name: 'RecordError', nodeId: 'map-1', batchTime: 1000, partition: 0, record: 2 });
     expect(onRecord.error).not.toHaveProperty('key');
+    // The coordinator's error, after the last attempt, carries what the task failed on too.
+    expect([thrown.nodeId, thrown.batchTime, thrown.partition, thrown.record, 'key' in thrown]).toEqual(['map-1', 1000, 0, 2, false]);
     const [onKey] = await failures((ctx) =>
       ctx.queueStream([[['a', 1], ['a', 2]] as [string, number][]]).reduceByKey(() => {
         throw new Error('no');
@@ -107,6 +114,7 @@ describe('a task that fails on a record sends the record back with its error', (
     );
     expect(onKey.error).toMatchObject({ name: 'RecordError', nodeId: 'reduceByKey-1', batchTime: 1000, key: 'a' });
     expect(onKey.error).not.toHaveProperty('record');
+    expect([thrown.nodeId, thrown.key, 'record' in thrown]).toEqual(['reduceByKey-1', 'a', false]);
   });
 
   it('leaves out a record too large to travel (a whole partition), keeping the message', async () => {
@@ -118,5 +126,6 @@ describe('a task that fails on a record sends the record back with its error', (
     );
     expect(failure.error.message).toContain('mapPartitions-1 threw on partition 0 (5000 records): too much');
     expect(failure.error).not.toHaveProperty('record');
+    expect('record' in thrown).toBe(false);
   });
 });
