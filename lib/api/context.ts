@@ -1,10 +1,10 @@
 import { type Batch, SourceBatch, StaticBatch } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
-import { describeValue } from '../plan/keys.ts';
 import type { JsonValue } from '../ports/index.ts';
 import { type BatchLike, DStream, rememberFor, transformed, unionStreams } from './dstream.ts';
 import { type Duration, toMillis } from './duration.ts';
 import { JobDefinitionError } from '../core/errors.ts';
+import { describeValue } from '../core/values.ts';
 import type { StreamingListener } from '../core/listener.ts';
 import type { Receiver } from '../core/receiver.ts';
 

@@ -3,7 +3,7 @@ import { checkWindow, MAPPED, MapWithStateOp, SNAPSHOT, type State, type StateOp
 import type { BatchPlan, GraphNode, JobGraph, OutputKind, OutputNode } from '../plan/graph.ts';
 import { toMillis, type Duration } from './duration.ts';
 import { JobDefinitionError, RecordError, SluiceError } from '../core/errors.ts';
-import { describeValue } from '../plan/keys.ts';
+import { describeValue } from '../core/values.ts';
 import { planFailed } from '../plan/recordErrors.ts';
 
 /**

@@ -1,6 +1,6 @@
 import { JobDefinitionError, RecordError, SluiceError } from '../core/errors.ts';
+import { describeValue } from '../core/values.ts';
 import { type Aggregator, grouping } from './aggregate.ts';
-import { describeValue } from './keys.ts';
 import { messageOf } from './recordErrors.ts';
 import { mergeSegments } from './shuffle.ts';
 import type { StateIO, StateOp } from './state.ts';

@@ -1,7 +1,8 @@
 import { RecordError, SluiceError } from '../core/errors.ts';
 import type { PartitionReader } from './batch.ts';
 import type { BatchPlan } from './graph.ts';
-import { describeKey, describeValue } from './keys.ts';
+import { describeValue } from '../core/values.ts';
+import { describeKey } from './keys.ts';
 
 /**
  * Where a user function's failure goes: the `onRecordError` job option. What the failure

@@ -3,9 +3,10 @@
  * differ only in which adapters are plugged in here (docs/design.md §1). Interfaces only.
  */
 import type { BatchMetricFields } from '../core/metrics.ts';
+import type { JsonValue } from '../core/values.ts';
 
-/** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+// JSON is what every layer shares (lib/core/values.ts); the ports name it for their adapters.
+export type { JsonValue };
 
 /**
  * Immutable blobs by key: shuffle output, received input blocks, state, large lineage parts and
