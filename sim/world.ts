@@ -6,7 +6,7 @@ import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handle
 import { LambdaInvoker } from '../lib/aws/lambdaInvoker.ts';
 import type { CoordinatorRuntime } from '../lib/engine/coordinator.ts';
 import { type BatchRecord, type Checkpoint, keys } from '../lib/engine/protocol.ts';
-import { coreSource } from '../lib/engine/sources.ts';
+import { inMemorySources } from '../lib/engine/sources.ts';
 import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import type { WorkerRuntime } from '../lib/engine/worker.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
@@ -161,9 +161,8 @@ export class World {
   private sources(proc: Proc | undefined): SourceFactory {
     return (spec: SourceSpec, io: SourceIO): RecordSource => {
       if (spec.kind === 'kinesis') return new SimStreamSource(spec, this.stream!, proc ? this.net : undefined, proc, this.sim);
-      const core = coreSource(spec, io);
-      if (!core) throw new Error(`the simulation has no source of kind ${spec.kind}`);
-      return core;
+      if (!Object.hasOwn(inMemorySources, spec.kind)) throw new Error(`the simulation has no source of kind ${spec.kind}`);
+      return inMemorySources[spec.kind as keyof typeof inMemorySources](spec, io);
     };
   }
 
