@@ -1,6 +1,6 @@
 import { GetObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../core/errors.ts';
-import { parseS3Directory } from '../core/sources.ts';
+import { parseS3Directory, refusalOf } from '../core/sources.ts';
 import { errorCode, httpStatus } from './sdkErrors.ts';
 import { boundedSeenState, ignoredInputName, parseSeenNames, textLines } from '../engine/newFiles.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
@@ -31,15 +31,6 @@ const decoder = new TextDecoder('utf-8');
 /** An ETag without its quotes or weak marker, for comparing (S3 quotes them, some servers do not). */
 function bareEtag(etag: string): string {
   return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
-}
-
-/** `s3://bucket/prefix/` as a bucket and a key prefix (see `parseS3Directory`), or an error naming the node. */
-function parseDirectory(directory: string, nodeId: string): { bucket: string; prefix: string } {
-  const where = parseS3Directory(directory);
-  if ('error' in where) {
-    throw new SluiceError(`${nodeId}: textFileStream(${JSON.stringify(directory)}): ${where.error} (expected s3://<bucket>/<prefix>/, e.g. s3://my-bucket/incoming/)`, { nodeId });
-  }
-  return where;
 }
 
 /**
@@ -91,7 +82,10 @@ export class S3TextFileSource implements RecordSource {
     if (typeof dir !== 'string' || dir === '') {
       throw new SluiceError(`${spec.nodeId}: textFileStream needs a directory, got ${JSON.stringify(dir)}`, { nodeId: spec.nodeId });
     }
-    ({ bucket: this.bucket, prefix: this.prefix } = parseDirectory(dir, spec.nodeId));
+    // The catalogue's reasons: not an s3:// location, no bucket, a name no bucket can have.
+    const refused = refusalOf({ ...spec, kind: 'textFile' }, 'aws');
+    if (refused) throw new SluiceError(refused, { nodeId: spec.nodeId });
+    ({ bucket: this.bucket, prefix: this.prefix } = parseS3Directory(dir) as { bucket: string; prefix: string });
     this.client = options.client;
     this.includeExisting = spec.params.includeExisting === true;
     this.forgetAfterMs = options.forgetAfterMs ?? 10 * 60_000;

@@ -185,6 +185,8 @@ export const sourceCatalogue = {
       if (runtime === 'aws' && !isS3(directory)) {
         return `textFileStream(${JSON.stringify(directory)}): the AWS runtime watches s3:// prefixes only (a Lambda has no durable directory); use textFileStream('s3://bucket/prefix/')`;
       }
+      const where = runtime === 'aws' ? parseS3Directory(String(directory)) : undefined;
+      if (where && 'error' in where) return `textFileStream(${JSON.stringify(directory)}): ${where.error} (expected s3://<bucket>/<prefix>/, e.g. s3://my-bucket/incoming/)`;
       return undefined;
     },
     aws: {

@@ -49,7 +49,7 @@ export class TextFileSource implements RecordSource {
       throw new SluiceError(`${spec.nodeId}: textFileStream needs a directory, got ${JSON.stringify(dir)}`, { nodeId: spec.nodeId });
     }
     // Thrown when the runtime builds its sources, i.e. before the first batch, not at a cut.
-    const refused = refusalOf(spec, 'local');
+    const refused = refusalOf({ ...spec, kind: 'textFile' }, 'local');
     if (refused) throw new SluiceError(refused, { nodeId: spec.nodeId });
     // Resolved once, so the sealed paths do not depend on a later change of working directory.
     this.directory = resolve(dir);

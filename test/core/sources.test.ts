@@ -90,6 +90,7 @@ describe('source catalogue: which runtime runs what', () => {
     ['socket', { host: 'h', port: 1 }, undefined, 'socket-1: socketTextStream runs locally only'],
     ['textFile', { directory: 'incoming/' }, undefined, 'textFile-1: textFileStream("incoming/"): the AWS runtime watches s3:// prefixes only (a Lambda has no durable directory); use textFileStream(\'s3://bucket/prefix/\')'],
     ['textFile', { directory: 's3://b/in/' }, "textFile-1: textFileStream('s3://b/in/'): s3:// directories need the AWS runtime; the local runtime reads local directories only", undefined],
+    ['textFile', { directory: 's3:///in/' }, "textFile-1: textFileStream('s3:///in/'): s3:// directories need the AWS runtime; the local runtime reads local directories only", 'textFile-1: textFileStream("s3:///in/"): it names no bucket (expected s3://<bucket>/<prefix>/, e.g. s3://my-bucket/incoming/)'],
     ['kinesis', { stream: 'clicks' }, "kinesis-1: kinesisStream('clicks') needs the AWS runtime: deploy the job, or run it against local emulators with npm run dev:aws", undefined],
   ] as const)('%s %j: locally %s; on AWS %s', (kind, params, local, aws) => {
     expect(refusalOf(node(kind, params), 'local')).toBe(local);
