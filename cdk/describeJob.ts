@@ -3,6 +3,7 @@
 // its graph — so a broken job fails the synth, not the first batch — and prints what the construct
 // needs to know as one JSON line.
 import { buildGraph } from '../lib/api/job.ts';
+import { type AwsAccess, awsAccessOf, refusalOf } from '../lib/core/sources.ts';
 import { loadJob } from '../lib/node/loadJob.ts';
 import { withEnvOptions } from '../lib/aws/runtime.ts';
 
@@ -11,10 +12,10 @@ export interface JobDescription {
   readonly name: string;
   readonly batchInterval: number;
   readonly onRecordError: string;
-  /** Kinesis streams the job reads. */
-  readonly streams: string[];
-  /** s3:// locations the job reads (textFileStream) or writes (saveAs…Files). */
-  readonly s3: string[];
+  /** What the job's sources read on AWS, as the source catalogue says: one entry per source node that reads an AWS resource. */
+  readonly reads: AwsAccess[];
+  /** s3:// locations the job writes (saveAs…Files). */
+  readonly writes: string[];
   /** What in the job cannot run on AWS (a socket source, a local folder, a local output). */
   readonly problems: string[];
 }
@@ -22,12 +23,10 @@ export interface JobDescription {
 async function describe(file: string): Promise<JobDescription> {
   const job = withEnvOptions(await loadJob(file));
   const graph = buildGraph(job);
-  const streams = graph.sources.filter((s) => s.kind === 'kinesis').map((s) => String(s.params.stream));
-  const reads = graph.sources.filter((s) => s.kind === 'textFile').map((s) => String(s.params.directory));
   const writes = graph.outputs.flatMap((o) => (o.prefix === undefined ? [] : [o.prefix]));
   const problems = [
-    ...graph.sources.filter((s) => s.kind === 'socket').map((s) => `${s.nodeId}: socketTextStream runs locally only`),
-    ...reads.filter((d) => !d.startsWith('s3://')).map((d) => `textFileStream(${JSON.stringify(d)}): on AWS, watch an s3:// prefix`),
+    // The source catalogue (lib/core/sources.ts) says which sources run on AWS, in the words the AWS runtime would refuse them with.
+    ...graph.sources.flatMap((s) => refusalOf(s, 'aws') ?? []),
     ...writes.filter((d) => !d.startsWith('s3://')).map((d) => `output ${JSON.stringify(d)}: on AWS, outputs go to s3://bucket/prefix`),
   ];
   return {
@@ -35,8 +34,8 @@ async function describe(file: string): Promise<JobDescription> {
     name: job.options.name,
     batchInterval: job.options.batchInterval,
     onRecordError: job.options.onRecordError,
-    streams,
-    s3: [...reads, ...writes].filter((l) => l.startsWith('s3://')),
+    reads: graph.sources.flatMap((s) => awsAccessOf(s) ?? []),
+    writes: writes.filter((l) => l.startsWith('s3://')),
   };
 }
 

@@ -8,7 +8,7 @@ import type * as scheduler from 'aws-cdk-lib/aws-scheduler';
 import { Construct } from 'constructs';
 import type { Duration as SluiceDuration } from '../lib/api/duration.ts';
 import { jobFunctions } from './parts/functions.ts';
-import { grantCoordinatorExtras, grantData, warnAboutUngranted } from './parts/grants.ts';
+import { grantCoordinatorExtras, grantData, sinkReadsOf, warnAboutUngranted } from './parts/grants.ts';
 import { loadJob } from './parts/jobFile.ts';
 import { jobMonitoring, jobOutputs } from './parts/monitoring.ts';
 import { acknowledgeNagFindings } from './parts/nag.ts';
@@ -167,8 +167,9 @@ export class SluiceJob extends Construct {
     this.worker = worker.fn;
     this.coordinator = coordinator.fn;
     const data = { stream: this.stream, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket };
-    grantData(worker.role, data, job.name, 'worker');
-    grantData(coordinator.role, data, job.name, 'coordinator');
+    const sinkReads = sinkReadsOf(job, synthEnv.SLUICE_SINK_BUCKET);
+    grantData(worker.role, data, job.name, 'worker', sinkReads);
+    grantData(coordinator.role, data, job.name, 'coordinator', sinkReads);
     grantCoordinatorExtras(coordinator.role, this.table, this.worker);
 
     this.schedule = coordinatorSchedule(this, this.coordinator, job.name, props.enabled ?? true);
@@ -183,6 +184,7 @@ export class SluiceJob extends Construct {
     this.dashboard = monitoring.dashboard;
     jobOutputs(this, { jobName: job.name, stream: this.stream, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket, table: this.table, coordinator: this.coordinator, worker: this.worker });
 
-    acknowledgeNagFindings(this, { jobName: job.name, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket, worker, coordinator });
+    const sinkReadPrefixes = sinkReads.flatMap((r) => (r.resource.type === 's3Prefix' ? [r.resource.prefix] : []));
+    acknowledgeNagFindings(this, { jobName: job.name, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket, worker, coordinator, sinkReadPrefixes });
   }
 }

@@ -16,6 +16,7 @@ import { Construct } from 'constructs';
 import { afterAll, describe, expect, it, vi } from 'vitest';
 import { SluiceJob, type SluiceJobProps } from '../cdk/sluiceJob.ts';
 import { emfMetrics } from '../lib/aws/emfMetrics.ts';
+import { sourceCatalogue } from '../lib/core/sources.ts';
 import { projectContext } from './helpers/cdkContext.ts';
 
 // The SluiceJob construct (cdk/sluiceJob.ts) and the CDK app (cdk/app.ts), synthesized offline:
@@ -888,6 +889,64 @@ describe('SluiceJob IAM: least privilege', { timeout: 60_000 }, () => {
   });
 });
 
+describe('SluiceJob grants what the source catalogue says the job\'s sources call', { timeout: 60_000 }, () => {
+  const sinkInput = once(() => deploy({ entry: fixture('sink-input-job.ts') }));
+
+  /** The actions of a role's statement with this sid. */
+  const actionsOf = (template: Template, role: string, sid: string) =>
+    identityStatements(template)
+      .filter((s) => s.role === role && (s.statement as { Sid?: string }).Sid === sid)
+      .flatMap((s) => asList(s.statement.Action));
+
+  it("each function may call on the job's stream exactly the actions the catalogue lists for a Kinesis source on that function", () => {
+    const { stack, job, template } = defaults();
+
+    // The template lists a statement's actions sorted.
+    expect(actionsOf(template, roleOf(stack, job.worker), 'ReadStream')).toEqual([...sourceCatalogue.kinesis.aws.actions.worker].sort());
+    expect(actionsOf(template, roleOf(stack, job.coordinator), 'ReadStream')).toEqual([...sourceCatalogue.kinesis.aws.actions.coordinator].sort());
+  });
+
+  it('a textFileStream of a prefix of the sink bucket: the coordinator may list that prefix, both functions read its objects, nothing more', () => {
+    const { stack, job, template } = sinkInput();
+    const sink = cfn(stack, job.sinkBucket.bucketArn);
+    /** What a function may do on the sink bucket (the bucket and its objects). */
+    const onSink = (fn: lambda.Function) =>
+      Object.fromEntries(
+        Object.entries(grantsOf(template, roleOf(stack, fn)))
+          .map(([action, resources]) => [action, resources.filter((r) => r.startsWith(sink))] as const)
+          .filter(([, resources]) => resources.length > 0),
+      );
+
+    expect(onSink(job.worker)).toEqual({ 's3:GetObject': [`${sink}/incoming/*`], 's3:PutObject': [`${sink}/*`] });
+    expect(onSink(job.coordinator)).toEqual({
+      's3:GetObject': [`${sink}/incoming/*`],
+      's3:ListBucket': [`${sink} if {"StringLike":{"s3:prefix":["incoming/*"]}}`],
+      's3:PutObject': [`${sink}/*`],
+    });
+    expect(actionsOf(template, roleOf(stack, job.coordinator), 'ListSinkInput')).toEqual(['s3:ListBucket']);
+    expect(leastPrivilegeProblems(template)).toEqual([]);
+  });
+
+  it("warns about a bucket that is not the job's own, and grants nothing there", () => {
+    const { stack, template } = sinkInput();
+    const warnings = Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((w) => String(w.entry.data));
+
+    expect(warnings).toEqual([expect.stringMatching(/^job sink-input-job uses s3:\/\/another-teams-bucket\/in\/, but its functions may write only to the sink bucket: grant it yourself/)]);
+    expect(JSON.stringify(template.toJSON())).not.toContain('another-teams-bucket');
+  });
+
+  it('cdk-nag finds nothing unacknowledged: the wildcard of the sink prefix is acknowledged with its reason', () => {
+    const app = newApp(true);
+    const stack = new Stack(app, 'S');
+    new SluiceJob(stack, 'Job', { entry: fixture('sink-input-job.ts') });
+
+    const result = nagSynth(app);
+
+    expect(result.findings).toEqual([]);
+    expect(acknowledgments(stack).some((a) => a.id.endsWith('/incoming/*]') && typeof a.reason === 'string')).toBe(true);
+  });
+});
+
 describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000 }, () => {
   const build = (props: (stack: Stack) => Partial<SluiceJobProps>) => () => {
     const stack = new Stack(newApp(), 'S');
@@ -928,6 +987,12 @@ describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000
   it('a job that writes to a local folder and reads a socket, which cannot run on AWS, naming each part', () => {
     expect(build(() => ({ entry: 'examples/network-wordcount.ts' }))).toThrow(/SluiceJob: job network-wordcount \(examples\/network-wordcount\.ts\) cannot run on AWS: socket-1: socketTextStream runs locally only/);
     expect(build(() => ({ entry: 'examples/running-totals.ts' }))).toThrow(/cannot run on AWS: .*output "out\/[^"]+": on AWS, outputs go to s3:\/\/bucket\/prefix/);
+  });
+
+  it('a job that watches a local directory, in the words the source catalogue refuses it with on AWS', () => {
+    expect(build(() => ({ entry: 'examples/file-wordcount.ts' }))).toThrow(
+      /cannot run on AWS: textFile-1: textFileStream\("incoming"\): the AWS runtime watches s3:\/\/ prefixes only \(a Lambda has no durable directory\); use textFileStream\('s3:\/\/bucket\/prefix\/'\)/,
+    );
   });
 
   it('a job file that throws when its job is built, naming the file and the error', () => {

@@ -3,14 +3,8 @@
  * Everything a job file needs is exported here.
  */
 export { defineJob, type JobDefinition, type JobOptions, type OnRecordError } from './api/job.ts';
-export {
-  StreamingContext,
-  type GeneratorStreamOptions,
-  type KinesisInitialPosition,
-  type KinesisStreamOptions,
-  type QueueStreamOptions,
-  type TextFileStreamOptions,
-} from './api/context.ts';
+export { StreamingContext } from './api/context.ts';
+export type { GeneratorStreamOptions, KinesisInitialPosition, KinesisStreamOptions, QueueStreamOptions, TextFileStreamOptions } from './core/sourceOptions.ts';
 export { DStream, MapWithStateDStream, StateSpec, type BatchLike } from './api/dstream.ts';
 export type { State } from './plan/state.ts';
 export { type Duration, milliseconds, minutes, seconds, toMillis } from './api/duration.ts';

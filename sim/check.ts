@@ -202,5 +202,19 @@ export async function check(world: World, ref: Reference): Promise<string[]> {
     const end = plan.start + plan.minutes * 60_000;
     failures.push(`the job did not catch up within ${plan.minutes} minutes: last committed batch ${world.lastCompleted}, ${world.dueBy(end)} was due`);
   }
+
+  // 8. Acknowledgements (RecordSource.committed): only of committed batches, each exactly what its batch
+  // committed, and every committed batch acknowledged at least once.
+  const commitAt = new Map(world.commits.map((c) => [c.time, c]));
+  for (const ack of world.acks) {
+    const c = commitAt.get(ack.time);
+    if (!c || ack.committedThrough < ack.time) failures.push(`${ack.by} acknowledged batch ${ack.time} of ${ack.nodeId} while the job was committed through ${ack.committedThrough}`);
+    else if (!isDeepStrictEqual(ack.inputs, c.inputs[ack.nodeId])) failures.push(`${ack.by} acknowledged other input of ${ack.nodeId} in batch ${ack.time} than the batch committed`);
+  }
+  const streams = world.graph.sources.filter((s) => s.kind === 'kinesis').map((s) => s.nodeId);
+  for (const c of world.commits) {
+    for (const id of streams) if (!world.acks.some((a) => a.time === c.time && a.nodeId === id)) failures.push(`batch ${c.time} was committed but ${id} never acknowledged it`);
+  }
+
   return failures;
 }

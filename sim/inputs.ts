@@ -1,6 +1,6 @@
 import type { Receiver } from '../lib/core/receiver.ts';
 import { SluiceError } from '../lib/core/errors.ts';
-import type { InputSplit, JsonValue, RecordSource, SourceSpec } from '../lib/ports/index.ts';
+import type { CommittedInput, InputSplit, JsonValue, RecordSource, SourceSpec } from '../lib/ports/index.ts';
 import type { Network } from './network.ts';
 import type { Rng } from './random.ts';
 import type { Proc, Sim } from './scheduler.ts';
@@ -130,7 +130,9 @@ function readState(state: JsonValue | undefined): StreamState {
  * shard and stops at the first record that arrived after the batch time, when it is caught up (no
  * readable record left) or at `max`; it reports the range it consumed. Which records are readable
  * depends on when the read runs, so two reads of one open split may consume different ranges.
- * Children of a reshard are read once their parents are read to their end.
+ * Children of a reshard are read once their parents are read to their end. It also acknowledges
+ * what each committed batch consumed (`committed`, as a consumer that commits offsets would), for
+ * the checks to hold against what was committed.
  */
 export class SimStreamSource implements RecordSource {
   constructor(
@@ -139,7 +141,12 @@ export class SimStreamSource implements RecordSource {
     private readonly net: Network | undefined,
     private readonly proc: Proc | undefined,
     private readonly sim: Sim,
+    private readonly acknowledge?: (input: CommittedInput) => Promise<void>,
   ) {}
+
+  async committed(input: CommittedInput): Promise<void> {
+    await this.acknowledge?.(input);
+  }
 
   /** A call to the stream service (direct when the source runs outside the simulated network, in the checks). */
   private call<T>(label: string, work: () => T): Promise<T> {

@@ -6,14 +6,14 @@ import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handle
 import { LambdaInvoker } from '../lib/aws/lambdaInvoker.ts';
 import type { CoordinatorRuntime } from '../lib/engine/coordinator.ts';
 import { type BatchRecord, type Checkpoint, keys } from '../lib/engine/protocol.ts';
-import { coreSource } from '../lib/engine/sources.ts';
+import { inMemorySources } from '../lib/engine/sources.ts';
 import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import type { WorkerRuntime } from '../lib/engine/worker.ts';
 import { MemoryBlobStore } from '../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../lib/local/memoryMetaStore.ts';
 import { outputLocations } from '../lib/engine/outputs.ts';
 import type { JobGraph } from '../lib/plan/graph.ts';
-import type { BlobStore, InputSplit, JsonValue, RecordSource, SinkResolver, SourceFactory, SourceIO, SourceSpec } from '../lib/ports/index.ts';
+import type { BlobStore, CommittedInput, InputSplit, JsonValue, RecordSource, SinkResolver, SourceFactory, SourceIO, SourceSpec } from '../lib/ports/index.ts';
 import { ReceiverFeed, SimStream, SimStreamSource } from './inputs.ts';
 import type { JobEnv, SimJob } from './jobs.ts';
 import { SimLambda } from './lambda.ts';
@@ -34,6 +34,17 @@ export interface Commit {
   /** The batch's output files at the moment of the commit. */
   readonly sinks: Files;
   readonly deadLetters: Files;
+}
+
+/** An acknowledgement a stream source made (`RecordSource.committed`). */
+export interface Ack {
+  readonly by: string;
+  readonly nodeId: string;
+  readonly time: number;
+  /** The last committed batch when it was made. */
+  readonly committedThrough: number;
+  /** The records of each split it acknowledged (none for an open split: nothing was consumed). */
+  readonly inputs: unknown[][];
 }
 
 /** A `foreachPartition` call. */
@@ -121,6 +132,7 @@ export class World {
   readonly feed: ReceiverFeed | undefined;
   readonly commits: Commit[] = [];
   readonly calls: Call[] = [];
+  readonly acks: Ack[] = [];
   readonly logs: string[] = [];
   /** Coordinators that gave up as fenced while no newer coordinator had taken over. */
   readonly falseFences: string[] = [];
@@ -160,10 +172,12 @@ export class World {
 
   private sources(proc: Proc | undefined): SourceFactory {
     return (spec: SourceSpec, io: SourceIO): RecordSource => {
-      if (spec.kind === 'kinesis') return new SimStreamSource(spec, this.stream!, proc ? this.net : undefined, proc, this.sim);
-      const core = coreSource(spec, io);
-      if (!core) throw new Error(`the simulation has no source of kind ${spec.kind}`);
-      return core;
+      if (spec.kind === 'kinesis') {
+        const acknowledge = proc && ((input: CommittedInput) => this.acknowledged(spec.nodeId, input, proc));
+        return new SimStreamSource(spec, this.stream!, proc ? this.net : undefined, proc, this.sim, acknowledge);
+      }
+      if (!Object.hasOwn(inMemorySources, spec.kind)) throw new Error(`the simulation has no source of kind ${spec.kind}`);
+      return inMemorySources[spec.kind as keyof typeof inMemorySources](spec, io);
     };
   }
 
@@ -243,6 +257,13 @@ export class World {
         if (fenced && lease && lease.epoch <= Number(fenced[1])) this.falseFences.push(`${name} at ${this.sim.now}: ${(e as Error).message}`);
       },
     );
+  }
+
+  /** What a stream source acknowledged, with how far the job had committed at that moment (read off the network: no event). */
+  private async acknowledged(nodeId: string, input: CommittedInput, proc: Proc): Promise<void> {
+    const committedThrough = (await this.view.get<Checkpoint>(keys.checkpoint))?.value.lastCompleted ?? -1;
+    const inputs = input.splits.map((s) => (s.open === true ? [] : this.stream!.range(s.shard as string, s.after as number, s.end as number)));
+    this.acks.push({ by: proc.name, nodeId, time: input.time, committedThrough, inputs });
   }
 
   /** A write the meta store applied: a commit advances the checkpoint, and is captured with what it committed. */

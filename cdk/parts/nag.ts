@@ -10,6 +10,8 @@ export interface Acknowledged {
   readonly sinkBucket: s3.IBucket;
   readonly worker: JobFunction;
   readonly coordinator: JobFunction;
+  /** Key prefixes of the sink bucket the job's sources read (granted by `grantData`). */
+  readonly sinkReadPrefixes?: readonly string[];
 }
 
 /**
@@ -23,6 +25,10 @@ export function acknowledgeNagFindings(scope: Construct, a: Acknowledged): void 
     ack(role, wildcard(a.stateBucket.bucketArn, `/${a.jobName}/*`), "Blob keys are made at run time (batch times, node ids): the wildcard stops at the job's own prefix in the state bucket");
     ack(role, wildcard(a.sinkBucket.bucketArn, '/*'), "Output keys are made at run time by the job's outputs (prefix-<batch time>/part-…); the sink bucket is the job's own");
     ack(role, wildcard(logGroup.logGroupArn, ':log-stream:*'), "Lambda makes one log stream per container, named at run time, in the function's own log group");
+    for (const prefix of new Set(a.sinkReadPrefixes ?? [])) {
+      // The whole bucket ('') is the sink's own wildcard, acknowledged above.
+      if (prefix !== '') ack(role, wildcard(a.sinkBucket.bucketArn, `/${prefix}*`), "Input objects appear at run time under the prefix of the sink bucket that the job's source reads; the wildcard stops at that prefix");
+    }
   }
   for (const bucket of [a.stateBucket, a.sinkBucket]) {
     if (bucket instanceof s3.Bucket) {

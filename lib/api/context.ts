@@ -1,97 +1,13 @@
 import { type Batch, SourceBatch, StaticBatch } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
-import { describeValue } from '../plan/keys.ts';
-import type { JsonValue } from '../ports/index.ts';
 import { type BatchLike, DStream, rememberFor, transformed, unionStreams } from './dstream.ts';
 import { type Duration, toMillis } from './duration.ts';
 import { JobDefinitionError } from '../core/errors.ts';
 import type { StreamingListener } from '../core/listener.ts';
 import type { Receiver } from '../core/receiver.ts';
-
-/**
- * Options of {@link StreamingContext.queueStream}.
- * @example
- * ```ts
- * ctx.queueStream(batches, { numPartitions: 4, oneAtATime: true, default: [] });
- * ```
- */
-export interface QueueStreamOptions<T> {
-  /** Partitions each queued batch is split into. @default 1 */
-  readonly numPartitions?: number;
-  /** One queued array per batch (`true`), or everything queued so far in the next batch. @default true */
-  readonly oneAtATime?: boolean;
-  /** The batch used when the queue is empty. @default no records */
-  readonly default?: readonly T[];
-}
-
-/**
- * Options of {@link StreamingContext.generatorStream}.
- * @example
- * ```ts
- * ctx.generatorStream({ ratePerSec: 5000, make: (i) => ({ user: `u${i % 100}`, at: i }), numPartitions: 2 });
- * ```
- */
-export interface GeneratorStreamOptions<T> {
-  /** Records per second. */
-  readonly ratePerSec: number;
-  /** Makes record number `i` (counting from 0 over the life of the job). */
-  readonly make: (i: number) => T;
-  /** Partitions of each batch. @default 1 */
-  readonly numPartitions?: number;
-}
-
-/**
- * Where a Kinesis stream is read from at the very first batch of a job.
- * @example
- * ```ts
- * ctx.kinesisStream('clicks', { initialPosition: { timestamp: Date.parse('2026-11-01T00:00:00Z') } });
- * ```
- */
-export type KinesisInitialPosition = 'TRIM_HORIZON' | 'LATEST' | { readonly timestamp: number | Date };
-
-/**
- * Options of {@link StreamingContext.kinesisStream}.
- * @example
- * ```ts
- * ctx.kinesisStream('orders', { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: 5000, decode: (b) => JSON.parse(new TextDecoder().decode(b)) });
- * ```
- */
-export interface KinesisStreamOptions<T> {
-  /**
-   * Where the job starts reading a shard it has never read: its oldest record, records put after the
-   * job starts, or the first record at or after a time. Later runs resume after the last batch.
-   * @default 'LATEST'
-   */
-  readonly initialPosition?: KinesisInitialPosition;
-  /**
-   * Turns a record's bytes into a record; `meta` tells where it came from (its shard, partition key,
-   * sequence number, sub-sequence number within a KPL-aggregated record, and arrival time in ms).
-   * @default UTF-8 text
-   */
-  readonly decode?: (data: Uint8Array, meta: { shardId: string; partitionKey: string; sequenceNumber: string; subSequenceNumber?: number; arrivalTime: number }) => T;
-  /** Upper bound of records per shard per batch. @default 10000 */
-  readonly maxRecordsPerBatch?: number;
-}
-
-/**
- * Options of {@link StreamingContext.textFileStream}.
- * @example
- * ```ts
- * ctx.textFileStream('incoming/', { includeExisting: true });
- * ```
- */
-export interface TextFileStreamOptions {
-  /** Also read files that were in the directory before the job started. @default false */
-  readonly includeExisting?: boolean;
-}
-
-function checkPartitionCount(n: unknown, op: string): number {
-  if (n === undefined) return 1;
-  if (typeof n !== 'number' || !Number.isInteger(n) || n < 1) {
-    throw new JobDefinitionError(`${op}: numPartitions must be a whole number >= 1, got ${describeValue(n)}`);
-  }
-  return n;
-}
+import type { GeneratorStreamOptions, KinesisStreamOptions, QueueStreamOptions, TextFileStreamOptions } from '../core/sourceOptions.ts';
+import { type DefinedSource, partitionCount, sourceCatalogue, type SourceKind } from '../core/sources.ts';
+import { describeValue } from '../core/values.ts';
 
 /**
  * What a job's build function gets (Spark's `StreamingContext`): make input streams here, combine
@@ -118,7 +34,8 @@ export class StreamingContext {
     return this.graph.name;
   }
 
-  private sourceStream<T>(kind: string, params: { [key: string]: JsonValue }, local?: unknown): DStream<T> {
+  /** A source node, from its operator's arguments as the catalogue (lib/core/sources.ts) checked them. */
+  private sourceStream<T>(kind: SourceKind, { params, local }: DefinedSource): DStream<T> {
     const node = this.graph.addNode(kind, [], params);
     this.graph.sources.push({ nodeId: node.id, kind, params, local });
     return new DStream<T>(this.graph, node, (plan: BatchPlan) => new SourceBatch<T>(plan, node.id));
@@ -134,18 +51,7 @@ export class StreamingContext {
    * ```
    */
   queueStream<T>(batches: T[][], options: QueueStreamOptions<T> = {}): DStream<T> {
-    if (!Array.isArray(batches) || batches.some((b) => !Array.isArray(b))) {
-      throw new JobDefinitionError(`queueStream: expected an array of arrays (one per batch), got ${describeValue(batches)}`);
-    }
-    const numPartitions = checkPartitionCount(options.numPartitions, 'queueStream');
-    if (options.default !== undefined && !Array.isArray(options.default)) {
-      throw new JobDefinitionError(`queueStream: default must be an array, got ${describeValue(options.default)}`);
-    }
-    const oneAtATime = options.oneAtATime ?? true;
-    return this.sourceStream<T>('queue', { numPartitions, oneAtATime, hasDefault: options.default !== undefined }, {
-      batches,
-      default: options.default,
-    });
+    return this.sourceStream<T>('queue', sourceCatalogue.queue.define(batches, options));
   }
 
   /**
@@ -157,13 +63,7 @@ export class StreamingContext {
    * ```
    */
   generatorStream<T>(options: GeneratorStreamOptions<T>): DStream<T> {
-    const rate = options?.ratePerSec;
-    if (typeof rate !== 'number' || !Number.isFinite(rate) || rate < 0) {
-      throw new JobDefinitionError(`generatorStream: ratePerSec must be a number >= 0, got ${describeValue(rate)}`);
-    }
-    if (typeof options.make !== 'function') throw new JobDefinitionError(`generatorStream: make must be a function, got ${describeValue(options.make)}`);
-    const numPartitions = checkPartitionCount(options.numPartitions, 'generatorStream');
-    return this.sourceStream<T>('generator', { ratePerSec: rate, numPartitions }, { make: options.make });
+    return this.sourceStream<T>('generator', sourceCatalogue.generator.define(options));
   }
 
   /**
@@ -176,11 +76,7 @@ export class StreamingContext {
    * ```
    */
   socketTextStream(host: string, port: number): DStream<string> {
-    if (typeof host !== 'string' || host === '') throw new JobDefinitionError(`socketTextStream: host must be a non-empty string, got ${describeValue(host)}`);
-    if (!Number.isInteger(port) || port < 1 || port > 65535) {
-      throw new JobDefinitionError(`socketTextStream: port must be a whole number from 1 to 65535, got ${describeValue(port)}`);
-    }
-    return this.sourceStream<string>('socket', { host, port });
+    return this.sourceStream<string>('socket', sourceCatalogue.socket.define(host, port));
   }
 
   /**
@@ -193,10 +89,7 @@ export class StreamingContext {
    * ```
    */
   textFileStream(directory: string, options: TextFileStreamOptions = {}): DStream<string> {
-    if (typeof directory !== 'string' || directory === '') {
-      throw new JobDefinitionError(`textFileStream: directory must be a non-empty path or s3:// prefix, got ${describeValue(directory)}`);
-    }
-    return this.sourceStream<string>('textFile', { directory, includeExisting: options.includeExisting ?? false });
+    return this.sourceStream<string>('textFile', sourceCatalogue.textFile.define(directory, options));
   }
 
   /**
@@ -208,17 +101,7 @@ export class StreamingContext {
    * ```
    */
   kinesisStream<T = string>(streamName: string, options: KinesisStreamOptions<T> = {}): DStream<T> {
-    if (typeof streamName !== 'string' || !/^[A-Za-z0-9_.-]{1,128}$/.test(streamName)) {
-      throw new JobDefinitionError(`kinesisStream: a stream name is 1-128 letters, digits, '_', '.' or '-', got ${describeValue(streamName)}`);
-    }
-    const pos = options.initialPosition ?? 'LATEST';
-    let position: JsonValue;
-    if (pos === 'TRIM_HORIZON' || pos === 'LATEST') position = pos;
-    else if (pos && typeof pos === 'object' && 'timestamp' in pos) position = { timestamp: new Date(pos.timestamp).getTime() };
-    else throw new JobDefinitionError(`kinesisStream: initialPosition must be 'TRIM_HORIZON', 'LATEST' or { timestamp }, got ${describeValue(pos)}`);
-    const max = options.maxRecordsPerBatch ?? 10_000;
-    if (!Number.isInteger(max) || max < 1) throw new JobDefinitionError(`kinesisStream: maxRecordsPerBatch must be a whole number >= 1, got ${describeValue(max)}`);
-    return this.sourceStream<T>('kinesis', { stream: streamName, initialPosition: position, maxRecordsPerBatch: max }, { decode: options.decode });
+    return this.sourceStream<T>('kinesis', sourceCatalogue.kinesis.define(streamName, options));
   }
 
   /**
@@ -229,10 +112,7 @@ export class StreamingContext {
    * ```
    */
   receiverStream<T>(receiver: Receiver<T>): DStream<T> {
-    if (!receiver || typeof receiver.start !== 'function' || typeof receiver.stop !== 'function') {
-      throw new JobDefinitionError('receiverStream: a receiver is an object with start(store) and stop() methods');
-    }
-    return this.sourceStream<T>('receiver', {}, { receiver });
+    return this.sourceStream<T>('receiver', sourceCatalogue.receiver.define(receiver));
   }
 
   /**
@@ -245,7 +125,7 @@ export class StreamingContext {
    */
   parallelize<T>(data: readonly T[], numPartitions = 1): Batch<T> {
     if (!Array.isArray(data)) throw new JobDefinitionError(`parallelize: expected an array, got ${describeValue(data)}`);
-    const n = checkPartitionCount(numPartitions, 'parallelize');
+    const n = partitionCount(numPartitions, 'parallelize');
     return new StaticBatch<T>(data, n, 'parallelize', this.graph);
   }
 

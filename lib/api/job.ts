@@ -1,8 +1,8 @@
 import { JobGraph } from '../plan/graph.ts';
-import { describeValue } from '../plan/keys.ts';
 import { StreamingContext } from './context.ts';
 import { type Duration, toMillis } from './duration.ts';
 import { JobDefinitionError } from '../core/errors.ts';
+import { describeValue } from '../core/values.ts';
 import type { OnRecordError, ResolvedJobOptions } from '../core/options.ts';
 
 export type { OnRecordError, ResolvedJobOptions } from '../core/options.ts';

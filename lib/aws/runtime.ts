@@ -3,7 +3,7 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../core/errors.ts';
 import { type JobDefinition, type OnRecordError, withJobOptions } from '../api/job.ts';
 import type { CoordinatorRuntime } from '../engine/coordinator.ts';
-import { coreSource } from '../engine/sources.ts';
+import { inMemorySources, type SourceFactories, sourcesOn } from '../engine/sources.ts';
 import type { WorkerRuntime } from '../engine/worker.ts';
 import { WallClock } from '../node/clock.ts';
 import { loadJob } from '../node/loadJob.ts';
@@ -92,23 +92,25 @@ export function withEnvOptions(job: JobDefinition, env: NodeJS.ProcessEnv = proc
   });
 }
 
-/** Sources on AWS: Kinesis shards, `s3://` text file prefixes, plus the sources that live in the coordinator's memory. */
+/**
+ * Sources on AWS: Kinesis shards, `s3://` text file prefixes, plus the sources that live in the
+ * coordinator's memory. What the source catalogue says runs locally only (sockets, local
+ * directories) is refused in its words.
+ *
+ * @example
+ * ```ts
+ * const sources = awsSources(configFromEnv());
+ * ```
+ */
 export function awsSources(config: AwsRuntimeConfig): SourceFactory {
   const kinesis = kinesisClient(config.aws);
   let s3: S3Client | undefined;
-  return (spec, io) => {
-    const core = coreSource(spec, io);
-    if (core) return core;
-    if (spec.kind === 'kinesis') return new KinesisSource(spec, io, { client: kinesis });
-    if (spec.kind === 'textFile') {
-      const dir = spec.params.directory;
-      if (typeof dir === 'string' && dir.startsWith('s3://')) return new S3TextFileSource(spec, io, { client: (s3 ??= s3Client(config.aws)) });
-      throw new SluiceError(`${spec.nodeId}: textFileStream(${JSON.stringify(dir)}): the AWS runtime watches s3:// prefixes only (a Lambda has no durable directory); use textFileStream('s3://bucket/prefix/')`, {
-        nodeId: spec.nodeId,
-      });
-    }
-    throw new SluiceError(`${spec.nodeId}: the AWS runtime has no source of kind ${spec.kind} (socketTextStream and local directories are local only)`, { nodeId: spec.nodeId });
+  const factories: SourceFactories<'aws'> = {
+    ...inMemorySources,
+    kinesis: (spec, io) => new KinesisSource(spec, io, { client: kinesis }),
+    textFile: (spec, io) => new S3TextFileSource(spec, io, { client: (s3 ??= s3Client(config.aws)) }),
   };
+  return sourcesOn('aws', factories);
 }
 
 /** Outputs on AWS: `s3://` locations only (a Lambda has no durable disk). */

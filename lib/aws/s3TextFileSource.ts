@@ -1,5 +1,6 @@
 import { GetObjectCommand, type GetObjectCommandOutput, ListObjectsV2Command, type ListObjectsV2CommandOutput, type S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../core/errors.ts';
+import { parseS3Directory, refusalOf } from '../core/sources.ts';
 import { errorCode, httpStatus } from './sdkErrors.ts';
 import { boundedSeenState, ignoredInputName, parseSeenNames, textLines } from '../engine/newFiles.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
@@ -25,28 +26,11 @@ interface Listed {
   readonly modified: number;
 }
 
-const SCHEME = 's3://';
 const decoder = new TextDecoder('utf-8');
 
 /** An ETag without its quotes or weak marker, for comparing (S3 quotes them, some servers do not). */
 function bareEtag(etag: string): string {
   return etag.replace(/^W\//, '').replace(/^"(.*)"$/, '$1');
-}
-
-/**
- * `s3://bucket/prefix/` as a bucket and a key prefix that is `''` (the whole bucket) or ends with
- * `/`: the "directory" is the prefix, so `s3://bucket/in` watches the keys `in/<name>`.
- */
-function parseDirectory(directory: string, nodeId: string): { bucket: string; prefix: string } {
-  const bad = (why: string) => new SluiceError(`${nodeId}: textFileStream(${JSON.stringify(directory)}): ${why} (expected s3://<bucket>/<prefix>/, e.g. s3://my-bucket/incoming/)`, { nodeId });
-  if (!directory.startsWith(SCHEME)) throw bad('not an s3:// location');
-  const rest = directory.slice(SCHEME.length);
-  const slash = rest.indexOf('/');
-  const bucket = slash < 0 ? rest : rest.slice(0, slash);
-  const path = slash < 0 ? '' : rest.slice(slash + 1);
-  if (bucket === '') throw bad('it names no bucket');
-  if (/[\s/]/.test(bucket)) throw bad(`${JSON.stringify(bucket)} is not a valid S3 bucket name`);
-  return { bucket, prefix: path === '' || path.endsWith('/') ? path : `${path}/` };
 }
 
 /**
@@ -98,7 +82,10 @@ export class S3TextFileSource implements RecordSource {
     if (typeof dir !== 'string' || dir === '') {
       throw new SluiceError(`${spec.nodeId}: textFileStream needs a directory, got ${JSON.stringify(dir)}`, { nodeId: spec.nodeId });
     }
-    ({ bucket: this.bucket, prefix: this.prefix } = parseDirectory(dir, spec.nodeId));
+    // The catalogue's reasons: not an s3:// location, no bucket, a name no bucket can have.
+    const refused = refusalOf({ ...spec, kind: 'textFile' }, 'aws');
+    if (refused) throw new SluiceError(refused, { nodeId: spec.nodeId });
+    ({ bucket: this.bucket, prefix: this.prefix } = parseS3Directory(dir) as { bucket: string; prefix: string });
     this.client = options.client;
     this.includeExisting = spec.params.includeExisting === true;
     this.forgetAfterMs = options.forgetAfterMs ?? 10 * 60_000;

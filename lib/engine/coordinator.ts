@@ -7,6 +7,7 @@ import { nextPointer, type StatePointer } from '../plan/state/format.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
 import { Backpressure } from './backpressure.ts';
 import { CommitLog } from './commitLog.ts';
+import { CommitNotices } from './commitNotices.ts';
 import { clearOutputs, outputLocations, runOutput } from './outputs.ts';
 import type { BatchRecord, Checkpoint } from './protocol.ts';
 import { Retention } from './retention.ts';
@@ -70,6 +71,7 @@ export class Coordinator {
   private readonly localWorker: Worker;
   private readonly fingerprint: string;
   private readonly retention: Retention;
+  private readonly notices: CommitNotices;
   private started = false;
   private current: BatchRun | undefined;
   private backpressure: Backpressure | undefined;
@@ -93,6 +95,7 @@ export class Coordinator {
       ownerGone: rt.ownerGone,
     });
     this.retention = new Retention(graph, rt.blobs, this.log, options.batchInterval);
+    this.notices = new CommitNotices(graph, (id) => this.source(id), this.log, (line) => rt.log.warn(line));
     graph.planAt = (time) => this.planAt(time);
   }
 
@@ -122,6 +125,8 @@ export class Coordinator {
     if (this.options.backpressure) this.backpressure = new Backpressure(this.graph.sources, this.interval, this.checkpoint.rates as Checkpoint['rates'] | undefined);
     await this.retention.sweep(this.checkpoint);
     for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
+    // Before the first cut: a queue must not deliver again what the last committed batch consumed.
+    await this.notices.recover(this.checkpoint);
     this.started = true;
   }
 
@@ -367,6 +372,8 @@ export class Coordinator {
     this.checkpoint = next;
     await this.step('commit', t);
     run.recordVersion = await this.log.writeBatch(t, { ...run.record, status: 'COMPLETED' }, run.recordVersion, `complete batch ${t}`);
+    // Only now may a source acknowledge what the batch consumed (RecordSource.committed).
+    await this.notices.committed(t, run.record.splits, next.sourceState);
   }
 
   /** The plan of an earlier, remembered batch (for `slice()`), from its lineage record. */

@@ -1,6 +1,7 @@
 import { SluiceError } from '../core/errors.ts';
 import type { Receiver } from '../core/receiver.ts';
-import type { BlobStore, InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
+import { type KindOn, refusalOf, type Runtime } from '../core/sources.ts';
+import type { BlobStore, InputSplit, JsonValue, RecordSource, SourceFactory, SourceIO, SourceSpec } from '../ports/index.ts';
 import { decodeRecords, encodeRecords } from './codec.ts';
 import { keys } from './protocol.ts';
 
@@ -234,16 +235,43 @@ export class ReceiverSource extends BlockSource {
   }
 }
 
-/** The sources every runtime has (they need nothing but memory and the blob store). */
-export function coreSource(spec: SourceSpec, io: SourceIO): RecordSource | undefined {
-  switch (spec.kind) {
-    case 'queue':
-      return new QueueSource(spec, io);
-    case 'generator':
-      return new GeneratorSource(spec, io);
-    case 'receiver':
-      return new ReceiverSource(spec, io);
-    default:
-      return undefined;
-  }
+/**
+ * A runtime's source factories, one per kind the catalogue (lib/core/sources.ts) says it runs:
+ * the type refuses a registry that misses one.
+ * @example
+ * ```ts
+ * const factories: SourceFactories<'local'> = { ...inMemorySources, socket: (s, io) => new SocketTextSource(s, io), textFile: (s, io) => new TextFileSource(s, io) };
+ * ```
+ */
+export type SourceFactories<R extends Runtime> = { readonly [K in KindOn<R>]: SourceFactory };
+
+/** The sources every runtime has: they need nothing but memory and the blob store. */
+export const inMemorySources = {
+  queue: (spec, io) => new QueueSource(spec, io),
+  generator: (spec, io) => new GeneratorSource(spec, io),
+  receiver: (spec, io) => new ReceiverSource(spec, io),
+} as const satisfies { readonly [K in KindOn<'local'> & KindOn<'aws'>]?: SourceFactory };
+
+const runtimeNames: { readonly [R in Runtime]: string } = { local: 'local', aws: 'AWS' };
+
+/**
+ * The source factory of a runtime, from its registry: a node the catalogue says this runtime cannot
+ * run (a socket on AWS, an s3:// directory locally) is refused in the catalogue's words, unless
+ * `extra` builds it; so is a kind no one knows.
+ *
+ * @example
+ * ```ts
+ * const sources = sourcesOn('local', factories);
+ * sources({ nodeId: 'kinesis-1', kind: 'kinesis', params: { stream: 's' } }, io); // throws: kinesisStream('s') needs the AWS runtime: …
+ * ```
+ */
+export function sourcesOn<R extends Runtime>(runtime: R, factories: SourceFactories<R>, extra?: (spec: SourceSpec, io: SourceIO) => RecordSource | undefined): SourceFactory {
+  const registry: { readonly [kind: string]: SourceFactory } = factories;
+  return (spec, io) => {
+    const refused = refusalOf(spec, runtime);
+    if (refused === undefined && Object.hasOwn(registry, spec.kind)) return registry[spec.kind](spec, io);
+    const fromExtra = extra?.(spec, io);
+    if (fromExtra) return fromExtra;
+    throw new SluiceError(refused ?? `${spec.nodeId}: the ${runtimeNames[runtime]} runtime has no source of kind ${spec.kind}`, { nodeId: spec.nodeId });
+  };
 }

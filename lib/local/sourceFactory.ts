@@ -1,5 +1,4 @@
-import { SluiceError } from '../core/errors.ts';
-import { coreSource } from '../engine/sources.ts';
+import { inMemorySources, type SourceFactories, sourcesOn } from '../engine/sources.ts';
 import type { RecordSource, SourceFactory, SourceIO, SourceSpec } from '../ports/index.ts';
 import { SocketTextSource } from './socketSource.ts';
 import { TextFileSource } from './textFileSource.ts';
@@ -18,9 +17,9 @@ const stderrWarning = (line: string): void => {
 };
 
 /**
- * The sources of the local runtime: queues, generators and receivers from the engine, sockets
- * and watched directories from this folder, then whatever `extra` builds. `kinesisStream` and
- * `s3://` directories need the AWS runtime.
+ * The sources of the local runtime: queues, generators and receivers from the engine, sockets and
+ * watched directories from this folder, then whatever `extra` builds. What the source catalogue
+ * says runs on AWS only (`kinesisStream`, `s3://` directories) is refused in its words.
  *
  * @example
  * ```ts
@@ -30,19 +29,10 @@ const stderrWarning = (line: string): void => {
  */
 export function localSources(extra?: (spec: SourceSpec, io: SourceIO) => RecordSource | undefined, options: LocalSourcesOptions = {}): SourceFactory {
   const log = options.log ?? stderrWarning;
-  return (spec, io) => {
-    const core = coreSource(spec, io);
-    if (core) return core;
-    if (spec.kind === 'socket') return new SocketTextSource(spec, io, { log });
-    if (spec.kind === 'textFile') return new TextFileSource(spec, io);
-    const fromExtra = extra?.(spec, io);
-    if (fromExtra) return fromExtra;
-    if (spec.kind === 'kinesis') {
-      throw new SluiceError(
-        `${spec.nodeId}: kinesisStream('${String(spec.params.stream)}') needs the AWS runtime: deploy the job, or run it against local emulators with npm run dev:aws`,
-        { nodeId: spec.nodeId },
-      );
-    }
-    throw new SluiceError(`${spec.nodeId}: the local runtime has no source of kind ${spec.kind}`, { nodeId: spec.nodeId });
+  const factories: SourceFactories<'local'> = {
+    ...inMemorySources,
+    socket: (spec, io) => new SocketTextSource(spec, io, { log }),
+    textFile: (spec, io) => new TextFileSource(spec, io),
   };
+  return sourcesOn('local', factories, extra);
 }

@@ -1,6 +1,7 @@
 import { open, readdir, stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { SluiceError } from '../core/errors.ts';
+import { refusalOf } from '../core/sources.ts';
 import { boundedSeenState, ignoredInputName, parseSeenNames, textLines } from '../engine/newFiles.ts';
 import type { InputSplit, JsonValue, RecordSource, SourceIO, SourceSpec } from '../ports/index.ts';
 
@@ -47,12 +48,9 @@ export class TextFileSource implements RecordSource {
     if (typeof dir !== 'string' || dir === '') {
       throw new SluiceError(`${spec.nodeId}: textFileStream needs a directory, got ${JSON.stringify(dir)}`, { nodeId: spec.nodeId });
     }
-    if (dir.startsWith('s3://')) {
-      // Thrown when the runtime builds its sources, i.e. before the first batch, not at a cut.
-      throw new SluiceError(`${spec.nodeId}: textFileStream('${dir}'): s3:// directories need the AWS runtime; the local runtime reads local directories only`, {
-        nodeId: spec.nodeId,
-      });
-    }
+    // Thrown when the runtime builds its sources, i.e. before the first batch, not at a cut.
+    const refused = refusalOf({ ...spec, kind: 'textFile' }, 'local');
+    if (refused) throw new SluiceError(refused, { nodeId: spec.nodeId });
     // Resolved once, so the sealed paths do not depend on a later change of working directory.
     this.directory = resolve(dir);
     this.includeExisting = spec.params.includeExisting === true;

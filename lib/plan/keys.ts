@@ -1,4 +1,5 @@
 import { RecordError } from '../core/errors.ts';
+import { describeValue } from '../core/values.ts';
 
 /**
  * Keys of pair operators: strings, numbers, booleans, null/undefined, and arrays or plain objects
@@ -104,28 +105,6 @@ export function keyHash(k: unknown, nodeId?: string): number {
  */
 export function partitionOf(key: unknown, n: number, nodeId?: string): number {
   return n === 1 ? 0 : keyHash(key, nodeId) % n;
-}
-
-/** A short description of a value for error messages. */
-export function describeValue(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return `an array of length ${v.length}`;
-  switch (typeof v) {
-    case 'string': {
-      const s = v.length > 40 ? `${v.slice(0, 40)}…` : v;
-      return `the string ${JSON.stringify(s)}`;
-    }
-    case 'number':
-    case 'boolean':
-    case 'bigint':
-      return `the ${typeof v} ${String(v)}`;
-    case 'undefined':
-      return 'undefined';
-    case 'function':
-      return 'a function';
-    default:
-      return `an object (${Object.prototype.toString.call(v)})`;
-  }
 }
 
 /** A key as it is written in the job (JSON), shortened, for error messages. */

@@ -1,5 +1,6 @@
 import { RecordError, SluiceError } from '../core/errors.ts';
-import { describeKey, describeValue } from './keys.ts';
+import { describeValue } from '../core/values.ts';
+import { describeKey } from './keys.ts';
 
 /**
  * Where a user function's failure goes: the `onRecordError` job option. A function that threw

@@ -3,9 +3,10 @@
  * differ only in which adapters are plugged in here (docs/design.md §1). Interfaces only.
  */
 import type { BatchMetricFields } from '../core/metrics.ts';
+import type { JsonValue } from '../core/values.ts';
 
-/** Any value that survives `JSON.stringify` / `JSON.parse` unchanged. */
-export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
+// JSON is what every layer shares (lib/core/values.ts); the ports name it for their adapters.
+export type { JsonValue };
 
 /**
  * Immutable blobs by key: shuffle output, received input blocks, state, large lineage parts and
@@ -192,11 +193,52 @@ export interface RecordSource {
    */
   advance?(state: JsonValue, sealedSplits: readonly InputSplit[]): JsonValue;
   /**
+   * The batch that consumed `input` is committed: a source that acknowledges or deletes what it
+   * consumed (a queue's messages) does it here, never before. The contract, for coordinators that
+   * overlap in time (docs/design.md §4):
+   * - It is called on the coordinator only after that coordinator's own commit of the batch
+   *   succeeded, so it never acknowledges input that is not committed.
+   * - It is called at least once, not exactly once: a coordinator that dies right after its
+   *   commit never calls it, so a starting coordinator calls it for the last committed batch; a
+   *   superseded coordinator that resumes late may call it for a batch after a newer one called it
+   *   for a later batch. Acknowledge idempotently, and never move a cumulative acknowledgement
+   *   (an offset) backwards.
+   * - A throw does not fail or undo the batch: the coordinator logs it and calls again, with the
+   *   same input, after its next commit. A call can still be lost for good (a coordinator that
+   *   dies with one pending): a source that must acknowledge everything carries what it has not
+   *   acknowledged yet in its `state`, which each call hands back as committed.
+   * - Input whose acknowledgement is late may be delivered again by the queue (its visibility
+   *   timeout passed): a cut must not hand out again what a committed batch consumed (remember
+   *   recent message ids in `state`, and acknowledge the repeats).
+   *
+   * @example
+   * ```ts
+   * // An SQS-like source: the cut receives messages (hidden from other consumers for the
+   * // visibility timeout) into splits that keep their receipt handles; only a committed batch
+   * // deletes them. Deleting twice is harmless: SQS ignores a handle already deleted.
+   * async committed({ splits }) {
+   *   const handles = splits.flatMap((s) => (s.receipts as string[] | undefined) ?? []);
+   *   for (let i = 0; i < handles.length; i += 10) await sqs.deleteMessageBatch(queueUrl, handles.slice(i, i + 10));
+   * }
+   * ```
+   */
+  committed?(input: CommittedInput): Promise<void>;
+  /**
    * The splits of the last `cut` will not be used: an older coordinator, still running, wrote
    * its own lineage record of that batch first, and this coordinator goes on from that one.
    * A source that took records out of a buffer at the cut gives them back, in order.
    */
   abandon?(splits: readonly InputSplit[]): void;
+}
+
+/** What a committed batch consumed from one source, as {@link RecordSource.committed} is told. */
+export interface CommittedInput {
+  /** The batch time. */
+  readonly time: number;
+  /** The source's splits as the batch sealed them; an `open: true` split was never read and consumed nothing. */
+  readonly splits: readonly InputSplit[];
+  /** The source's position after the batch, as the checkpoint holds it. */
+  readonly state: JsonValue | undefined;
 }
 
 /** A record a source could not decode: where it was, what it was (as plain data), and why. */

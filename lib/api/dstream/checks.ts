@@ -1,5 +1,5 @@
 import type { PartitionOptions } from '../../plan/batch.ts';
-import { describeValue } from '../../plan/keys.ts';
+import { describeValue } from '../../core/values.ts';
 import { JobDefinitionError } from '../../core/errors.ts';
 
 // The argument checks every operator family shares: each throws when the job is built, naming the

@@ -1,5 +1,5 @@
 import type { Batch, PartitionOptions } from '../../plan/batch.ts';
-import { describeValue } from '../../plan/keys.ts';
+import { describeValue } from '../../core/values.ts';
 import { JobDefinitionError } from '../../core/errors.ts';
 import { DStream } from './base.ts';
 import { checkNumPartitions, checkSameSlide } from './checks.ts';

@@ -1,6 +1,6 @@
 import type { Batch, PartitionInfo } from '../../plan/batch.ts';
 import type { GraphNode, OutputKind, OutputNode } from '../../plan/graph.ts';
-import { describeValue } from '../../plan/keys.ts';
+import { describeValue } from '../../core/values.ts';
 import { JobDefinitionError } from '../../core/errors.ts';
 import { DStream } from './base.ts';
 import { checkFn } from './checks.ts';

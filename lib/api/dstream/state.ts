@@ -1,6 +1,6 @@
 import { type Batch, DEFAULT_STATE_PARTITIONS, type PartitionOptions, StaticBatch } from '../../plan/batch.ts';
 import type { BatchPlan, GraphNode, JobGraph } from '../../plan/graph.ts';
-import { describeValue } from '../../plan/keys.ts';
+import { describeValue } from '../../core/values.ts';
 import { MAPPED, MapWithStateOp, SNAPSHOT, type State, UpdateStateOp } from '../../plan/state.ts';
 import { JobDefinitionError } from '../../core/errors.ts';
 import { toMillis, type Duration } from '../duration.ts';

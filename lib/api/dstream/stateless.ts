@@ -1,6 +1,6 @@
 import { type Batch, type PartitionOptions, StaticBatch } from '../../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../../plan/graph.ts';
-import { describeValue } from '../../plan/keys.ts';
+import { describeValue } from '../../core/values.ts';
 import { planFailed } from '../../plan/recordErrors.ts';
 import { JobDefinitionError, RecordError, SluiceError } from '../../core/errors.ts';
 import { toMillis, type Duration } from '../duration.ts';

@@ -1,5 +1,5 @@
 import { RecordError, SluiceError } from '../../core/errors.ts';
-import { describeValue } from '../keys.ts';
+import { describeValue } from '../../core/values.ts';
 import { userFunctionError } from '../recordErrors.ts';
 import { Batch, type Emit, type PartitionReader } from './base.ts';
 

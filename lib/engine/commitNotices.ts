@@ -1,0 +1,78 @@
+import type { JobGraph } from '../plan/graph.ts';
+import type { CommittedInput, InputSplit, JsonValue, RecordSource } from '../ports/index.ts';
+import type { CommitLog } from './commitLog.ts';
+import type { Checkpoint } from './protocol.ts';
+
+/** Calls of one source that threw and are made again after the next commit; older ones are given up. */
+export const MAX_PENDING_NOTICES = 100;
+
+/**
+ * Tells the sources that acknowledge what they consumed ({@link RecordSource.committed}) that a
+ * batch is committed: after each commit of this coordinator, and, when it starts, for the last
+ * committed batch, whose coordinator may have died between its commit and its notice. A notice
+ * that throws is logged and made again after the next commit; it never fails the batch, which is
+ * committed already.
+ *
+ * @example
+ * ```ts
+ * const notices = new CommitNotices(graph, (id) => source(id), log, warn);
+ * await notices.recover(checkpoint);                           // once, at start
+ * await notices.committed(t, record.splits, checkpoint.sourceState); // after each commit
+ * ```
+ */
+export class CommitNotices {
+  private readonly pending = new Map<string, CommittedInput[]>();
+
+  constructor(
+    private readonly graph: JobGraph,
+    private readonly source: (nodeId: string) => RecordSource,
+    private readonly log: CommitLog,
+    private readonly warn: (line: string) => void,
+  ) {}
+
+  /** The source nodes whose adapter has a `committed` step (most have none: then nothing is read or called). */
+  private acknowledging(): string[] {
+    return this.graph.sources.map((s) => s.nodeId).filter((id) => this.source(id).committed !== undefined);
+  }
+
+  /**
+   * When a coordinator starts, after it took the checkpoint over: the last committed batch, from
+   * its lineage record (kept until the next batch commits). Its own coordinator may have told the
+   * sources already; they are told again.
+   */
+  async recover(checkpoint: Checkpoint): Promise<void> {
+    const ids = this.acknowledging();
+    if (!ids.length) return;
+    const record = await this.log.readBatch(checkpoint.lastCompleted);
+    // A new job has committed nothing; a source added since (a changed plan) consumed nothing in it.
+    if (!record) return;
+    for (const id of ids) {
+      const splits = record.value.splits[id];
+      if (splits) await this.tell(id, [{ time: checkpoint.lastCompleted, splits, state: checkpoint.sourceState[id] }]);
+    }
+  }
+
+  /** After this coordinator's commit of batch `time`: what it sealed, and each source's position after it. */
+  async committed(time: number, splits: { readonly [nodeId: string]: readonly InputSplit[] }, state: { readonly [nodeId: string]: JsonValue }): Promise<void> {
+    for (const id of this.acknowledging()) {
+      await this.tell(id, [...(this.pending.get(id) ?? []), { time, splits: splits[id] ?? [], state: state[id] }]);
+    }
+  }
+
+  /** Calls `committed` for each input in order; keeps those that threw for the next commit. */
+  private async tell(nodeId: string, inputs: readonly CommittedInput[]): Promise<void> {
+    const source = this.source(nodeId);
+    const failed: CommittedInput[] = [];
+    for (const input of inputs) {
+      try {
+        await source.committed!(input);
+      } catch (e) {
+        failed.push(input);
+        this.warn(`${nodeId}: acknowledging the input of committed batch ${input.time} failed (${e instanceof Error ? e.message : String(e)}); the batch stays committed, and the source is told again after the next commit`);
+      }
+    }
+    const dropped = failed.splice(0, Math.max(0, failed.length - MAX_PENDING_NOTICES));
+    if (dropped.length) this.warn(`${nodeId}: gave up acknowledging the input of committed batches ${dropped.map((d) => d.time).join(', ')} after ${MAX_PENDING_NOTICES} newer ones failed too`);
+    this.pending.set(nodeId, failed);
+  }
+}
