@@ -1,11 +1,11 @@
 import type { ResolvedJobOptions } from '../core/options.ts';
 import type { BatchInfo } from '../core/listener.ts';
 import { type CompletedBatchValues, listenerFields, portFields } from '../core/metrics.ts';
-import { CheckpointError, PlanChangedError } from '../core/errors.ts';
-import { changedNodes, type JobGraph, type BatchPlan } from '../plan/graph.ts';
+import type { JobGraph, BatchPlan } from '../plan/graph.ts';
 import { nextPointer, type StatePointer } from '../plan/state/format.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
 import { Backpressure } from './backpressure.ts';
+import { firstCheckpoint, resumeCheckpoint, type StartingJob } from './checkpointFit.ts';
 import { CommitLog } from './commitLog.ts';
 import { CommitNotices } from './commitNotices.ts';
 import { clearOutputs, outputLocations, runOutput } from './outputs.ts';
@@ -152,57 +152,20 @@ export class Coordinator {
 
   /** Reads the checkpoint (or makes the first one), checks it fits this job, and takes it over with this coordinator's epoch. */
   private async loadCheckpoint(): Promise<void> {
-    const signatures = this.graph.signatures();
+    const job: StartingJob = {
+      graph: this.graph,
+      fingerprint: this.fingerprint,
+      signatures: this.graph.signatures(),
+      batchInterval: this.interval,
+      allowPlanChange: this.rt.allowPlanChange === true,
+      where: this.where(),
+      warn: (line) => this.rt.log.warn(line),
+    };
     // Writing the checkpoint with our epoch fences an older coordinator's commit.
-    const taken = await this.log.takeOverCheckpoint((item) => (item ? this.resume(item.value, signatures) : this.firstCheckpoint(signatures)));
+    const taken = await this.log.takeOverCheckpoint((item) => (item ? resumeCheckpoint(item.value, job) : firstCheckpoint(job, this.rt.clock.now())));
     this.resumed = taken.stored !== undefined;
     this.checkpoint = taken.value;
     this.checkpointVersion = taken.version;
-  }
-
-  /** The checkpoint of a new job: its first batch is the next batch time from now. */
-  private firstCheckpoint(signatures: Checkpoint['signatures']): Checkpoint {
-    const first = Math.floor(this.rt.clock.now() / this.interval) * this.interval + this.interval;
-    return {
-      job: this.graph.name,
-      fingerprint: this.fingerprint,
-      signatures,
-      batchInterval: this.interval,
-      lastCompleted: first - this.interval,
-      sourceState: {},
-      state: {},
-      rates: {},
-    };
-  }
-
-  /** A stored checkpoint, checked against this job, with this job's plan. */
-  private resume(old: Checkpoint, signatures: Checkpoint['signatures']): Checkpoint {
-    if (old.batchInterval !== this.interval) {
-      throw new CheckpointError(
-        `the checkpoint${this.where()} was made with a batch interval of ${old.batchInterval} ms, the job now has ${this.interval} ms; batch times would not line up. Use a fresh state directory.`,
-      );
-    }
-    if (old.fingerprint !== this.fingerprint && !this.rt.allowPlanChange) {
-      const changed = changedNodes(old.signatures, signatures);
-      throw new PlanChangedError(
-        `the checkpoint${this.where()} was made by a different plan of job ${this.graph.name}; nodes changed: ${changed.join(', ') || '(job options)'}. ` +
-          'Start from scratch with --reset (or a fresh state directory), or pass --allow-plan-change to resume anyway.',
-        changed,
-      );
-    }
-    if (old.fingerprint !== this.fingerprint) {
-      // Resuming a changed plan is allowed only if every node with state still exists under its id.
-      const ids = new Set(this.graph.stateful.map((s) => s.node.id));
-      const orphaned = Object.keys(old.state).filter((id) => !ids.has(id));
-      if (orphaned.length) {
-        throw new CheckpointError(
-          `the checkpoint${this.where()} holds state of ${orphaned.join(', ')}, which the changed job no longer has under ${orphaned.length > 1 ? 'those ids' : 'that id'}; ` +
-            'give stateful streams stable ids with .named(...) so they survive changes, or start from a fresh state directory',
-        );
-      }
-      this.rt.log.warn(`resuming job ${this.graph.name} with a changed plan (nodes changed: ${changedNodes(old.signatures, signatures).join(', ')})`);
-    }
-    return { ...old, fingerprint: this.fingerprint, signatures };
   }
 
   private where(): string {
