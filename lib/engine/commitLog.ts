@@ -4,7 +4,8 @@ import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.
 
 /**
  * The commit log: every conditional write of the batch protocol (docs/design.md §4), in the order a
- * batch makes them. The exactly-once argument can be checked in this file alone.
+ * batch makes them. The exactly-once argument can be checked in this file alone (step 7 names the
+ * one step outside it).
  *
  * The fault model: any write may come from an attempt that was already superseded (a frozen or
  * slow coordinator whose lease expired, a timed-out Lambda still running, an SDK retry), and a
@@ -33,6 +34,10 @@ import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.
  *    record, writing the same bytes to the same names.
  * 6. **Completion and forgetting.** Marking the record complete and deleting old records are
  *    fenced too, so a late coordinator cannot delete what a newer one still needs.
+ * 7. **Acknowledgement** (not a write of this log: commitNotices.ts). A source that deletes what
+ *    it consumed (`RecordSource.committed`) is told only after step 5 succeeded for its batch, so
+ *    only committed input is ever acknowledged; a superseded coordinator's commit fails at step 5
+ *    and it tells nothing.
  *
  * A failed condition is not always a rival: when a write applied and its response was lost, the
  * SDK's retry finds the condition failed. {@link CommitLog.write} reads the item back and takes

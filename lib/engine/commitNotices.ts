@@ -3,21 +3,25 @@ import type { CommittedInput, InputSplit, JsonValue, RecordSource } from '../por
 import type { CommitLog } from './commitLog.ts';
 import type { Checkpoint } from './protocol.ts';
 
-/** Calls of one source that threw and are made again after the next commit; older ones are given up. */
+/** Notices of one source that wait to be made again; beyond this many the oldest are given up. */
 export const MAX_PENDING_NOTICES = 100;
 
 /**
  * Tells the sources that acknowledge what they consumed ({@link RecordSource.committed}) that a
  * batch is committed: after each commit of this coordinator, and, when it starts, for the last
  * committed batch, whose coordinator may have died between its commit and its notice. A notice
- * that throws is logged and made again after the next commit; it never fails the batch, which is
- * committed already.
+ * that throws never fails the batch, which is committed already: it waits, with the notices
+ * after it, and is made again before the next cut (the input it concerns is committed, so it may
+ * be acknowledged at any time after) and when the coordinator stops. A source that fails is not
+ * called again in the same round: during an outage of its acknowledging service a batch waits for
+ * one failed call per source, not for every notice that waits.
  *
  * @example
  * ```ts
  * const notices = new CommitNotices(graph, (id) => source(id), log, warn);
  * await notices.recover(checkpoint);                           // once, at start
  * await notices.committed(t, record.splits, checkpoint.sourceState); // after each commit
+ * await notices.retry();                                       // before each cut, and at stop
  * ```
  */
 export class CommitNotices {
@@ -59,20 +63,30 @@ export class CommitNotices {
     }
   }
 
-  /** Calls `committed` for each input in order; keeps those that threw for the next commit. */
+  /** Makes again the notices that wait (before a cut, and when the coordinator stops). */
+  async retry(): Promise<void> {
+    for (const [id, inputs] of this.pending) if (inputs.length) await this.tell(id, inputs);
+  }
+
+  /** Calls `committed` for each input in order, up to the first that throws; that one and those after it wait. */
   private async tell(nodeId: string, inputs: readonly CommittedInput[]): Promise<void> {
     const source = this.source(nodeId);
-    const failed: CommittedInput[] = [];
-    for (const input of inputs) {
+    let told = 0;
+    for (; told < inputs.length; told++) {
       try {
-        await source.committed!(input);
+        await source.committed!(inputs[told]);
       } catch (e) {
-        failed.push(input);
-        this.warn(`${nodeId}: acknowledging the input of committed batch ${input.time} failed (${e instanceof Error ? e.message : String(e)}); the batch stays committed, and the source is told again after the next commit`);
+        const waiting = inputs.length - told;
+        this.warn(
+          `${nodeId}: acknowledging the input of committed batch ${inputs[told].time} failed (${e instanceof Error ? e.message : String(e)}); ` +
+            `the batch stays committed, and ${waiting === 1 ? 'it is' : `it and ${waiting - 1} later one(s) are`} told again before the next cut`,
+        );
+        break;
       }
     }
-    const dropped = failed.splice(0, Math.max(0, failed.length - MAX_PENDING_NOTICES));
-    if (dropped.length) this.warn(`${nodeId}: gave up acknowledging the input of committed batches ${dropped.map((d) => d.time).join(', ')} after ${MAX_PENDING_NOTICES} newer ones failed too`);
-    this.pending.set(nodeId, failed);
+    const waiting = inputs.slice(told);
+    const dropped = waiting.splice(0, Math.max(0, waiting.length - MAX_PENDING_NOTICES));
+    if (dropped.length) this.warn(`${nodeId}: gave up acknowledging the input of committed batches ${dropped.map((d) => d.time).join(', ')}: ${MAX_PENDING_NOTICES} later notices wait too`);
+    this.pending.set(nodeId, waiting);
   }
 }

@@ -132,6 +132,8 @@ export class Coordinator {
 
   /** Stops the receivers. The checkpoint stays; a later start resumes from it. */
   async stop(): Promise<void> {
+    // A last try for acknowledgements that failed: a later coordinator only repeats the last batch's.
+    if (this.started) await this.notices.retry();
     for (const s of this.sources.values()) await s.stop?.();
     this.started = false;
   }
@@ -182,6 +184,8 @@ export class Coordinator {
     const t = this.nextBatchTime;
     const submissionTime = t;
     this.emit('onBatchSubmitted', { batchTime: t, numRecords: 0, submissionTime });
+    // Committed input may be acknowledged at any time: before the cut, a queue has not yet handed it out again.
+    await this.notices.retry();
     const run = await this.openBatch(t);
     this.retention.opened(t);
     // Renewed after the cut, not before: creating a batch record is not fenced (any writer may

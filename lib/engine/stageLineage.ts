@@ -99,14 +99,8 @@ export function stageDependencies(root: Batch<unknown>, plan: BatchPlan, compute
 /**
  * Adds to `out` the source splits that partition `p` of a stage over `root` reads itself (not
  * through a shuffle or a cache), keyed `<nodeId>/<partition>`.
- *
- * @example
- * ```ts
- * const reads = new Map<string, [string, number]>();
- * for (let p = 0; p < root.numPartitions; p++) addSourceReads(root, root, p, reads);
- * ```
  */
-export function addSourceReads(root: Batch<unknown>, computes: Batch<unknown> | undefined, p: number, out: Map<string, [string, number]>): void {
+function addSourceReads(root: Batch<unknown>, computes: Batch<unknown> | undefined, p: number, out: Map<string, [string, number]>): void {
   const visit = (d: Batch<unknown>, q: number) => {
     if (d !== computes && d.cached) return;
     if (d instanceof ShuffledBatch || d instanceof StaticBatch) return;

@@ -9,11 +9,8 @@ import { encodeRecords } from './codec.ts';
 import { formatRecord, jsonLine, outputLocation, partName } from './format.ts';
 import { keys, type TaskDescriptor, type TaskFailure, type TaskResult } from './protocol.ts';
 import { TaskPayloadError, validateTask } from './taskPayload.ts';
-import { type TaskHost, TaskReader, toJsonSafe } from './taskReader.ts';
+import { type TaskHost, TaskReader } from './taskReader.ts';
 import type { StateCache } from './taskState.ts';
-
-export { TaskPayloadError, validateTask } from './taskPayload.ts';
-export { STATE_CACHE_PARTITIONS } from './taskState.ts';
 
 /** What a worker needs from its environment. */
 export interface WorkerRuntime {
@@ -54,19 +51,38 @@ const FAILURE_VALUE_CHARS = 16 * 1024;
 /** What the function of a record error was called on, as JSON, when that is small enough to travel. */
 function calledOn(e: RecordError): { record?: unknown; key?: unknown } {
   const out: { record?: unknown; key?: unknown } = {};
-  const fits = (v: unknown) => {
-    const json = JSON.stringify(v);
-    return json !== undefined && json.length <= FAILURE_VALUE_CHARS;
-  };
   if ('record' in e) {
-    const record = toJsonSafe(e.record);
-    if (fits(record)) out.record = record;
+    const record = smallJson(e.record);
+    if (record) out.record = record.value;
   }
   if ('key' in e) {
-    const key = toJsonSafe(e.key);
-    if (fits(key)) out.key = key;
+    const key = smallJson(e.key);
+    if (key) out.key = key.value;
   }
   return out;
+}
+
+/**
+ * `v` as it travels in JSON (`undefined` as null, what JSON cannot hold as its text), when its
+ * JSON is at most FAILURE_VALUE_CHARS long; undefined otherwise. A failure must always be
+ * reportable: nothing here throws, and a partition too long to travel is not stringified at all.
+ */
+function smallJson(v: unknown): { value: unknown } | undefined {
+  // Each element takes at least two characters (a value and a comma).
+  if (Array.isArray(v) && v.length * 2 > FAILURE_VALUE_CHARS) return undefined;
+  let value = v === undefined ? null : v;
+  let json: string | undefined;
+  try {
+    json = JSON.stringify(value);
+  } catch {
+    try {
+      value = String(v);
+      json = JSON.stringify(value);
+    } catch {
+      return undefined;
+    }
+  }
+  return json !== undefined && json.length <= FAILURE_VALUE_CHARS ? { value } : undefined;
 }
 
 /**

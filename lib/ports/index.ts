@@ -204,8 +204,9 @@ export interface RecordSource {
    *   for a later batch. Acknowledge idempotently, and never move a cumulative acknowledgement
    *   (an offset) backwards.
    * - A throw does not fail or undo the batch: the coordinator logs it and calls again, with the
-   *   same input, after its next commit. A call can still be lost for good (a coordinator that
-   *   dies with one pending): a source that must acknowledge everything carries what it has not
+   *   same input and before any later batch's input of the same source, before its next cut and
+   *   when it stops. A call can still be lost for good (a coordinator that dies with one
+   *   pending): a source that must acknowledge everything carries what it has not
    *   acknowledged yet in its `state`, which each call hands back as committed.
    * - Input whose acknowledgement is late may be delivered again by the queue (its visibility
    *   timeout passed): a cut must not hand out again what a committed batch consumed (remember

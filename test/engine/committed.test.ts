@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamingContext } from 'sluice';
 import { FencedError } from '../../lib/core/errors.ts';
+import { MAX_PENDING_NOTICES } from '../../lib/engine/commitNotices.ts';
 import { keys } from '../../lib/engine/protocol.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../../lib/local/memoryMetaStore.ts';
@@ -218,7 +219,7 @@ describe('RecordSource.committed: a source acknowledges what a batch consumed on
     expect(await committedOutput(s.sink)).toEqual({ 1000: ['m1', 'm2'], 2000: ['m3'] });
   });
 
-  it('an acknowledgement that throws does not fail the committed batch: it is logged and made again after the next commit', async () => {
+  it('an acknowledgement that throws does not fail the committed batch: it is logged and made again before the next cut', async () => {
     // Prepare: deleting the messages of batch 1000 fails once.
     const queue = new AckQueue();
     queue.send('m1');
@@ -235,13 +236,77 @@ describe('RecordSource.committed: a source acknowledges what a batch consumed on
     // Assess
     expect(afterFirst).toEqual({ committed: 1000, acks: 0 });
     expect(a.log.warnings).toEqual([
-      'receiver-1: acknowledging the input of committed batch 1000 failed (ServiceUnavailable); the batch stays committed, and the source is told again after the next commit',
+      'receiver-1: acknowledging the input of committed batch 1000 failed (ServiceUnavailable); the batch stays committed, and it is told again before the next cut',
     ]);
     expect(queue.acks).toEqual([
-      { by: 'A', time: 1000, ids: ['m1'], committedThrough: 2000 },
+      { by: 'A', time: 1000, ids: ['m1'], committedThrough: 1000 },
       { by: 'A', time: 2000, ids: ['m2'], committedThrough: 2000 },
     ]);
     expect(await committedOutput(s.sink)).toEqual({ 1000: ['m1'], 2000: ['m2'] });
+  });
+
+  it('during an outage of the acknowledging service a batch waits for one failed call, however many notices wait; they are all made, in order, once it is back', async () => {
+    // Prepare: deletes fail until the service is back.
+    const queue = new AckQueue();
+    const s = stores();
+    let down = true;
+    const calls: number[] = [];
+    const a = coordinator(queue, s, 'A', {}, { fail: (input) => (calls.push(input.time), down ? new Error('ServiceUnavailable') : undefined) });
+
+    // Act: five batches during the outage, then one after it.
+    for (let i = 1; i <= 5; i++) {
+      queue.send(`m${i}`);
+      await a.run(1);
+    }
+    const callsDuringOutage = calls.length;
+    down = false;
+    await a.run(1);
+
+    // Assess: two calls per batch (the retry before its cut, the notice after its commit), each of
+    // the oldest waiting batch; afterwards every batch acknowledged once, oldest first.
+    expect(callsDuringOutage).toBe(1 + 2 * 4);
+    expect(calls.slice(0, callsDuringOutage)).toEqual([1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000, 1000]);
+    expect(queue.acks.map((ack) => [ack.time, ack.ids])).toEqual([[1000, ['m1']], [2000, ['m2']], [3000, ['m3']], [4000, ['m4']], [5000, ['m5']], [6000, []]]);
+    expect(a.log.warnings.at(-1)).toBe(
+      'receiver-1: acknowledging the input of committed batch 1000 failed (ServiceUnavailable); the batch stays committed, and it and 4 later one(s) are told again before the next cut',
+    );
+    expectOnlyCommittedAcks(queue);
+  });
+
+  it(`gives up the oldest notices beyond ${MAX_PENDING_NOTICES} waiting, saying which`, async () => {
+    // Prepare: every delete fails.
+    const queue = new AckQueue();
+    const s = stores();
+    const a = coordinator(queue, s, 'A', {}, { fail: () => new Error('ServiceUnavailable') });
+
+    // Act
+    await a.run(MAX_PENDING_NOTICES + 2);
+
+    // Assess: the two oldest batches' notices are given up, one per commit.
+    const givenUp = a.log.warnings.filter((w) => w.includes('gave up'));
+    expect(givenUp).toEqual([
+      `receiver-1: gave up acknowledging the input of committed batches 1000: ${MAX_PENDING_NOTICES} later notices wait too`,
+      `receiver-1: gave up acknowledging the input of committed batches 2000: ${MAX_PENDING_NOTICES} later notices wait too`,
+    ]);
+    expect(queue.acks).toEqual([]);
+  });
+
+  it('a coordinator that stops makes the notices that wait once more', async () => {
+    // Prepare: the delete of batch 1000 fails once.
+    const queue = new AckQueue();
+    queue.send('m1');
+    const s = stores();
+    let failures = 0;
+    const a = coordinator(queue, s, 'A', {}, { fail: () => (failures++ === 0 ? new Error('ServiceUnavailable') : undefined) });
+    await a.run(1);
+    const acksBeforeStop = queue.acks.length;
+
+    // Act
+    await a.coordinator.stop();
+
+    // Assess
+    expect(acksBeforeStop).toBe(0);
+    expect(queue.acks).toEqual([{ by: 'A', time: 1000, ids: ['m1'], committedThrough: 1000 }]);
   });
 
   it('a job whose sources acknowledge nothing reads no batch record when its coordinator starts', async () => {

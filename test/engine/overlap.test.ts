@@ -4,7 +4,7 @@ import { FencedError } from '../../lib/core/errors.ts';
 import type { Receiver } from '../../lib/core/receiver.ts';
 import { MAX_VALUE_BYTES } from '../../lib/aws/dynamoMetaStore.ts';
 import { keys } from '../../lib/engine/protocol.ts';
-import { STATE_CACHE_PARTITIONS } from '../../lib/engine/worker.ts';
+import { STATE_CACHE_PARTITIONS } from '../../lib/engine/taskState.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../../lib/local/memoryMetaStore.ts';
 import type { BlobStore, InputSplit, JsonValue, MetaItem, MetaStore, SourceFactory } from '../../lib/ports/index.ts';

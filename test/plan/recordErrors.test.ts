@@ -117,6 +117,23 @@ describe('a task that fails on a record sends the record back with its error', (
     expect([thrown.nodeId, thrown.key, 'record' in thrown]).toEqual(['reduceByKey-1', 'a', false]);
   });
 
+  it('sends what JSON cannot hold as its text, and leaves out what has no text either, still reporting the failure', async () => {
+    const [asText] = await failures((ctx) =>
+      ctx.queueStream([[1n]]).map((): bigint => {
+        throw new Error('no bigints');
+      }).print(),
+    );
+    expect(asText.error).toMatchObject({ name: 'RecordError', nodeId: 'map-1', record: '1' });
+    const unprintable = { n: 1n, toString: () => { throw new Error('no text'); } };
+    const [noText] = await failures((ctx) =>
+      ctx.queueStream([[unprintable]]).map((): never => {
+        throw new Error('nothing');
+      }).print(),
+    );
+    expect(noText.error).toMatchObject({ name: 'RecordError', nodeId: 'map-1' });
+    expect(noText.error).not.toHaveProperty('record');
+  });
+
   it('leaves out a record too large to travel (a whole partition), keeping the message', async () => {
     const big = Array.from({ length: 5000 }, (_, i) => `record number ${i}`);
     const [failure] = await failures((ctx) =>

@@ -33,12 +33,26 @@ export class DStream<T> {
     private computeFn: (plan: BatchPlan) => Batch<T> | undefined,
   ) {}
 
-  /** The stable id of this stream's node in the plan. */
+  /**
+   * The stable id of this stream's node in the plan: its operator and position (`map-2`), or the
+   * name given with {@link DStream.named}.
+   * @example
+   * ```ts
+   * lines.map(parse).id; // 'map-1'
+   * ```
+   */
   get id(): string {
     return this.node.id;
   }
 
-  /** The interval (ms) at which this stream produces batches. */
+  /**
+   * The interval (ms) at which this stream produces batches (Spark's `slideDuration`): the batch
+   * interval, or a window's slide.
+   * @example
+   * ```ts
+   * words.window('30s', '10s').slideDuration; // 10000
+   * ```
+   */
   get slideDuration(): number {
     return this.node.slide;
   }
@@ -81,7 +95,13 @@ export class DStream<T> {
     return this;
   }
 
-  /** Same as {@link DStream.persist} (Spark's `cache`). */
+  /**
+   * Same as {@link DStream.persist} (Spark's `cache`).
+   * @example
+   * ```ts
+   * const parsed = lines.map(parse).cache();
+   * ```
+   */
   cache(): this {
     return this.persist();
   }

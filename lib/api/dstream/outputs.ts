@@ -56,7 +56,13 @@ declare module './base.ts' {
      */
     foreachRDD(fn: (batch: Batch<T>, time: number) => unknown): void;
 
-    /** Same as {@link DStream.foreachRDD}. */
+    /**
+     * Same as {@link DStream.foreachRDD} (the name Spark's Structured Streaming uses).
+     * @example
+     * ```ts
+     * counts.foreachBatch(async (batch, time) => console.log(time, await batch.count()));
+     * ```
+     */
     foreachBatch(fn: (batch: Batch<T>, time: number) => unknown): void;
 
     /**

@@ -122,25 +122,50 @@ export class StateSpec<K, V, S, R> {
   /** @internal */ partitions: number | undefined;
   private constructor(/** @internal */ readonly fn: (key: K, value: V | undefined, state: State<S>, time: number) => R | undefined) {}
 
-  /** A spec with the mapping function `fn(key, value, state, time)`. */
+  /**
+   * A spec with the mapping function `fn(key, value, state, time)` (Spark's `StateSpec.function`).
+   * @example
+   * ```ts
+   * const spec = StateSpec.function((key: string, n: number | undefined, state: State<number>) => state.update((state.getOption() ?? 0) + (n ?? 0)));
+   * ```
+   */
   static function<K, V, S, R>(fn: (key: K, value: V | undefined, state: State<S>, time: number) => R | undefined): StateSpec<K, V, S, R> {
     checkFn(fn, 'StateSpec.function');
     return new StateSpec(fn);
   }
 
-  /** Keys without a record for longer than this get a last call and lose their state. */
+  /**
+   * Keys without a record for longer than this get a last call (`state.isTimingOut()`) and lose
+   * their state.
+   * @example
+   * ```ts
+   * StateSpec.function(track).timeout('30m');
+   * ```
+   */
   timeout(idle: Duration): this {
     this.timeoutMs = toMillis(idle, 'StateSpec.timeout');
     return this;
   }
 
-  /** State the keys start with. */
+  /**
+   * State the keys start with: `[key, state]` pairs, or `ctx.parallelize(pairs)`.
+   * @example
+   * ```ts
+   * StateSpec.function(track).initialState([['alice', 3], ['bob', 1]]);
+   * ```
+   */
   initialState(pairs: readonly (readonly [K, S])[] | Batch<[K, S]>): this {
     this.initial = initialPairs(pairs, 'StateSpec.initialState');
     return this;
   }
 
-  /** Partitions of the state. @default the job's defaultParallelism, else 4 */
+  /**
+   * Partitions of the state. @default the job's defaultParallelism, else 4
+   * @example
+   * ```ts
+   * StateSpec.function(track).numPartitions(16);
+   * ```
+   */
   numPartitions(n: number): this {
     checkNumPartitions({ numPartitions: n }, 'StateSpec.numPartitions');
     this.partitions = n;

@@ -53,11 +53,13 @@ export function decodeAll(context: DecodeContext, shard: string, records: readon
     try {
       parts = deaggregate(data);
     } catch (e) {
+      const record = raw(data, { shardId: shard, partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime });
       const error = new RecordError(`${nodeId}: the KPL-aggregated record ${seq} of shard ${shard} of Kinesis stream ${stream} is malformed: ${messageOf(e)}`, {
         nodeId,
+        record,
         cause: e,
       });
-      failures.push({ index, record: raw(data, { shardId: shard, partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime }), error });
+      failures.push({ index, record, error });
       return;
     }
     const one = (bytes: Uint8Array, meta: RecordMeta) => {
@@ -65,11 +67,9 @@ export function decodeAll(context: DecodeContext, shard: string, records: readon
         out.push(decode(bytes, meta));
       } catch (e) {
         const which = meta.subSequenceNumber === undefined ? `record ${meta.sequenceNumber}` : `record ${meta.sequenceNumber} (user record ${meta.subSequenceNumber})`;
-        const error = new RecordError(`${nodeId}: the decoder threw on ${which} of shard ${shard} of Kinesis stream ${stream}: ${messageOf(e)}`, {
-          nodeId,
-          cause: e,
-        });
-        failures.push({ index, record: raw(bytes, meta), error });
+        const record = raw(bytes, meta);
+        const error = new RecordError(`${nodeId}: the decoder threw on ${which} of shard ${shard} of Kinesis stream ${stream}: ${messageOf(e)}`, { nodeId, record, cause: e });
+        failures.push({ index, record, error });
       }
     };
     if (parts === undefined) one(data, { shardId: shard, partitionKey: r.PartitionKey ?? '', sequenceNumber: seq, arrivalTime });

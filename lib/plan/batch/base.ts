@@ -187,7 +187,13 @@ export abstract class Batch<T> {
     return this;
   }
 
-  /** Same as {@link Batch.persist} (Spark's `cache`). */
+  /**
+   * Same as {@link Batch.persist} (Spark's `cache`).
+   * @example
+   * ```ts
+   * stream.foreachRDD(async (batch) => { const parsed = batch.map(parse).cache(); console.log(await parsed.count(), await parsed.take(3)); });
+   * ```
+   */
   cache(): this {
     return this.persist();
   }
