@@ -15,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { bundleJob, type FunctionBundle } from '../cdk/bundle.ts';
@@ -64,6 +64,9 @@ export interface BundlesResult {
   readonly clients: { readonly worker: Readonly<Record<string, number>>; readonly coordinator: Readonly<Record<string, number>> };
   readonly buildMs: { readonly new: number; readonly old: number };
   readonly elapsedMs: number;
+  /** 1-minute load average before and after the timed rounds: other processes slow a cold start down. */
+  readonly loadBefore: number;
+  readonly loadAfter: number;
   readonly mismatch: string | undefined;
 }
 
@@ -127,6 +130,7 @@ export async function runBundleImports(config: BundlesConfig, options: { readonl
     ];
     const samples: Sample[][] = sides.map(() => []);
     for (const s of sides) await importOnce(s.file, s.args);
+    const loadBefore = loadavg()[0];
     for (let round = 0; round < config.runs; round++) {
       log(`bundles: round ${round + 1}/${config.runs}`);
       for (let k = 0; k < sides.length; k++) {
@@ -162,6 +166,8 @@ export async function runBundleImports(config: BundlesConfig, options: { readonl
       clients: { worker: clientsIn(bundles.worker), coordinator: clientsIn(bundles.coordinator) },
       buildMs: { new: newMs, old: oldMs },
       elapsedMs: performance.now() - started,
+      loadBefore,
+      loadAfter: loadavg()[0],
       mismatch: mismatches.length ? mismatches.join('; ') : undefined,
     };
   } finally {

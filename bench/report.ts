@@ -247,7 +247,8 @@ export function formatBundles(b: BundlesResult): string[] {
   out.push(`AWS SDK clients — worker: ${clientList(b.clients.worker)}; coordinator: ${clientList(b.clients.coordinator)}`);
   out.push(
     `(info) source maps on (SluiceJob sourceMaps: true) add ${ms(b.workerWithSourceMaps.medianMs - b.worker.medianMs)} ms to the worker's import; ` +
-      `building took ${(b.buildMs.new / 1000).toFixed(1)} s for both new bundles, ${(b.buildMs.old / 1000).toFixed(1)} s for the old one; the section took ${(b.elapsedMs / 1000).toFixed(1)} s`,
+      `building took ${(b.buildMs.new / 1000).toFixed(1)} s for both new bundles, ${(b.buildMs.old / 1000).toFixed(1)} s for the old one; the section took ${(b.elapsedMs / 1000).toFixed(1)} s; ` +
+      `1-minute load average ${b.loadBefore.toFixed(2)} before, ${b.loadAfter.toFixed(2)} after (other processes on the cores lengthen imports; the ratio holds better than the ms)`,
   );
   out.push(
     `check bundles: ${
