@@ -131,8 +131,9 @@ function bundleFunction(file: string, fn: JobFunction): FunctionBundle {
       write: false,
       metafile: true,
       minify: true,
-      // Class and function names survive minification: in stack traces and in a user's errors
-      // that name themselves after their class (`this.name = this.constructor.name`).
+      // Class and function names survive minification: the AWS SDK compares constructor names
+      // (`NoOpLogger`, `FetchHttpHandler`), stack traces without source maps name functions, and
+      // a user's errors may name themselves after their class (`this.name = this.constructor.name`).
       keepNames: true,
       sourcemap: 'linked',
       sourcesContent: false,
