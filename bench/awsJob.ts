@@ -12,7 +12,8 @@
 import { defineJob, type JobDefinition } from '../lib/api/job.ts';
 import type { StreamingListener } from '../lib/core/listener.ts';
 import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
-import { awsCoordinatorRuntime, awsWorkerRuntime } from '../lib/aws/runtime.ts';
+import { awsCoordinatorRuntime } from '../lib/aws/coordinatorRuntime.ts';
+import { awsWorkerRuntime } from '../lib/aws/runtime.ts';
 import { WallClock } from '../lib/node/clock.ts';
 import type { Clock } from '../lib/ports/index.ts';
 import type { AwsBatch, AwsPathConfig } from './aws.ts';

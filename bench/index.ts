@@ -12,7 +12,10 @@
  *     same at a 300-batch window as at a 10-batch one? Target: per-batch time ratio ≤ 1.3. The
  *     same without an inverse (re-reduces the whole window every slide) is reported alongside.
  *     See ./window.ts for how the comparison is kept fair.
- *  5. the AWS path (./aws.ts): on emulated AWS started for the run, the records/s of a word count
+ *  5. bundles (./bundles.ts): the import time of each function's deployment bundle in a fresh Node
+ *     process, against the old combined bundle built the old way in the same run. Target: the
+ *     worker's ≤ 40 ms on the development machine.
+ *  6. the AWS path (./aws.ts): on emulated AWS started for the run, the records/s of a word count
  *     read from a 4-shard Kinesis stream through the real coordinator and worker handlers, against
  *     a plain GetRecords loop over the same stream, and the wall time and AWS requests of an empty
  *     batch. Needs node's --openssl-legacy-provider (s3rver's paged listings); `main` re-spawns
@@ -33,6 +36,7 @@ import { createCipheriv } from 'node:crypto';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AWS_FULL, AWS_QUICK, type AwsPathConfig, type AwsPathResult, runAwsPath } from './aws.ts';
+import { BUNDLES_FULL, BUNDLES_QUICK, type BundlesConfig, type BundlesResult, runBundleImports } from './bundles.ts';
 import { generateBatches, LINE_BYTES } from './data.ts';
 import { exposeGc, race, type Timing } from './measure.ts';
 import {
@@ -71,6 +75,8 @@ export interface BenchOptions {
   /** Windowed counts: distinct keys, and records per batch. */
   readonly windowKeys?: number;
   readonly windowRecords?: number;
+  /** Bundles section: timed imports of each bundle. */
+  readonly bundleRuns?: number;
   /** Run the AWS path section (emulators started for it). @default true */
   readonly aws?: boolean;
   /** AWS path: lines put into the stream, and empty batches timed. */
@@ -94,6 +100,8 @@ export interface BenchConfig {
   readonly gc: boolean;
   /** Sizes of the windowed-counts part. */
   readonly window: WindowConfig;
+  /** The bundles section's job and runs. */
+  readonly bundles: BundlesConfig;
   /** Sizes of the AWS path section; undefined when it is skipped. */
   readonly aws: AwsPathConfig | undefined;
 }
@@ -154,6 +162,7 @@ export interface BenchResult {
   readonly grep: Comparison;
   readonly emptyBatch: EmptyBatchResult;
   readonly windowedCounts: WindowedCountsResult;
+  readonly bundles: BundlesResult;
   /** The AWS path section; undefined when it was skipped. */
   readonly aws: AwsPathResult | undefined;
   /** True when every Sluice result matched the hand loop's (and the windowed counts their recount). */
@@ -207,6 +216,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
       ...(options.windowRecords !== undefined ? { recordsPerBatch: options.windowRecords } : {}),
       seed: options.seed ?? 42,
     },
+    bundles: { ...(options.quick ? BUNDLES_QUICK : BUNDLES_FULL), ...(options.bundleRuns !== undefined ? { runs: options.bundleRuns } : {}) },
     aws:
       options.aws === false
         ? undefined
@@ -324,6 +334,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
 
   const windowedCounts = await runWindowedCounts(config.window, { gc: options.gc, log });
 
+  const bundles = await runBundleImports(config.bundles, { log });
+
   const aws = config.aws ? await runAwsPath(config.aws, { gc: options.gc, log }) : undefined;
 
   let words = 0;
@@ -347,8 +359,9 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     grep,
     emptyBatch,
     windowedCounts,
+    bundles,
     aws,
-    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch, windowedCounts, ...(aws ? [aws] : [])].every((r) => r.mismatch === undefined),
+    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch, windowedCounts, bundles, ...(aws ? [aws] : [])].every((r) => r.mismatch === undefined),
   };
 }
 
@@ -363,6 +376,7 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       'window-keys': { type: 'string' },
       'window-records': { type: 'string' },
+      'bundle-runs': { type: 'string' },
       'skip-aws': { type: 'boolean', default: false },
       'aws-lines': { type: 'string' },
       'aws-empty-batches': { type: 'string' },
@@ -384,6 +398,7 @@ async function main(): Promise<void> {
     seed: int('seed', values.seed, 0),
     windowKeys: int('window-keys', values['window-keys'], 1),
     windowRecords: int('window-records', values['window-records'], 1),
+    bundleRuns: int('bundle-runs', values['bundle-runs'], 1),
     aws: !values['skip-aws'],
     awsLines: int('aws-lines', values['aws-lines'], 1),
     awsEmptyBatches: int('aws-empty-batches', values['aws-empty-batches'], 1),

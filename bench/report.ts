@@ -1,6 +1,7 @@
 /** The human-readable report of a bench run (plain text, fixed-width table). */
 import { cpus } from 'node:os';
 import type { AwsPathResult, EmptyBatches } from './aws.ts';
+import type { BundleImport, BundlesResult } from './bundles.ts';
 import type { BenchResult, Comparison, DurableComparison, Throughput } from './index.ts';
 import { BATCH_INTERVAL_MS } from './pipelines.ts';
 import { WINDOW_FULL, type WindowedCountsResult, type WindowRun } from './window.ts';
@@ -211,6 +212,52 @@ export function formatAwsPath(a: AwsPathResult): string[] {
   return out;
 }
 
+function bundleRow(label: string, b: BundleImport): string[] {
+  return [label, int.format(b.bytes), int.format(b.loadedBytes), int.format(b.mapBytes), ms(b.medianMs), `${ms(b.minMs)}–${ms(b.maxMs)}`, ms(b.wall.medianMs)];
+}
+
+const kb = (bytes: number) => `${(bytes / 1000).toFixed(0)} kB`;
+const clientList = (clients: Readonly<Record<string, number>>) =>
+  Object.entries(clients)
+    .map(([name, bytes]) => `${name.replace('@aws-sdk/', '')} ${kb(bytes)}`)
+    .join(', ');
+
+/** The "bundles" section: the import time of each deployment bundle against the old combined one. */
+export function formatBundles(b: BundlesResult): string[] {
+  const out: string[] = [];
+  out.push(
+    `bundles — ${b.config.entry} bundled as \`cdk deploy\` bundles it (cdk/bundle.ts: one bundle per function), against the old combined bundle ` +
+      '(both handlers, all four AWS SDK clients, the SDK\'s CommonJS builds) built the old way in this run (bench/oldBundle.ts)',
+  );
+  out.push(
+    `method: each bundle imported in a fresh node (only PATH in its environment), \`await import(file)\` timed inside the child with performance.now(); ` +
+      `median of ${b.config.runs} run(s) per bundle, in interleaved rounds after 1 untimed round; process ms = the whole child process (start, import, exit), for information`,
+  );
+  out.push('');
+  const rows: string[][] = [['bundle', 'JS bytes', 'loaded at start', 'map bytes', 'import median ms', 'min–max ms', 'process ms']];
+  rows.push(bundleRow('worker', b.worker));
+  rows.push(bundleRow('coordinator', b.coordinator));
+  rows.push(bundleRow('old combined (baseline)', b.old));
+  rows.push(bundleRow('(info) worker, source maps on', b.workerWithSourceMaps));
+  out.push(table(rows));
+  out.push(`worker bundle import ms: ${ms(b.worker.medianMs)}`);
+  out.push(`old combined bundle import ms: ${ms(b.old.medianMs)} (baseline, same run)`);
+  out.push(`worker ÷ old combined import time: ${b.ratio.toFixed(3)}; target worker ≤ ${b.target} ms (development machine): ${b.met ? 'yes' : 'NO'}`);
+  out.push(`coordinator bundle import ms: ${ms(b.coordinator.medianMs)} (${(b.coordinator.medianMs / b.old.medianMs).toFixed(3)} of the old)`);
+  out.push(`AWS SDK clients — worker: ${clientList(b.clients.worker)}; coordinator: ${clientList(b.clients.coordinator)}`);
+  out.push(
+    `(info) source maps on (SluiceJob sourceMaps: true) add ${ms(b.workerWithSourceMaps.medianMs - b.worker.medianMs)} ms to the worker's import; ` +
+      `building took ${(b.buildMs.new / 1000).toFixed(1)} s for both new bundles, ${(b.buildMs.old / 1000).toFixed(1)} s for the old one; the section took ${(b.elapsedMs / 1000).toFixed(1)} s; ` +
+      `1-minute load average ${b.loadBefore.toFixed(2)} before, ${b.loadAfter.toFixed(2)} after (other processes on the cores lengthen imports; the ratio holds better than the ms)`,
+  );
+  out.push(
+    `check bundles: ${
+      b.mismatch === undefined ? 'ok (the worker bundle exports worker, the coordinator bundle coordinator, the old one both; the worker holds no DynamoDB or Lambda client)' : `MISMATCH: ${b.mismatch}`
+    }`,
+  );
+  return out;
+}
+
 export function formatReport(r: BenchResult): string {
   const { config: cfg, input } = r;
   const cpu = cpus();
@@ -259,6 +306,8 @@ export function formatReport(r: BenchResult): string {
   for (const [name, mismatch, good] of checks) out.push(`check ${name}: ${mismatch === undefined ? `ok (${good})` : `MISMATCH: ${mismatch}`}`);
   out.push('');
   out.push(...formatWindowedCounts(r.windowedCounts));
+  out.push('');
+  out.push(...formatBundles(r.bundles));
   out.push('');
   if (r.aws) out.push(...formatAwsPath(r.aws));
   else out.push('AWS path: skipped (--skip-aws)');

@@ -43,7 +43,7 @@ export interface SluiceStreamProps {
  * ```
  */
 export interface SluiceJobProps {
-  /** The job file: its default export is a `defineJob(...)` result. Bundled into both functions with esbuild. */
+  /** The job file: its default export is a `defineJob(...)` result. Bundled into each function's own bundle with esbuild. */
   readonly entry: string;
   /**
    * The batch interval on AWS: at least 1 s, a whole number of milliseconds. Overrides the job's
@@ -93,6 +93,14 @@ export interface SluiceJobProps {
   readonly maxInputLag?: Duration;
   /** Extra environment variables of both functions (read by the job file). */
   readonly environment?: { readonly [name: string]: string };
+  /**
+   * Whether the functions' stack traces point into the job's and Sluice's sources (file, line and
+   * column of the TypeScript) rather than into the minified bundle. The source maps are shipped
+   * beside each bundle either way; this sets `NODE_OPTIONS=--enable-source-maps`, so Node reads
+   * them when the function starts, which lengthens every cold start.
+   * @default false
+   */
+  readonly sourceMaps?: boolean;
 }
 
 /**
@@ -100,7 +108,8 @@ export interface SluiceJobProps {
  * Lambda that EventBridge Scheduler invokes every minute to run that minute's batches, a worker
  * Lambda that runs one task per invocation, a DynamoDB table for the lease, checkpoint and batch
  * records, a state bucket for lineage, shuffle and state blobs, and a sink bucket — with
- * least-privilege roles, alarms and a dashboard. The job file is bundled into both functions.
+ * least-privilege roles, alarms and a dashboard. The job file is bundled into each function's own
+ * bundle, which holds only what that function runs.
  *
  * The functions' environment tells the job where things are: `SLUICE_STREAM` (the stream's name)
  * and `SLUICE_SINK_BUCKET` (the sink bucket's name).

@@ -426,13 +426,12 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
           SLUICE_STATE_BUCKET: stack.resolve(job.stateBucket.bucketName),
           SLUICE_TABLE: stack.resolve(job.table.tableName),
           SLUICE_WORKER_FUNCTION: stack.resolve(job.worker.functionName),
-          NODE_OPTIONS: '--enable-source-maps',
         }),
       },
     });
   });
 
-  it('the worker: the same bundle, Node.js 22 on arm64, 1024 MB, 5 minutes a task', () => {
+  it('the worker: a bundle of its own, Node.js 22 on arm64, 1024 MB, 5 minutes a task', () => {
     const { stack, job, template } = defaults();
 
     template.resourceCountIs('AWS::Lambda::Function', 2);
@@ -449,12 +448,13 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
           SLUICE_SINK_BUCKET: stack.resolve(job.sinkBucket.bucketName),
           SLUICE_STATE_BUCKET: stack.resolve(job.stateBucket.bucketName),
           SLUICE_TABLE: stack.resolve(job.table.tableName),
-          NODE_OPTIONS: '--enable-source-maps',
         }),
       },
     });
-    const code = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, Resource>).map((f) => f.Properties!.Code);
-    expect(code[0]).toEqual(code[1]);
+    // Each function's code is its own asset (cdk/bundle.ts): the worker's holds no coordinator code.
+    const code = Object.values(template.findResources('AWS::Lambda::Function') as Record<string, Resource>).map((f) => f.Properties!.Code as { S3Key: unknown });
+    expect(code).toHaveLength(2);
+    expect(code[0].S3Key).not.toEqual(code[1].S3Key);
   });
 
   it('each function logs to a log group of its own, kept a month', () => {
@@ -739,6 +739,16 @@ describe('SluiceJob props', { timeout: 60_000 }, () => {
     });
   });
 
+  it('sourceMaps: both functions load their source maps (NODE_OPTIONS=--enable-source-maps), which they do not by default', () => {
+    const { template } = deploy({ sourceMaps: true });
+
+    template.allResourcesProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ NODE_OPTIONS: '--enable-source-maps' }) } });
+    defaults().template.allResourcesProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike({ NODE_OPTIONS: Match.absent() }) } });
+    // Only the variable changes: the code is the same asset either way.
+    const keys = (t: Template) => Object.values(t.findResources('AWS::Lambda::Function') as Record<string, Resource>).map((f) => (f.Properties!.Code as { S3Key: unknown }).S3Key);
+    expect(keys(template)).toEqual(keys(defaults().template));
+  });
+
   it('enabled: false deploys the schedule paused', () => {
     const { template } = deploy({ enabled: false });
 
@@ -976,6 +986,7 @@ describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000
     { what: 'a dead letter retention of no time', props: () => ({ deadLetterRetention: Duration.days(0) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 .*, got 0 days/ },
     { what: 'a dead letter retention that is not whole days', props: () => ({ deadLetterRetention: Duration.hours(36) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 .*, got 1 day 12 hours/ },
     { what: 'an input lag alarm under a minute', props: () => ({ maxInputLag: Duration.seconds(30) }), error: /SluiceJob: maxInputLag must be at least 1 minute, got 30 seconds/ },
+    { what: 'sourceMaps that is not a boolean', props: () => ({ sourceMaps: 'yes' as unknown as boolean }), error: /SluiceJob: sourceMaps must be true or false, got "yes"/ },
   ])('$what', ({ props, error }) => {
     expect(build(props)).toThrow(error);
   });

@@ -6,7 +6,8 @@ import { type CoordinatorHandlerOptions, type CoordinatorRun, createCoordinatorH
 import { type AwsConfig, dynamoClient, s3Client } from '../lib/aws/clients.ts';
 import { DynamoMetaStore } from '../lib/aws/dynamoMetaStore.ts';
 import { DEPLOYED_COORDINATOR } from '../lib/aws/lambda.ts';
-import { type AwsRuntimeConfig, awsCoordinatorRuntime, awsWorkerRuntime } from '../lib/aws/runtime.ts';
+import { awsCoordinatorRuntime } from '../lib/aws/coordinatorRuntime.ts';
+import { type AwsRuntimeConfig, awsWorkerRuntime } from '../lib/aws/runtime.ts';
 import type { CoordinatorRuntime, ProtocolStep } from '../lib/engine/coordinator.ts';
 import { type Checkpoint, keys, type TaskDescriptor, type TaskResult } from '../lib/engine/protocol.ts';
 import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack } from './helpers/awsStack.ts';

@@ -13,7 +13,7 @@ import { startThrottlingProxy, type ThrottledService, type ThrottlingProxy } fro
 
 // The least-privilege IAM of SluiceJob, checked against what the deployed code does rather than
 // against a reading of it: the template's policies, resolved to this run's resource names, judge
-// every request each function sent during a real run of the deployment bundle on the emulators.
+// every request each function sent during a real run of its deployment bundle on the emulators.
 // Each function runs in its own process with only the environment the template gives it, behind
 // its own recording proxies, so every request is known to come from one role.
 
@@ -102,9 +102,9 @@ describe('SluiceJob grants each function the AWS calls it makes in a real run, a
       SLUICE_KINESIS_ENDPOINT: proxies[role].kinesis.endpoint,
       SLUICE_LAMBDA_ENDPOINT: proxies[role].lambda.endpoint,
     });
-    const dir = bundleJob(ENTRY);
-    const worker = await startBundleHost(dir, config.workerFunction!, envOf(workerId, 'worker'));
-    const coordinator = await startBundleHost(dir, `${name}-coordinator`, envOf(coordinatorId, 'coordinator'));
+    const bundles = bundleJob(ENTRY);
+    const worker = await startBundleHost(bundles.worker.dir, config.workerFunction!, envOf(workerId, 'worker'));
+    const coordinator = await startBundleHost(bundles.coordinator.dir, `${name}-coordinator`, envOf(coordinatorId, 'coordinator'));
     hosts.push(worker, coordinator);
     stack.lambda.register(config.workerFunction!, (event) => worker.invoke('worker', event, 300_000));
 

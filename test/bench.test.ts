@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { type BenchResult, runBench } from '../bench/index.ts';
 import { formatReport } from '../bench/report.ts';
+import { WORKER_IMPORT_TARGET_MS } from '../bench/bundles.ts';
 import { WINDOW_INVERSE_TARGET } from '../bench/window.ts';
 
 // Runs the benchmark suite on a small input. Timings depend on the machine, so this only checks
@@ -68,6 +69,38 @@ describe('bench', () => {
     expect(report).toContain('windowed counts');
     expect(report).toContain(`inverse: ${w.config.longWindow}/${w.config.shortWindow} per-batch time ratio ≤ ${WINDOW_INVERSE_TARGET}: ${met ? 'yes' : 'NO'}`);
     expect(report).toContain('check windowed counts: ok');
+  });
+
+  it('quick run: each bundle is imported in fresh processes, its medians and the worker line follow from the samples, and the worker bundle is the smaller', { timeout: 90_000 }, async () => {
+    const r = await quickRun();
+    const b = r.bundles;
+    expect(b.mismatch).toBeUndefined();
+    expect(b.worker.exports).toEqual(['worker']);
+    expect(b.coordinator.exports).toEqual(['coordinator']);
+    expect(b.old.exports).toEqual(['coordinator', 'worker']);
+    for (const x of [b.worker, b.coordinator, b.old, b.workerWithSourceMaps]) {
+      expect(x.samplesMs).toHaveLength(b.config.runs);
+      expect(x.medianMs).toBe(medianOf(x.samplesMs));
+      expect(x.medianMs).toBeGreaterThan(0);
+      expect(x.wall.samplesMs).toHaveLength(b.config.runs);
+      // The process outlives the import it timed.
+      expect(Math.min(...x.wall.samplesMs)).toBeGreaterThan(Math.min(...x.samplesMs));
+      expect(x.loadedBytes).toBeLessThanOrEqual(x.bytes);
+      expect(x.mapBytes).toBeGreaterThan(0);
+    }
+    expect(b.ratio).toBe(b.worker.medianMs / b.old.medianMs);
+    expect(b.met).toBe(b.worker.medianMs <= WORKER_IMPORT_TARGET_MS);
+    // Sizes, not times: the worker's bundle holds less than the coordinator's, which holds less than the old one.
+    expect(b.worker.bytes).toBeLessThan(b.coordinator.bytes);
+    expect(b.coordinator.bytes).toBeLessThan(b.old.bytes);
+    expect(b.old.loadedBytes).toBe(b.old.bytes);
+    expect(Object.keys(b.clients.worker).sort()).toEqual(['@aws-sdk/client-kinesis', '@aws-sdk/client-s3']);
+    expect(Object.keys(b.clients.coordinator)).toHaveLength(4);
+    const lines = formatReport(r).split('\n');
+    expect(lines).toContain(`worker bundle import ms: ${b.worker.medianMs.toFixed(1)}`);
+    expect(lines).toContain(`old combined bundle import ms: ${b.old.medianMs.toFixed(1)} (baseline, same run)`);
+    expect(lines.some((l) => l.startsWith(`worker ÷ old combined import time: ${b.ratio.toFixed(3)}`))).toBe(true);
+    expect(lines).toContain('check bundles: ok (the worker bundle exports worker, the coordinator bundle coordinator, the old one both; the worker holds no DynamoDB or Lambda client)');
   });
 
   it('quick run: the AWS path counts every record once, and reports read rates, a ratio and empty-batch costs', { timeout: 90_000 }, async () => {

@@ -10,8 +10,8 @@ import { bundleJob } from '../bundle.ts';
 import type { SluiceJobProps } from '../sluiceJob.ts';
 import { functionRole } from './grants.ts';
 
-// The job's two Lambda functions, one bundle for both: the coordinator the schedule starts and the
-// worker it invokes per task. Each has its own log group and a role that may only log so far.
+// The job's two Lambda functions, each with its own bundle: the coordinator the schedule starts and
+// the worker it invokes per task. Each has its own log group and a role that may only log so far.
 
 /** One function with its role and log group (the grants and the cdk-nag acknowledgements need them). */
 export interface JobFunction {
@@ -33,20 +33,21 @@ export interface FunctionInputs {
 /** The worker and then the coordinator (which needs the worker's name), bundled from the job file. */
 export function jobFunctions(
   scope: Construct,
-  props: Pick<SluiceJobProps, 'entry' | 'maxConcurrency' | 'workerMemoryMB' | 'workerTimeout' | 'coordinatorMemoryMB'>,
+  props: Pick<SluiceJobProps, 'entry' | 'maxConcurrency' | 'workerMemoryMB' | 'workerTimeout' | 'coordinatorMemoryMB' | 'sourceMaps'>,
   inputs: FunctionInputs,
 ): { worker: JobFunction; coordinator: JobFunction } {
   const { jobName, removalPolicy } = inputs;
+  const bundles = bundleJob(props.entry);
   const common = {
     runtime: lambda.Runtime.NODEJS_22_X,
     architecture: lambda.Architecture.ARM_64,
-    code: lambda.Code.fromAsset(bundleJob(props.entry)),
     environment: {
       ...inputs.env,
       SLUICE_STATE_BUCKET: inputs.stateBucket.bucketName,
       SLUICE_TABLE: inputs.table.tableName,
       ...(props.maxConcurrency !== undefined ? { SLUICE_CONCURRENCY: String(props.maxConcurrency) } : {}),
-      NODE_OPTIONS: '--enable-source-maps',
+      // Reading the maps costs every cold start; the bundles ship them either way.
+      ...(props.sourceMaps ? { NODE_OPTIONS: '--enable-source-maps' } : {}),
     },
   };
 
@@ -54,7 +55,8 @@ export function jobFunctions(
   const workerRole = functionRole(scope, 'WorkerRole', workerLogs);
   const worker = new lambda.Function(scope, 'Worker', {
     ...common,
-    handler: 'index.worker',
+    code: lambda.Code.fromAsset(bundles.worker.dir),
+    handler: bundles.worker.handler,
     description: `Sluice job ${jobName}: runs one task per invocation`,
     memorySize: props.workerMemoryMB ?? 1024,
     timeout: props.workerTimeout ?? Duration.minutes(5),
@@ -67,7 +69,8 @@ export function jobFunctions(
   const coordinator = new lambda.Function(scope, 'Coordinator', {
     ...common,
     environment: { ...common.environment, SLUICE_WORKER_FUNCTION: worker.functionName },
-    handler: 'index.coordinator',
+    code: lambda.Code.fromAsset(bundles.coordinator.dir),
+    handler: bundles.coordinator.handler,
     description: `Sluice job ${jobName}: runs a minute of batches per invocation`,
     memorySize: props.coordinatorMemoryMB ?? 512,
     timeout: Duration.millis(COORDINATOR_TIMEOUT_MS),

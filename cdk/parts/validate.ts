@@ -58,5 +58,6 @@ export function validate(props: SluiceJobProps): void {
       throw new Error(`SluiceJob: deadLetterRetention must be a whole number of days, at least 1 (such as Duration.days(14)), got ${retention.toHumanString()}`);
     }
   }
+  if (props.sourceMaps !== undefined && typeof props.sourceMaps !== 'boolean') throw new Error(`SluiceJob: sourceMaps must be true or false, got ${JSON.stringify(props.sourceMaps)}`);
   if (props.maxInputLag && props.maxInputLag.toMilliseconds() < 60_000) throw new Error(`SluiceJob: maxInputLag must be at least 1 minute, got ${props.maxInputLag.toHumanString()}`);
 }

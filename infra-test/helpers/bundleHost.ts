@@ -1,7 +1,7 @@
 import { type ChildProcess, fork } from 'node:child_process';
 import { join } from 'node:path';
 
-/** One deployed function: the bundle loaded in its own process with its own environment. */
+/** One deployed function: its bundle loaded in its own process with its own environment. */
 export interface BundleHost {
   /** Runs the bundle's `handler` export on `event`, with `timeoutMs` as the function's remaining time. */
   invoke(handler: 'coordinator' | 'worker', event: unknown, timeoutMs: number): Promise<unknown>;
@@ -19,13 +19,13 @@ interface Reply {
 }
 
 /**
- * Starts a process that imports the deployment bundle (`<dir>/index.mjs`) with exactly `env` (plus
+ * Starts a process that imports a function's deployment bundle (`<dir>/index.mjs`) with exactly `env` (plus
  * PATH), as Lambda starts a function with the variables its configuration sets: what the bundle
  * cannot reach through `env`, it cannot reach. Handler errors come back as rejections.
  *
  * @example
  * ```ts
- * const worker = await startBundleHost(bundleJob('examples/kinesis-wordcount.ts'), 'wordcount-worker', { SLUICE_STREAM: 'clicks', ... });
+ * const worker = await startBundleHost(bundleJob('examples/kinesis-wordcount.ts').worker.dir, 'wordcount-worker', { SLUICE_STREAM: 'clicks', ... });
  * const result = await worker.invoke('worker', task, 60_000);
  * await worker.stop();
  * ```

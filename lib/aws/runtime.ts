@@ -1,19 +1,17 @@
-import { randomBytes } from 'node:crypto';
+// The functions' configuration, read from their environment, and the worker's runtime: the only
+// AWS services a worker calls are S3 and Kinesis (the coordinator's runtime, coordinatorRuntime.ts,
+// adds DynamoDB and Lambda), so the worker's bundle (cdk/bundle.ts) holds only those two clients.
+import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../core/errors.ts';
 import { type JobDefinition, type OnRecordError, withJobOptions } from '../api/job.ts';
-import type { CoordinatorRuntime } from '../engine/coordinator.ts';
 import { inMemorySources, type SourceFactories, sourcesOn } from '../engine/sources.ts';
 import type { WorkerRuntime } from '../engine/worker.ts';
-import { WallClock } from '../node/clock.ts';
 import { loadJob } from '../node/loadJob.ts';
 import type { JobGraph } from '../plan/graph.ts';
 import type { SinkResolver, SourceFactory } from '../ports/index.ts';
-import { type AwsConfig, dynamoClient, kinesisClient, lambdaClient, s3Client } from './clients.ts';
-import { DynamoMetaStore } from './dynamoMetaStore.ts';
-import { emfMetrics } from './emfMetrics.ts';
+import { type AwsConfig, kinesisClient, s3Client } from './clients.ts';
 import { KinesisSource } from './kinesisSource.ts';
-import { LambdaInvoker } from './lambdaInvoker.ts';
 import { S3BlobStore } from './s3BlobStore.ts';
 import { s3Sinks } from './s3Sinks.ts';
 import { S3TextFileSource } from './s3TextFileSource.ts';
@@ -93,6 +91,42 @@ export function withEnvOptions(job: JobDefinition, env: NodeJS.ProcessEnv = proc
 }
 
 /**
+ * The worker's AWS clients, one per service, each made the first time something asks for it and
+ * shared after that: the blob store, the sinks and the S3 file source use one S3 client, and a job
+ * that reads no Kinesis stream never makes a Kinesis client. The worker calls only these two
+ * services; the coordinator adds its own (`coordinatorRuntime.ts`), so the worker's bundle holds
+ * no DynamoDB or Lambda client.
+ *
+ * @example
+ * ```ts
+ * const config = configFromEnv();
+ * const clients = workerClients(config.aws);
+ * const sources = awsSources(config, clients); // no client made yet
+ * ```
+ */
+export interface WorkerClients {
+  /** The S3 client (made on first use). */
+  s3(): S3Client;
+  /** The Kinesis client (made on first use). */
+  kinesis(): KinesisClient;
+}
+
+/**
+ * {@link WorkerClients} for `aws`.
+ *
+ * @example
+ * ```ts
+ * const clients = workerClients({ endpoint: 'http://127.0.0.1:4569' });
+ * const blobs = new S3BlobStore({ client: clients.s3(), bucket: 'state', prefix: 'job/' });
+ * ```
+ */
+export function workerClients(aws?: AwsConfig): WorkerClients {
+  let s3: S3Client | undefined;
+  let kinesis: KinesisClient | undefined;
+  return { s3: () => (s3 ??= s3Client(aws)), kinesis: () => (kinesis ??= kinesisClient(aws)) };
+}
+
+/**
  * Sources on AWS: Kinesis shards, `s3://` text file prefixes, plus the sources that live in the
  * coordinator's memory. What the source catalogue says runs locally only (sockets, local
  * directories) is refused in its words.
@@ -102,20 +136,18 @@ export function withEnvOptions(job: JobDefinition, env: NodeJS.ProcessEnv = proc
  * const sources = awsSources(configFromEnv());
  * ```
  */
-export function awsSources(config: AwsRuntimeConfig): SourceFactory {
-  const kinesis = kinesisClient(config.aws);
-  let s3: S3Client | undefined;
+export function awsSources(config: AwsRuntimeConfig, clients: WorkerClients = workerClients(config.aws)): SourceFactory {
   const factories: SourceFactories<'aws'> = {
     ...inMemorySources,
-    kinesis: (spec, io) => new KinesisSource(spec, io, { client: kinesis }),
-    textFile: (spec, io) => new S3TextFileSource(spec, io, { client: (s3 ??= s3Client(config.aws)) }),
+    kinesis: (spec, io) => new KinesisSource(spec, io, { client: clients.kinesis() }),
+    textFile: (spec, io) => new S3TextFileSource(spec, io, { client: clients.s3() }),
   };
   return sourcesOn('aws', factories);
 }
 
 /** Outputs on AWS: `s3://` locations only (a Lambda has no durable disk). */
-export function awsSinks(config: AwsRuntimeConfig): SinkResolver {
-  const s3 = s3Sinks(s3Client(config.aws));
+export function awsSinks(config: AwsRuntimeConfig, clients: WorkerClients = workerClients(config.aws)): SinkResolver {
+  const s3 = s3Sinks(clients.s3());
   return (location) => {
     if (!location.startsWith('s3://')) throw new SluiceError(`output ${location}: on AWS, outputs go to S3; use an s3://bucket/prefix location`);
     return s3(location);
@@ -130,35 +162,10 @@ export function awsSinks(config: AwsRuntimeConfig): SinkResolver {
  * export const handler = createWorkerHandler(loadJobFromEnv, (graph) => awsWorkerRuntime(graph, configFromEnv()));
  * ```
  */
-export function awsWorkerRuntime(graph: JobGraph, config: AwsRuntimeConfig): WorkerRuntime {
+export function awsWorkerRuntime(graph: JobGraph, config: AwsRuntimeConfig, clients: WorkerClients = workerClients(config.aws)): WorkerRuntime {
   return {
-    blobs: new S3BlobStore({ client: s3Client(config.aws), bucket: config.stateBucket, prefix: config.statePrefix ?? `${graph.name}/` }),
-    sources: awsSources(config),
-    sinks: awsSinks(config),
-  };
-}
-
-/**
- * What the coordinator function needs: the worker runtime's stores, the DynamoDB meta store, the
- * Lambda invoker, the wall clock, EMF metrics.
- *
- * @example
- * ```ts
- * export const handler = createCoordinatorHandler(loadJobFromEnv, (graph) => awsCoordinatorRuntime(graph, configFromEnv(process.env, 'coordinator')));
- * ```
- */
-export function awsCoordinatorRuntime(graph: JobGraph, config: AwsRuntimeConfig, write: (line: string) => void = (l) => console.log(l)): CoordinatorRuntime {
-  if (!config.workerFunction) throw new SluiceError('the coordinator needs the worker function name (SLUICE_WORKER_FUNCTION)');
-  const worker = awsWorkerRuntime(graph, config);
-  return {
-    ...worker,
-    meta: new DynamoMetaStore({ client: dynamoClient(config.aws), table: config.table, job: graph.name }),
-    // Tasks and results over Lambda's 6 MB go through the state store.
-    invoker: new LambdaInvoker({ client: lambdaClient(config.aws), functionName: config.workerFunction, concurrency: config.concurrency, blobs: worker.blobs }),
-    clock: new WallClock(),
-    log: { print: (text) => write(text.trimEnd()), info: write, warn: (l) => write(`warning: ${l}`) },
-    metrics: emfMetrics(write),
-    owner: `lambda:${process.env.AWS_LAMBDA_LOG_STREAM_NAME ?? randomBytes(6).toString('hex')}:${randomBytes(4).toString('hex')}`,
-    stateLocation: `s3://${config.stateBucket}/${config.statePrefix ?? `${graph.name}/`} and table ${config.table}`,
+    blobs: new S3BlobStore({ client: clients.s3(), bucket: config.stateBucket, prefix: config.statePrefix ?? `${graph.name}/` }),
+    sources: awsSources(config, clients),
+    sinks: awsSinks(config, clients),
   };
 }

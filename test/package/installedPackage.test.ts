@@ -143,9 +143,23 @@ const app = new App({ outdir: 'cdk.out' });
 const stack = new Stack(app, 'Counting');
 // The job's own 200 ms interval is for the local runs above; on AWS it runs at 1 s.
 new SluiceJob(stack, 'Job', { entry: 'job.ts', batchInterval: '1s' });
-const template = app.synth().getStackByName('Counting').template as { Resources: Record<string, { Type: string }> };
+type Fn = { Type: string; Properties: { Handler: string; Code: { S3Key: string } } };
+const template = app.synth().getStackByName('Counting').template as { Resources: Record<string, Fn> };
 const functions = Object.values(template.Resources).filter((r) => r.Type === 'AWS::Lambda::Function');
-console.log(JSON.stringify({ functions: functions.length }));
+// Each function's bundle, as CDK staged it in the cloud assembly: cdk.out/asset.<hash>.
+const assets = functions.map((f) => ({ handler: f.Properties.Handler, dir: 'cdk.out/asset.' + f.Properties.Code.S3Key.replace(/\\.zip$/, '') }));
+console.log(JSON.stringify({ functions: functions.length, assets }));
+`;
+
+/**
+ * Loads a function's bundle as Lambda does (the handler names the file and the export) and runs it
+ * once: the worker on a payload of the wrong shape, which it answers without calling AWS.
+ */
+const BUNDLE_CHECK = `const [dir, handler] = process.argv.slice(2);
+const [file, name] = handler.split('.');
+const mod = await import(new URL(dir + '/' + file + '.mjs', 'file://' + process.cwd() + '/').href);
+const out = name === 'worker' ? await mod.worker({ hello: 'world' }) : typeof mod[name];
+console.log(JSON.stringify({ exports: Object.keys(mod), out }));
 `;
 
 /** The tsconfig of such an app (the `cdk init` template before it moved to NodeNext). */
@@ -239,6 +253,7 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
       writeFile(join(esm, 'job.js'), jobSource('count-esm-js', false)),
       writeFile(join(project, 'testing.cjs'), TESTING_SCRIPT),
       writeFile(join(project, 'app.ts'), CDK_APP),
+      writeFile(join(project, 'bundle-check.mjs'), BUNDLE_CHECK),
       writeFile(join(project, 'tsconfig.json'), JSON.stringify(CDK_TSCONFIG, null, 2)),
       writeFile(join(nodenext, 'tsconfig.json'), JSON.stringify(NODENEXT_TSCONFIG, null, 2)),
       writeFile(join(nodenext, 'check.ts'), TYPES_CHECK),
@@ -288,9 +303,29 @@ describe.concurrent('sluice installed from its tarball into a new project', () =
     expect(JSON.parse(r.stdout)).toEqual({ required: expected, imported: expected });
   });
 
-  it('a CommonJS CDK app run by ts-node imports sluice/cdk and synthesises a SluiceJob with its two functions', async ({ expect }) => {
+  it("a CommonJS CDK app run by ts-node imports sluice/cdk and synthesises a SluiceJob with its two functions, whose bundles load and run as Lambda runs them", async ({ expect }) => {
     const r = await succeed('npx', ['--no', '--', 'ts-node', 'app.ts'], project);
-    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({ functions: 2 });
+    const synth = JSON.parse(r.stdout.trim().split('\n').at(-1)!) as { functions: number; assets: { handler: string; dir: string }[] };
+    expect(synth.functions).toBe(2);
+    expect(synth.assets.map((a) => a.handler).sort()).toEqual(['index.coordinator', 'index.worker']);
+    expect(new Set(synth.assets.map((a) => a.dir)).size).toBe(2);
+    // The bundles were built by the installed package (dist/cdk/bundle.js) from its compiled files.
+    for (const { handler, dir } of synth.assets) {
+      const checked = await new Promise<Run>((resolve) =>
+        execFile('node', ['bundle-check.mjs', dir, handler], { cwd: project, env: { PATH: process.env.PATH ?? '', SLUICE_STATE_BUCKET: 'state', SLUICE_TABLE: 'table', AWS_REGION: 'us-east-1' } }, (error, stdout, stderr) =>
+          resolve({ code: error ? 1 : 0, stdout, stderr }),
+        ),
+      );
+      expect(checked.code, checked.stderr).toBe(0);
+      const { exports, out } = JSON.parse(checked.stdout) as { exports: string[]; out: unknown };
+      if (handler === 'index.worker') {
+        expect(exports).toEqual(['worker']);
+        expect(out).toMatchObject({ ok: false, retryable: false, error: { name: 'TaskPayloadError' } });
+      } else {
+        expect(exports).toEqual(['coordinator']);
+        expect(out).toBe('function');
+      }
+    }
   }, 120_000);
 
   it('tsc type-checks sluice, sluice/testing and sluice/cdk in a project with module NodeNext and no "type"', async ({ expect }) => {

@@ -6,7 +6,8 @@ import { dynamoClient, kinesisClient, s3Client } from '../clients.ts';
 import { metaTableSchema } from '../dynamoMetaStore.ts';
 import { createCoordinatorHandler, createWorkerHandler } from '../handlers.ts';
 import { produceLines } from '../produce.ts';
-import { type AwsRuntimeConfig, awsCoordinatorRuntime, awsWorkerRuntime } from '../runtime.ts';
+import { awsCoordinatorRuntime } from '../coordinatorRuntime.ts';
+import { type AwsRuntimeConfig, awsWorkerRuntime } from '../runtime.ts';
 import { type Emulator, startDynalite, startKinesalite, startS3rver } from './emulators.ts';
 import { startLambdaEndpoint } from './lambdaEndpoint.ts';
 
