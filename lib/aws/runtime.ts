@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../core/errors.ts';
+import { booleanSetting } from '../core/options.ts';
 import { type JobDefinition, type OnRecordError, withJobOptions } from '../api/job.ts';
 import type { CoordinatorRuntime } from '../engine/coordinator.ts';
 import { inMemorySources, type SourceFactories, sourcesOn } from '../engine/sources.ts';
@@ -74,8 +75,9 @@ export function loadJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Jo
 
 /**
  * The job with the options a deployment sets in the environment: `SLUICE_BATCH_INTERVAL` (ms, or
- * a duration such as `'5s'`) and `SLUICE_ON_RECORD_ERROR` (`fail` or `dead-letter`). Coordinator
- * and workers read the same variables, so they build the same plan.
+ * a duration such as `'5s'`), `SLUICE_ON_RECORD_ERROR` (`fail` or `dead-letter`) and
+ * `SLUICE_WRITE_EMPTY_BATCHES` (`true` or `false`). Coordinator and workers read the same
+ * variables, so they build the same plan.
  *
  * @example
  * ```ts
@@ -85,10 +87,12 @@ export function loadJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Jo
 export function withEnvOptions(job: JobDefinition, env: NodeJS.ProcessEnv = process.env): JobDefinition {
   const interval = env.SLUICE_BATCH_INTERVAL;
   const onRecordError = env.SLUICE_ON_RECORD_ERROR;
-  if (!interval && !onRecordError) return job;
+  const writeEmptyBatches = booleanSetting(env.SLUICE_WRITE_EMPTY_BATCHES, 'SLUICE_WRITE_EMPTY_BATCHES');
+  if (!interval && !onRecordError && writeEmptyBatches === undefined) return job;
   return withJobOptions(job, {
     batchInterval: interval ? (/^\d+$/.test(interval) ? Number(interval) : interval) : undefined,
     onRecordError: onRecordError ? (onRecordError as OnRecordError) : undefined,
+    writeEmptyBatches,
   });
 }
 
