@@ -20,7 +20,7 @@ export const PROTOCOL_STEPS = ['cut', 'sealed', 'lease', 'stage', 'part', 'succe
 /**
  * One step of the batch protocol (docs/design.md §3): `cut` (input ranges chosen), `sealed` (lineage
  * written), `lease` renewed, each `stage` done, each output's `part`s written, its `success` marker
- * written (for an output a batch leaves unwritten, being empty: where they would be), `commit`
+ * written (for an output an empty batch does not write: the points where they would be), `commit`
  * recorded, `cleanup` of obsolete blobs done.
  *
  * @example

@@ -28,10 +28,7 @@ import type { BatchRun } from './stageScheduler.ts';
  *      what the superseded one may still be doing.
  *   5. A batch re-cut under a changed plan starts with {@link clearOutputs}, which deletes whatever
  *      the location holds, so parts of the old plan's attempts do not stay in a batch that is now
- *      empty, nor beside the new plan's parts. A recovered batch whose output is empty clears its
- *      location too (on recovery only): the stopped run may have run other code with the same plan
- *      (function bodies are not in the fingerprint), whose parts would otherwise stay where the
- *      accepted run writes none.
+ *      empty, nor beside the new plan's parts.
  *   `_SUCCESS` comes last, once every part exists.
  * - `foreachPartition`, `foreachRDD` and `print` run user code or print, empty batches included
  *   (Spark prints the `Time:` header of an empty batch): they may run again when a task or batch
@@ -66,8 +63,6 @@ export async function runOutput(
       const location = outputLocation(out.prefix!, t, out.suffix);
       const { store, key } = env.sinks(location);
       if (written) await forEachLimit(counts.length, EMPTY_PART_WRITES, async (p) => (counts[p] === 0 ? store.put(`${key}/${partName(p)}`, '') : undefined));
-      // The stopped run may have run other code with the same plan (a function changed in between).
-      else if (run.recovered) await clearOutputs([location], env.sinks);
       await env.step('part', t);
       if (written) {
         // _SUCCESS last: readers that wait for it never see a partial batch.

@@ -74,7 +74,7 @@ export class BatchRun implements BatchExecutor {
     readonly record: BatchRecord,
     public recordVersion: number,
     /** Recovered from the lineage record of a run that stopped: what that run wrote is not known. */
-    readonly recovered = false,
+    recovered = false,
   ) {
     this.unknownWrites = recovered;
     this.time = record.time;

@@ -310,18 +310,5 @@ export function describeEmptyBatches(fixtures: readonly SinkFixture[]): void {
         expect(await filesAt(s.sinks, `${s.location('r')}-1000`)).toEqual({});
       }),
     );
-
-    it(
-      'a batch recovered by code whose function changed and now keeps nothing (the same plan): what the stopped run wrote is cleared',
-      withSink(async (s) => {
-        const stores = await crashAfterParts(s, received(s, 2, () => true, ['p', 'q']));
-
-        const v2 = testCoordinator({ batchInterval: 1000 }, received(s, 2, () => false, []), stores);
-        await v2.run(1);
-
-        expect(v2.log.infos.some((l) => l.includes('recovering batch 1000'))).toBe(true);
-        expect(await filesAt(s.sinks, `${s.location('r')}-1000`)).toEqual({});
-      }),
-    );
   });
 }
