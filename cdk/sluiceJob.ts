@@ -71,6 +71,13 @@ export interface SluiceJobProps {
   readonly maxConcurrency?: number;
   /** What a record a user function or decoder throws on does (`SLUICE_ON_RECORD_ERROR`). @default the job's onRecordError */
   readonly onRecordError?: 'fail' | 'dead-letter';
+  /**
+   * Whether a batch whose `saveAs*` output has no record still writes empty parts and `_SUCCESS`
+   * to the sink, as Spark does (`SLUICE_WRITE_EMPTY_BATCHES`). Off, an empty batch puts no object
+   * in the sink; on, it puts one per partition and `_SUCCESS`, for each output.
+   * @default the job's writeEmptyBatches (false unless the job sets it)
+   */
+  readonly writeEmptyBatches?: boolean;
   /** What happens to the stream, buckets, table and logs when the stack is deleted. `DESTROY` also empties the buckets. @default RemovalPolicy.RETAIN */
   readonly removalPolicy?: RemovalPolicy;
   /** When batch blobs (shuffle data, lineage parts) left behind by a crash expire; committed batches delete theirs at once. @default Duration.days(3) */

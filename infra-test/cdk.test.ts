@@ -647,11 +647,12 @@ describe('SluiceJob props', { timeout: 60_000 }, () => {
     });
   });
 
-  describe('a tuned job: 5 s batches, dead letters, 8 tasks at once, bigger functions, an extra variable', () => {
+  describe('a tuned job: 5 s batches, dead letters, empty batches written, 8 tasks at once, bigger functions, an extra variable', () => {
     const tuned = once(() =>
       deploy({
         batchInterval: '5s',
         onRecordError: 'dead-letter',
+        writeEmptyBatches: true,
         maxConcurrency: 8,
         workerMemoryMB: 2048,
         workerTimeout: Duration.minutes(10),
@@ -662,7 +663,7 @@ describe('SluiceJob props', { timeout: 60_000 }, () => {
 
     it('both functions get the settings as environment variables', () => {
       const { job, template } = tuned();
-      const settings = { SLUICE_BATCH_INTERVAL: '5000', SLUICE_ON_RECORD_ERROR: 'dead-letter', SLUICE_CONCURRENCY: '8', WORDCOUNT_MIN_LENGTH: '3' };
+      const settings = { SLUICE_BATCH_INTERVAL: '5000', SLUICE_ON_RECORD_ERROR: 'dead-letter', SLUICE_WRITE_EMPTY_BATCHES: 'true', SLUICE_CONCURRENCY: '8', WORDCOUNT_MIN_LENGTH: '3' };
 
       expect(job.batchIntervalMs).toBe(5000);
       template.allResourcesProperties('AWS::Lambda::Function', { Environment: { Variables: Match.objectLike(settings) } });
@@ -981,6 +982,7 @@ describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000
     { what: 'no shards', props: () => ({ streamProps: { shardCount: 0 } }), error: /SluiceJob: streamProps\.shardCount must be a whole number >= 1, got 0/ },
     { what: 'a worker timeout over 15 minutes', props: () => ({ workerTimeout: Duration.minutes(16) }), error: /SluiceJob: workerTimeout must be from 1 second to 15 minutes, got 16 minutes/ },
     { what: 'maxConcurrency 0', props: () => ({ maxConcurrency: 0 }), error: /SluiceJob: maxConcurrency must be a whole number from 1 to 1000, got 0/ },
+    { what: "writeEmptyBatches 'yes'", props: () => ({ writeEmptyBatches: 'yes' as unknown as boolean }), error: /SluiceJob: writeEmptyBatches must be true or false, got "yes"/ },
     { what: 'a shuffle expiration under a day', props: () => ({ shuffleExpiration: Duration.hours(12) }), error: /SluiceJob: shuffleExpiration must be at least 1 day/ },
     { what: 'a dead letter retention under a day', props: () => ({ deadLetterRetention: Duration.hours(12) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 \(such as Duration\.days\(14\)\), got 12 hours/ },
     { what: 'a dead letter retention of no time', props: () => ({ deadLetterRetention: Duration.days(0) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 .*, got 0 days/ },

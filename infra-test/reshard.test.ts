@@ -146,13 +146,14 @@ describe('resharding while the job runs, on kinesis-local (the Kinesis emulator 
     }
 
     // The running count per key after each batch is the count of its records up to that batch:
-    // the state kept its partitions while the input partitions went from 2 to 3 to 2.
+    // the state kept its partitions while the input partitions went from 2 to 3 to 2. A batch
+    // without records writes no raw output, but the totals go on in it.
     const totals = await readS3Batches(stack, `${name}-out`, 'totals');
-    expect([...totals.keys()]).toEqual([...raw.keys()]);
+    expect([...raw.keys()].filter((t) => !totals.has(t))).toEqual([]);
     const seen = new Map<string, number>();
-    for (const [t, ls] of raw) {
-      for (const l of ls) seen.set(l.split(':')[0], (seen.get(l.split(':')[0]) ?? 0) + 1);
-      expect([...totals.get(t)!].sort()).toEqual([...seen].map(([k, n]) => `(${k},${n})`).sort());
+    for (const [t, ls] of totals) {
+      for (const l of raw.get(t) ?? []) seen.set(l.split(':')[0], (seen.get(l.split(':')[0]) ?? 0) + 1);
+      expect([...ls].sort()).toEqual([...seen].map(([k, n]) => `(${k},${n})`).sort());
     }
     expect(Object.fromEntries(seen)).toEqual(Object.fromEntries(KEYS.map((k) => [k, 30])));
   }, 60_000);

@@ -2,6 +2,8 @@ import { isDeepStrictEqual } from 'node:util';
 import { buildGraph } from '../lib/api/job.ts';
 import { Coordinator } from '../lib/engine/coordinator.ts';
 import { decodeRecords } from '../lib/engine/codec.ts';
+import { outputLocation, partName } from '../lib/engine/format.ts';
+import { planBatch } from '../lib/plan/planBatch.ts';
 import { type Checkpoint, keys } from '../lib/engine/protocol.ts';
 import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import { Worker } from '../lib/engine/worker.ts';
@@ -13,7 +15,7 @@ import { MemoryMetaStore } from '../lib/local/memoryMetaStore.ts';
 import type { StatePointer } from '../lib/plan/state.ts';
 import type { BlobStore, InputSplit, JsonValue, MetaStore, RecordSource } from '../lib/ports/index.ts';
 import type { StreamRecord } from './inputs.ts';
-import { batchOf, type Call, type Files, filesUnder, jobDefinition, type World } from './world.ts';
+import { batchOf, type Call, type Commit, type Files, filesUnder, jobDefinition, type World } from './world.ts';
 
 /** What the fault-free run of the committed input produced. */
 export interface Reference {
@@ -64,10 +66,13 @@ export async function reference(world: World): Promise<Reference> {
   const deadLetters = new Map<number, Files>();
   if (first === undefined) return { sinks, deadLetters, calls, state: new Map() };
   const clock = new ManualClock(first - plan.interval);
-  const coordinator = new Coordinator(graph, definition.options, { ...rt, meta, invoker: new InProcessInvoker(new Worker(graph, rt)), clock, log: memoryLog(), owner: 'reference' });
+  // Each batch is cut with the writeEmptyBatches its committed record holds (coordinators of a seed may differ).
+  const options = { ...definition.options };
+  const coordinator = new Coordinator(graph, options, { ...rt, meta, invoker: new InProcessInvoker(new Worker(graph, rt)), clock, log: memoryLog(), owner: 'reference' });
   await coordinator.start();
   for (const c of world.commits) {
     clock.set(c.time);
+    options.writeEmptyBatches = c.writeEmptyBatches;
     await coordinator.runNextBatch();
     sinks.set(c.time, await world.outputFiles(sinkStore, c.time));
     deadLetters.set(c.time, await filesUnder(blobs, keys.deadLetterPrefix(c.time)));
@@ -131,6 +136,37 @@ function diffFiles(what: string, expected: Files | undefined, actual: Files): st
   return out;
 }
 
+/**
+ * Lines that say how the model's output of a committed batch breaks Spark's layout, or the rule for
+ * empty batches. Checked on the model itself (the engine run without faults), so that the faulty
+ * run, which must equal the model, is held to them too: an output due at the batch whose parts
+ * hold a record is `_SUCCESS` and parts `part-00000`…, none missing; one whose parts hold none is
+ * absent, or, in a batch cut with writeEmptyBatches, that layout with every part empty.
+ */
+function layoutFailures(world: World, c: Commit, files: Files | undefined): string[] {
+  const out: string[] = [];
+  const plan = planBatch(world.graph, c.time, Object.fromEntries(Object.entries(c.inputs).map(([id, parts]) => [id, parts.length])));
+  world.graph.outputs.forEach((o, i) => {
+    if (o.kind !== 'saveAsTextFiles' && o.kind !== 'saveAsJsonFiles') return;
+    const location = outputLocation(o.prefix!, c.time, o.suffix);
+    const names = Object.keys(files ?? {})
+      .filter((k) => k.startsWith(`${location}/`))
+      .map((k) => k.slice(location.length + 1))
+      .sort();
+    const parts = names.filter((n) => n !== '_SUCCESS');
+    const records = parts.some((n) => files![`${location}/${n}`] !== '');
+    const due = plan.outputBatches[i] !== undefined;
+    const what = `the model's ${location}`;
+    if (!due || (!records && !c.writeEmptyBatches)) {
+      if (names.length) out.push(`${what} should not exist (${due ? 'the batch has no record there' : 'the output is not due'}), holds ${names.join(' ')}`);
+      return;
+    }
+    const layout = ['_SUCCESS', ...parts.map((_, p) => partName(p))].sort();
+    if (!parts.length || names.join(' ') !== layout.join(' ')) out.push(`${what} is not Spark's layout: ${names.join(' ') || 'nothing'}`);
+  });
+  return out;
+}
+
 /** Every property of the seed's run, as failure lines (empty: the seed passed). */
 export async function check(world: World, ref: Reference): Promise<string[]> {
   const plan = world.plan;
@@ -140,6 +176,7 @@ export async function check(world: World, ref: Reference): Promise<string[]> {
   // 1. Every saveAs* output of every committed batch equals the model's, at the commit and after every late write landed.
   const finalSinks = await filesUnder(world.sinkStore, '');
   for (const c of world.commits) {
+    failures.push(...layoutFailures(world, c, ref.sinks.get(c.time)));
     failures.push(...diffFiles(`batch ${c.time} at its commit`, ref.sinks.get(c.time), c.sinks));
     const now: Files = {};
     for (const [k, v] of Object.entries(finalSinks)) if (batchOf(k) === c.time) now[k] = v;

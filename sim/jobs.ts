@@ -121,6 +121,17 @@ export const JOBS: readonly SimJob[] = [
     },
   },
   {
+    name: 'sparse',
+    inputs: { stream: true },
+    build: (ctx) => {
+      // Most batches hold no record that passes the filter: their outputs write nothing (or, with
+      // writeEmptyBatches, Spark's empty parts and _SUCCESS); the others write every part.
+      const rare = ctx.kinesisStream<StreamRecord>('events').filter((r) => r.v % 150 === 0);
+      rare.map((r) => `${r.s}/${r.n} ${r.k}=${r.v}`).saveAsTextFiles('out/rare');
+      rare.map(pair).reduceByKey((a, b) => a + b, { numPartitions: 3 }).saveAsJsonFiles('out/rare-sums');
+    },
+  },
+  {
     name: 'receiver',
     inputs: { receiver: true },
     build: (ctx, env) => {

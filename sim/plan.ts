@@ -37,6 +37,12 @@ export interface SeedPlan {
     readonly slowStep: number;
   };
   readonly stream: { readonly shards: number; readonly reshards: number; readonly reshardFrom: number; readonly reshardTo: number; readonly maxLagMs: number; readonly meanGapMs: number };
+  /**
+   * The job's writeEmptyBatches in each coordinator invocation: never, always, or `mixed` (odd
+   * minutes write empty batches, and a minute's duplicate event does the opposite of its
+   * minute), so that coordinators that disagree overlap on one batch.
+   */
+  readonly writeEmptyBatches: 'never' | 'always' | 'mixed';
 }
 
 /** The plan of `seed`; `job` picks the job by name instead of by the seed. */
@@ -77,6 +83,8 @@ export function planFor(seed: number, job?: string): SeedPlan {
       maxLagMs: rng.pick([0, 1000, 3000]),
       meanGapMs: rng.pick([50, 150]),
     },
+    // Drawn last, so the draws above stay what they were before the option existed.
+    writeEmptyBatches: rng.pick(['never', 'never', 'always', 'mixed'] as const),
   };
 }
 
@@ -85,5 +93,5 @@ export function describePlan(p: SeedPlan): string {
   const faults = Object.entries({ ...p.faults, ...p.lambdaFaults, ...p.coordinator })
     .filter(([, v]) => typeof v === 'number' && v > 0)
     .map(([k]) => k);
-  return `job ${p.job.name}, ${p.interval / 1000} s batches, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}`;
+  return `job ${p.job.name}, ${p.interval / 1000} s batches, empty batches written ${p.writeEmptyBatches}, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}`;
 }

@@ -33,6 +33,8 @@ export interface Commit {
   readonly inputs: Record<string, unknown[][]>;
   /** The batch's output files at the moment of the commit. */
   readonly sinks: Files;
+  /** Whether the batch was cut to write its empty outputs (its lineage record says). */
+  readonly writeEmptyBatches: boolean;
   readonly deadLetters: Files;
 }
 
@@ -106,9 +108,9 @@ class SizedMetaStore extends MemoryMetaStore {
 }
 
 /** The job's definition for a simulated job. */
-export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv): JobDefinition {
+export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv, writeEmptyBatches = false): JobDefinition {
   return defineJob(
-    { name: 'sim', batchInterval: plan.interval, taskTimeout: plan.taskTimeoutMs, maxTaskAttempts: 4, checkpointInterval: 3 * plan.interval, ...job.options },
+    { name: 'sim', batchInterval: plan.interval, taskTimeout: plan.taskTimeoutMs, maxTaskAttempts: 4, checkpointInterval: 3 * plan.interval, writeEmptyBatches, ...job.options },
     (ctx) => job.build(ctx, env),
   );
 }
@@ -160,10 +162,23 @@ export class World {
   }
 
   private definition(proc: Proc | undefined): JobDefinition {
-    return jobDefinition(this.plan.job, this.plan, {
-      receiver: () => this.feed!.receiver(proc),
-      called: (time, partition, records) => this.calls.push({ time, partition, records: JSON.stringify(records) }),
-    });
+    return jobDefinition(
+      this.plan.job,
+      this.plan,
+      {
+        receiver: () => this.feed!.receiver(proc),
+        called: (time, partition, records) => this.calls.push({ time, partition, records: JSON.stringify(records) }),
+      },
+      proc ? this.writesEmptyBatches(proc.name) : false,
+    );
+  }
+
+  /** The writeEmptyBatches of a coordinator invocation (`coord-<minute>`, or `coord-<minute>b` for a duplicate event). */
+  private writesEmptyBatches(name: string): boolean {
+    const mode = this.plan.writeEmptyBatches;
+    if (mode !== 'mixed') return mode === 'always';
+    const m = /^coord-(\d+)(b?)$/.exec(name);
+    return m !== null && (Number(m[1]) % 2 === 1) !== (m[2] === 'b');
   }
 
   private nonce(proc: Proc): () => string {
@@ -293,6 +308,7 @@ export class World {
       time,
       epoch,
       inputs,
+      writeEmptyBatches: record.writeEmptyBatches !== false,
       sinks: await this.outputFiles(this.sinkStore, time),
       deadLetters: await filesUnder(this.blobs, keys.deadLetterPrefix(time)),
     };

@@ -54,7 +54,7 @@ export interface LoadedJob {
  * ones it runs with on AWS; throws if it cannot run there.
  */
 export function loadJob(
-  props: Pick<SluiceJobProps, 'entry' | 'environment' | 'onRecordError'>,
+  props: Pick<SluiceJobProps, 'entry' | 'environment' | 'onRecordError' | 'writeEmptyBatches'>,
   stream: kinesis.IStream,
   sinkBucket: s3.IBucket,
   interval: number | undefined,
@@ -65,6 +65,7 @@ export function loadJob(
     SLUICE_SINK_BUCKET: sinkBucket.bucketName,
     ...(interval !== undefined ? { SLUICE_BATCH_INTERVAL: String(interval) } : {}),
     ...(props.onRecordError ? { SLUICE_ON_RECORD_ERROR: props.onRecordError } : {}),
+    ...(props.writeEmptyBatches !== undefined ? { SLUICE_WRITE_EMPTY_BATCHES: String(props.writeEmptyBatches) } : {}),
   };
   // Names not known before deployment stand in as placeholders that are valid stream and bucket names.
   const synthEnv = Object.fromEntries(

@@ -49,6 +49,9 @@ export function validate(props: SluiceJobProps): void {
   if (props.onRecordError !== undefined && props.onRecordError !== 'fail' && props.onRecordError !== 'dead-letter') {
     throw new Error(`SluiceJob: onRecordError must be 'fail' or 'dead-letter', got ${String(props.onRecordError)}`);
   }
+  if (props.writeEmptyBatches !== undefined && typeof props.writeEmptyBatches !== 'boolean') {
+    throw new Error(`SluiceJob: writeEmptyBatches must be true or false, got ${JSON.stringify(props.writeEmptyBatches)}`);
+  }
   if (props.shuffleExpiration && props.shuffleExpiration.toDays({ integral: false }) < 1) throw new Error('SluiceJob: shuffleExpiration must be at least 1 day');
   const retention = props.deadLetterRetention;
   if (retention) {

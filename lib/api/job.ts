@@ -55,6 +55,16 @@ export interface JobOptions {
    * @default false
    */
   readonly backpressure?: boolean;
+  /**
+   * Whether a batch whose `saveAsTextFiles` / `saveAsJsonFiles` output has no record at all writes
+   * that output anyway: Spark's layout, an empty part per partition and `_SUCCESS`. By default such
+   * a batch writes nothing there (no directory, no `_SUCCESS`), so an idle job adds no objects to
+   * its sink; the checkpoint still records that the batch ran. A batch with at least one record
+   * writes every part, empty ones included, then `_SUCCESS`, either way. `print()`,
+   * `foreachRDD` and `foreachPartition` are not affected.
+   * @default false
+   */
+  readonly writeEmptyBatches?: boolean;
 }
 
 
@@ -102,7 +112,9 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
   }
   const backpressure = options.backpressure ?? false;
   if (typeof backpressure !== 'boolean') throw new JobDefinitionError(`job ${name}: backpressure must be true or false, got ${describeValue(backpressure)}`);
-  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout, checkpointInterval, backpressure };
+  const writeEmptyBatches = options.writeEmptyBatches ?? false;
+  if (typeof writeEmptyBatches !== 'boolean') throw new JobDefinitionError(`job ${name}: writeEmptyBatches must be true or false, got ${describeValue(writeEmptyBatches)}`);
+  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout, checkpointInterval, backpressure, writeEmptyBatches };
 }
 
 /**
@@ -133,7 +145,8 @@ const given = new WeakMap<JobDefinition, JobOptions>();
 /**
  * The same job with some options replaced, validated as {@link defineJob} validates them; defaults
  * that follow from a replaced option (the checkpoint interval from the batch interval) follow it.
- * A deployment uses it to set the batch interval or `onRecordError` without editing the job file.
+ * A deployment uses it to set the batch interval, `onRecordError` or `writeEmptyBatches` without
+ * editing the job file.
  *
  * @example
  * ```ts

@@ -4,6 +4,7 @@
 import type { KinesisClient } from '@aws-sdk/client-kinesis';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { SluiceError } from '../core/errors.ts';
+import { booleanSetting } from '../core/options.ts';
 import { type JobDefinition, type OnRecordError, withJobOptions } from '../api/job.ts';
 import { inMemorySources, type SourceFactories, sourcesOn } from '../engine/sources.ts';
 import type { WorkerRuntime } from '../engine/worker.ts';
@@ -72,8 +73,9 @@ export function loadJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Jo
 
 /**
  * The job with the options a deployment sets in the environment: `SLUICE_BATCH_INTERVAL` (ms, or
- * a duration such as `'5s'`) and `SLUICE_ON_RECORD_ERROR` (`fail` or `dead-letter`). Coordinator
- * and workers read the same variables, so they build the same plan.
+ * a duration such as `'5s'`), `SLUICE_ON_RECORD_ERROR` (`fail` or `dead-letter`) and
+ * `SLUICE_WRITE_EMPTY_BATCHES` (`true` or `false`). Coordinator and workers read the same
+ * variables, so they build the same plan.
  *
  * @example
  * ```ts
@@ -83,10 +85,12 @@ export function loadJobFromEnv(env: NodeJS.ProcessEnv = process.env): Promise<Jo
 export function withEnvOptions(job: JobDefinition, env: NodeJS.ProcessEnv = process.env): JobDefinition {
   const interval = env.SLUICE_BATCH_INTERVAL;
   const onRecordError = env.SLUICE_ON_RECORD_ERROR;
-  if (!interval && !onRecordError) return job;
+  const writeEmptyBatches = booleanSetting(env.SLUICE_WRITE_EMPTY_BATCHES, 'SLUICE_WRITE_EMPTY_BATCHES');
+  if (!interval && !onRecordError && writeEmptyBatches === undefined) return job;
   return withJobOptions(job, {
     batchInterval: interval ? (/^\d+$/.test(interval) ? Number(interval) : interval) : undefined,
     onRecordError: onRecordError ? (onRecordError as OnRecordError) : undefined,
+    writeEmptyBatches,
   });
 }
 

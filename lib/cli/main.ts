@@ -7,8 +7,8 @@ import type { ProduceFlags } from './produce.ts';
 const RUN_NOTES = `
 Stops after --batches or --duration, or on Ctrl-C after the current batch; a second Ctrl-C stops
 at once (the next run resumes from the last committed batch).
-Environment: SLUICE_BATCH_INTERVAL and SLUICE_ON_RECORD_ERROR set what the flags set, as on AWS;
-SLUICE_DEBUG=1 is --debug.`;
+Environment: SLUICE_BATCH_INTERVAL, SLUICE_ON_RECORD_ERROR and SLUICE_WRITE_EMPTY_BATCHES (true or
+false) set what the flags set, as on AWS; SLUICE_DEBUG=1 is --debug.`;
 
 /**
  * Points commander's own errors (unknown option, missing argument) at the command's help:
@@ -39,6 +39,8 @@ function program(done: (code: number) => void): Command {
     .option('--parallelism <k>', "run tasks on k worker threads (like Spark's local[k])", '1')
     .option('--batch-interval <d>', "a batch every d instead of the job's batchInterval (e.g. 5s)")
     .addOption(new Option('--on-record-error <mode>', "fail or dead-letter instead of the job's onRecordError"))
+    .option('--write-empty-batches', "a batch without records still writes empty parts and _SUCCESS for each saveAs output (Spark's layout)")
+    .option('--no-write-empty-batches', 'a batch without records writes nothing for its saveAs outputs (the default)')
     .option('--state-dir <dir>', 'where checkpoints and lineage live (default: .sluice/<job name>)')
     .option('--reset', 'delete the state directory first (start from scratch)')
     .option('--allow-plan-change', 'resume from a checkpoint made by a changed job')

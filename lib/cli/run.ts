@@ -15,6 +15,8 @@ export interface RunFlags {
   readonly parallelism?: string;
   readonly batchInterval?: string;
   readonly onRecordError?: string;
+  /** `--write-empty-batches` (true) or `--no-write-empty-batches` (false); unset keeps the job's. */
+  readonly writeEmptyBatches?: boolean;
   readonly stateDir?: string;
   readonly reset?: boolean;
   readonly allowPlanChange?: boolean;
@@ -50,7 +52,7 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     const duration = durationMs(flags.duration, '--duration');
     // Checked here so a wrong flag is a usage error, not a failure of the job.
     durationMs(flags.batchInterval, '--batch-interval');
-    const jobOptions = localJobOptions({ batchInterval: flags.batchInterval, onRecordError: onRecordErrorFlag(flags.onRecordError) });
+    const jobOptions = localJobOptions({ batchInterval: flags.batchInterval, onRecordError: onRecordErrorFlag(flags.onRecordError), writeEmptyBatches: flags.writeEmptyBatches });
     const onStep = crashHook(process.env.SLUICE_CRASH_AT);
     const quiet = flags.quiet ?? false;
 

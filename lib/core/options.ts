@@ -1,6 +1,8 @@
 // The job options as the engine sees them. The user-facing options, with their defaults and
 // validation, are in lib/api/job.ts.
 
+import { SluiceError } from './errors.ts';
+
 /**
  * What to do with a record that a user function or decoder throws on.
  * @example
@@ -20,4 +22,23 @@ export interface ResolvedJobOptions {
   readonly taskTimeout: number;
   readonly checkpointInterval: number;
   readonly backpressure: boolean;
+  /** Whether a batch whose `saveAs*` output has no record writes empty parts and `_SUCCESS` (Spark's layout). */
+  readonly writeEmptyBatches: boolean;
+}
+
+/**
+ * A yes-or-no option given as text (an environment variable such as `SLUICE_WRITE_EMPTY_BATCHES`):
+ * `true` or `false`; unset or empty is `undefined`, and anything else is refused naming the
+ * variable, so a typo does not quietly keep the default.
+ *
+ * @example
+ * ```ts
+ * booleanSetting(process.env.SLUICE_WRITE_EMPTY_BATCHES, 'SLUICE_WRITE_EMPTY_BATCHES'); // true, false or undefined
+ * ```
+ */
+export function booleanSetting(text: string | undefined, name: string): boolean | undefined {
+  if (text === undefined || text === '') return undefined;
+  if (text === 'true') return true;
+  if (text === 'false') return false;
+  throw new SluiceError(`${name} must be true or false, got ${JSON.stringify(text)}`);
 }

@@ -19,8 +19,9 @@ import { Worker, type WorkerRuntime } from './worker.ts';
 export const PROTOCOL_STEPS = ['cut', 'sealed', 'lease', 'stage', 'part', 'success', 'commit', 'cleanup'] as const;
 /**
  * One step of the batch protocol (docs/design.md §3): `cut` (input ranges chosen), `sealed` (lineage
- * written), `lease` renewed, each `stage` done, each output `part` written, `success` marker
- * written, `commit` recorded, `cleanup` of obsolete blobs done.
+ * written), `lease` renewed, each `stage` done, each output's `part`s written, its `success` marker
+ * written (for an output an empty batch does not write: the points where they would be), `commit`
+ * recorded, `cleanup` of obsolete blobs done.
  *
  * @example
  * ```ts
@@ -277,7 +278,8 @@ export class Coordinator {
       sourceState[id] = cut.state;
     }
     await this.step('cut', t);
-    const record: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {} };
+    // writeEmptyBatches goes in the record: whoever runs the batch writes an empty output or not as the cut chose (outputs.ts).
+    const record: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {}, writeEmptyBatches: this.options.writeEmptyBatches };
     // Seal: from here on every computation of this batch reads exactly these splits.
     const written = await this.log.cutBatch(t, record, existing?.version ?? 0);
     if (!written.ours) {

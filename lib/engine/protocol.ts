@@ -25,8 +25,13 @@ export type BlockRef = {
   readonly partition: number;
 } & ({ readonly blob: string; readonly start: number; readonly end: number } | { readonly inline: Uint8Array } | { readonly empty: true });
 
-/** The version of {@link TaskDescriptor}: a worker refuses tasks of another version. */
-export const TASK_PROTOCOL = 2;
+/**
+ * The version of {@link TaskDescriptor}: a worker refuses tasks of another version. 3: an output
+ * task writes no part for an empty partition (the coordinator writes those, when the batch's
+ * output has a record), so a worker of version 2 must not run for a coordinator of version 3, nor
+ * the other way round.
+ */
+export const TASK_PROTOCOL = 3;
 
 /** One task: everything a worker needs besides the job's code. */
 export interface TaskDescriptor {
@@ -126,6 +131,13 @@ export interface BatchRecord {
   sourceState: { [nodeId: string]: JsonValue };
   /** Where outputs of this batch were written. */
   outputs: string[];
+  /**
+   * Whether an output without records writes Spark's empty parts and `_SUCCESS` in this batch:
+   * the job's `writeEmptyBatches` when the batch was cut, so every coordinator that runs the batch
+   * agrees, whatever its own options say. A record of a release before the option lacks it, and
+   * is read as true: those releases always wrote them.
+   */
+  writeEmptyBatches: boolean;
   /** Per-partition state blob pointers written by this batch (windows, keyed state). */
   state: { [nodeId: string]: JsonValue };
 }

@@ -227,6 +227,9 @@ export class Worker implements TaskHost {
           return undefined;
         }
         if (out.kind !== 'saveAsTextFiles' && out.kind !== 'saveAsJsonFiles') throw new TaskPayloadError(`output ${out.node.id} (${out.kind}) does not run on workers`);
+        // An empty partition writes nothing: the coordinator writes its empty part only when the
+        // batch's output has a record (outputs.ts), so an empty batch leaves no object behind.
+        if (records.length === 0) return 0;
         const line = out.kind === 'saveAsJsonFiles' ? jsonLine : formatRecord;
         let text = '';
         for (let i = 0; i < records.length; i++) text += `${line(records[i])}\n`;

@@ -37,6 +37,8 @@ export interface RunBatchesOptions {
   readonly taskTimeout?: Duration;
   /** How often stateful nodes write a full checkpoint instead of a delta. @default 10 × batchInterval */
   readonly checkpointInterval?: Duration;
+  /** Whether a batch without records writes empty parts and `_SUCCESS` for `saveAs*` outputs, as the job option. @default false */
+  readonly writeEmptyBatches?: boolean;
   /** Where `print()` blocks and warnings go. @default kept in memory */
   readonly log?: OutputLog;
   /** Output locations of `saveAs*Files`. @default the local file system, relative to the working directory */
@@ -88,7 +90,7 @@ export async function runBatches<T>(
   build: (ctx: StreamingContext) => DStream<T> | undefined | void,
 ): Promise<BatchOutput<T>[]> {
   const job = defineJob(
-    { name: options.name ?? 'test', batchInterval: options.batchInterval, defaultParallelism: options.defaultParallelism, maxTaskAttempts: options.maxTaskAttempts, onRecordError: options.onRecordError, taskTimeout: options.taskTimeout, checkpointInterval: options.checkpointInterval },
+    { name: options.name ?? 'test', batchInterval: options.batchInterval, defaultParallelism: options.defaultParallelism, maxTaskAttempts: options.maxTaskAttempts, onRecordError: options.onRecordError, taskTimeout: options.taskTimeout, checkpointInterval: options.checkpointInterval, writeEmptyBatches: options.writeEmptyBatches },
     build,
   );
   if (!Number.isInteger(options.batches) || options.batches < 0) {

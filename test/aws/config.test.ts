@@ -40,4 +40,14 @@ describe('the handlers’ configuration from the environment', () => {
     expect(() => withEnvOptions(job, { SLUICE_ON_RECORD_ERROR: 'skip' })).toThrow(/onRecordError must be 'fail' or 'dead-letter', got the string "skip"/);
     expect(() => withEnvOptions(job, { SLUICE_BATCH_INTERVAL: 'soon' })).toThrow(/batchInterval/);
   });
+
+  it('sets writeEmptyBatches from SLUICE_WRITE_EMPTY_BATCHES (true or false), over the job’s own', () => {
+    const job = defineJob({ name: 'j', batchInterval: '1s' }, () => undefined);
+    const spark = defineJob({ name: 's', batchInterval: '1s', writeEmptyBatches: true }, () => undefined);
+    expect(withEnvOptions(job, { SLUICE_WRITE_EMPTY_BATCHES: 'true' }).options.writeEmptyBatches).toBe(true);
+    expect(withEnvOptions(spark, { SLUICE_WRITE_EMPTY_BATCHES: 'false' }).options.writeEmptyBatches).toBe(false);
+    expect(withEnvOptions(spark, { SLUICE_WRITE_EMPTY_BATCHES: '' })).toBe(spark);
+    expect(() => withEnvOptions(job, { SLUICE_WRITE_EMPTY_BATCHES: 'yes' })).toThrow(/^SLUICE_WRITE_EMPTY_BATCHES must be true or false, got "yes"$/);
+    expect(() => withEnvOptions(job, { SLUICE_WRITE_EMPTY_BATCHES: 'TRUE' })).toThrow(/SLUICE_WRITE_EMPTY_BATCHES must be true or false, got "TRUE"/);
+  });
 });

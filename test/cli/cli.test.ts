@@ -47,15 +47,49 @@ describe('sluice run', () => {
     });
     expect(one.code, one.stderr).toBe(0);
     expect(three.code, three.stderr).toBe(0);
-    const a = (await readSavedBatches(join(dir, 'one'), 'counts')).map((b) => b.files);
-    const b = (await readSavedBatches(join(dir, 'three'), 'counts')).map((x) => x.files);
-    expect(a).toHaveLength(6);
-    expect(b).toEqual(a);
+    // Each batch by its place in the run (the first has input): the third has none and so, by default, no directory.
+    const saved = async (out: string) => {
+      const batches = await readSavedBatches(join(dir, out), 'counts');
+      return batches.map((x) => ({ batch: (x.time - batches[0].time) / 100, files: x.files }));
+    };
+    const a = await saved('one');
+    expect(a.map((x) => x.batch)).toEqual([0, 1, 3, 4, 5]);
+    expect(await saved('three')).toEqual(a);
+  }, 60_000);
+
+  it('--write-empty-batches, --no-write-empty-batches and SLUICE_WRITE_EMPTY_BATCHES choose whether a batch without input writes its directory', async () => {
+    // Prepare: the restart-job's third batch has no input.
+    const job = join(ROOT, 'test/fixtures/restart-job.ts');
+    const run = (name: string, flags: string[], env: Record<string, string> = {}) =>
+      sluice(['run', job, '--batches', '6', '--quiet', '--state-dir', join(dir, `${name}-state`), ...flags], { env: { ...env, SLUICE_TEST_OUT: join(dir, name) } });
+    /** Each saved batch by its place in the run (the first has input), with the names of its files. */
+    const layout = async (name: string) => {
+      const batches = await readSavedBatches(join(dir, name), 'counts');
+      return batches.map((b) => [(b.time - batches[0].time) / 100, Object.keys(b.files)]);
+    };
+    const parts = ['_SUCCESS', 'part-00000', 'part-00001', 'part-00002'];
+
+    // Act
+    const runs = await Promise.all([
+      run('flag', ['--write-empty-batches']),
+      run('env', [], { SLUICE_WRITE_EMPTY_BATCHES: 'true' }),
+      run('flag-over-env', ['--no-write-empty-batches'], { SLUICE_WRITE_EMPTY_BATCHES: 'true' }),
+    ]);
+
+    // Assess: Spark's layout for every batch, the empty third one included; or no directory for it.
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    const every = [0, 1, 2, 3, 4, 5].map((b) => [b, parts]);
+    expect(await layout('flag')).toEqual(every);
+    expect(await layout('env')).toEqual(every);
+    expect(await layout('flag-over-env')).toEqual(every.filter(([b]) => b !== 2));
+    const empty = (await readSavedBatches(join(dir, 'flag'), 'counts'))[2].files;
+    expect(empty).toEqual({ _SUCCESS: '', 'part-00000': '', 'part-00001': '', 'part-00002': '' });
   }, 60_000);
 
   it('gives the same output for a job with windows and state on worker threads', async () => {
     const job = join(ROOT, 'test/fixtures/stateful-job.ts');
-    const args = ['run', job, '--batches', '12', '--quiet'];
+    // --write-empty-batches: every batch writes each output (Spark's layout), on worker threads too.
+    const args = ['run', job, '--batches', '12', '--quiet', '--write-empty-batches'];
     const one = await sluice([...args, '--state-dir', join(dir, 's1')], { env: { SLUICE_TEST_OUT: join(dir, 'one') } });
     const three = await sluice([...args, '--parallelism', '3', '--state-dir', join(dir, 's3')], { env: { SLUICE_TEST_OUT: join(dir, 'three') } });
     expect(one.code, one.stderr).toBe(0);
@@ -97,6 +131,7 @@ describe('sluice with wrong input', () => {
     [['run', 'examples/wordcount.ts', '--parallelism', 'two'], 2, /--parallelism must be a whole number >= 1/, 'stderr'],
     [['run', 'examples/wordcount.ts', '--duration', 'soon'], 2, /^error: --duration: cannot read "soon" as a duration/m, 'stderr'],
     [['run', 'examples/wordcount.ts', '--frobnicate'], 2, /^error: unknown option '--frobnicate' \(see sluice help run\)$/m, 'stderr'],
+    [['run', 'examples/wordcount.ts', '--write-empty-batches=yes'], 2, /^error: unknown option '--write-empty-batches=yes' \(see sluice help run\)$/m, 'stderr'],
     [['run', 'examples/nope.ts'], 1, /^error: JobDefinitionError: job file examples\/nope.ts does not exist$/m, 'stderr'],
     [['run', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
     [['run', 'test/fixtures/throws-on-load.ts'], 1, /failed to load: config file missing/, 'stderr'],
@@ -104,6 +139,13 @@ describe('sluice with wrong input', () => {
     const r = await sluice(args);
     expect(r.code).toBe(code);
     expect(r[stream]).toMatch(message);
+  });
+
+  it('SLUICE_WRITE_EMPTY_BATCHES other than true or false: exits 1 naming the variable, before any batch', async () => {
+    const r = await sluice(['run', 'examples/wordcount.ts', '--batches', '1'], { env: { SLUICE_WRITE_EMPTY_BATCHES: 'yes' } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/^error: SluiceError: SLUICE_WRITE_EMPTY_BATCHES must be true or false, got "yes"$/m);
+    expect(r.stdout).toBe('');
   });
 
   it('refuses a second run on the same state directory while the first is running', async () => {

@@ -113,6 +113,7 @@ export function batchRecordWith(nodeId: string, shapes: { state: JsonValue; spli
     sourceState: { [nodeId]: shapes.state },
     outputs: [],
     state: {},
+    writeEmptyBatches: false,
   };
 }
 

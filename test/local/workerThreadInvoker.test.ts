@@ -7,7 +7,7 @@ import { MessageChannel, Worker as Thread } from 'node:worker_threads';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { buildGraph, type JobDefinition } from '../../lib/api/job.ts';
 import { Coordinator } from '../../lib/engine/coordinator.ts';
-import type { TaskFailure } from '../../lib/engine/protocol.ts';
+import { TASK_PROTOCOL, type TaskFailure } from '../../lib/engine/protocol.ts';
 import { Worker } from '../../lib/engine/worker.ts';
 import { BlobStoreClient, serveBlobStore } from '../../lib/local/blobStoreRpc.ts';
 import { ManualClock } from '../../lib/node/clock.ts';
@@ -194,7 +194,7 @@ describe('WorkerThreadInvoker', () => {
     expect(res.ok).toBe(false);
     expect(res.retryable).toBe(false);
     expect(res.error.name).toBe('TaskPayloadError');
-    expect(res.error.message).toMatch(/^not a Sluice task payload: protocol must be 2/);
+    expect(res.error.message).toMatch(new RegExp(`^not a Sluice task payload: protocol must be ${TASK_PROTOCOL},`));
 
     const unclonable = (await threads.invoke({ protocol: 1, fn: () => 1 })) as TaskFailure;
     expect(unclonable).toMatchObject({ ok: false, retryable: false });

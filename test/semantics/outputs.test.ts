@@ -1,7 +1,7 @@
 import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { PartitionInfo } from 'sluice';
+import { defineJob, type PartitionInfo } from 'sluice';
 import { runBatches } from 'sluice/testing';
 import { memoryLog } from '../../lib/local/log.ts';
 import { localSinks } from '../../lib/local/sinks.ts';
@@ -73,25 +73,70 @@ describe('saveAsTextFiles and saveAsJsonFiles', () => {
     await removeTempDir(dir);
   });
 
-  it('writes prefix-<time>/part-NNNNN, one per partition (empty ones too), and _SUCCESS', async () => {
+  it('writes prefix-<time>/part-NNNNN, one per partition (empty ones too), and _SUCCESS; a batch without records writes nothing', async () => {
     await runBatches({ batchInterval: interval, batches: 2, sinks: localSinks(dir) }, (ctx) => {
       const s = ctx.queueStream([['a', 'b'], []], { numPartitions: 3 });
       s.saveAsTextFiles('out/words');
       return s;
     });
-    expect((await readdir(join(dir, 'out'))).sort()).toEqual(['words-1000', 'words-2000']);
+    expect((await readdir(join(dir, 'out'))).sort()).toEqual(['words-1000']);
     expect(await readDirFiles(join(dir, 'out/words-1000'))).toEqual({
       _SUCCESS: '',
       'part-00000': '',
       'part-00001': 'a\n',
       'part-00002': 'b\n',
     });
-    expect(await readDirFiles(join(dir, 'out/words-2000'))).toEqual({
-      _SUCCESS: '',
-      'part-00000': '',
-      'part-00001': '',
-      'part-00002': '',
+  });
+
+  it("with writeEmptyBatches: true, a batch without records writes Spark's empty parts and _SUCCESS", async () => {
+    await runBatches({ batchInterval: interval, batches: 2, sinks: localSinks(dir), writeEmptyBatches: true }, (ctx) => {
+      const s = ctx.queueStream([['a', 'b'], []], { numPartitions: 3 });
+      s.saveAsTextFiles('out/words');
+      s.saveAsJsonFiles('out/json');
+      return s;
     });
+    expect((await readdir(join(dir, 'out'))).sort()).toEqual(['json-1000', 'json-2000', 'words-1000', 'words-2000']);
+    const empty = { _SUCCESS: '', 'part-00000': '', 'part-00001': '', 'part-00002': '' };
+    expect(await readDirFiles(join(dir, 'out/words-2000'))).toEqual(empty);
+    expect(await readDirFiles(join(dir, 'out/json-2000'))).toEqual(empty);
+    expect(await readDirFiles(join(dir, 'out/words-1000'))).toEqual({ _SUCCESS: '', 'part-00000': '', 'part-00001': 'a\n', 'part-00002': 'b\n' });
+  });
+
+  it('an output that filters every record away writes nothing, beside an output of the same batch that has records', async () => {
+    // Prepare: a sink that notes every write, so "nothing" means no write at all, not a write undone.
+    const puts: string[] = [];
+    const inner = localSinks(dir);
+    const sinks = (location: string) => {
+      const { store, key } = inner(location);
+      return { key, store: { ...store, put: (k: string, body: Uint8Array | string) => (puts.push(k), store.put(k, body)), get: store.get.bind(store), getRange: store.getRange.bind(store), exists: store.exists.bind(store), delete: store.delete.bind(store), list: store.list.bind(store) } };
+    };
+    const log = memoryLog();
+    const partitions: number[] = [];
+
+    // Act: three records in batch 1000, none in 2000; the "long" output keeps only words longer than 5 letters.
+    await runBatches({ batchInterval: interval, batches: 2, sinks, log }, (ctx) => {
+      const s = ctx.queueStream([['a', 'bb', 'ccc'], []], { numPartitions: 2 });
+      s.saveAsTextFiles('all');
+      s.filter((w) => w.length > 5).saveAsJsonFiles('long');
+      s.print();
+      s.foreachPartition((_records, { partition }) => void partitions.push(partition));
+      return s;
+    });
+
+    // Assess: only batch 1000 of "all" was written; print and foreachPartition ran for both batches, as in Spark.
+    expect(sorted(puts)).toEqual(['all-1000/_SUCCESS', 'all-1000/part-00000', 'all-1000/part-00001']);
+    expect(sorted(await readdir(dir))).toEqual(['all-1000']);
+    expect(log.printed).toEqual([block(1000, ['a', 'bb', 'ccc']), block(2000, [])]);
+    expect(partitions).toEqual([0, 1, 0, 1]);
+  });
+
+  it('refuses a writeEmptyBatches that is not true or false, saying what it got', () => {
+    expect(() => defineJob({ name: 'j', batchInterval: '1s', writeEmptyBatches: 'yes' as unknown as boolean }, () => undefined)).toThrow(
+      /^job j: writeEmptyBatches must be true or false, got the string "yes"$/,
+    );
+    expect(() => defineJob({ name: 'j', batchInterval: '1s', writeEmptyBatches: 1 as unknown as boolean }, () => undefined)).toThrow(/writeEmptyBatches must be true or false, got the number 1/);
+    expect(defineJob({ name: 'j', batchInterval: '1s' }, () => undefined).options.writeEmptyBatches).toBe(false);
+    expect(defineJob({ name: 'j', batchInterval: '1s', writeEmptyBatches: true }, () => undefined).options.writeEmptyBatches).toBe(true);
   });
 
   it('writes pairs as (k,v) lines, one part per reduce partition', async () => {
