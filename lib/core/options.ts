@@ -20,4 +20,8 @@ export interface ResolvedJobOptions {
   readonly taskTimeout: number;
   readonly checkpointInterval: number;
   readonly backpressure: boolean;
+  /** Batches of at most this many input records run inside the coordinator (0: never). */
+  readonly coordinatorBatchRecords: number;
+  /** ... and of at most this many bytes of input. */
+  readonly coordinatorBatchBytes: number;
 }
