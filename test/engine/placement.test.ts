@@ -137,7 +137,10 @@ describe('batches inside the coordinator', () => {
   it('a small batch makes no invocation, a capped batch that came back full makes the next fan out, and the output is what workers make', async () => {
     // Prepare: the same stream and job, once with batches in the coordinator (cap 4 over 2 shards), once always fanned out.
     const feed = (stream: OpenStream, batch: number) => {
-      if (batch === 0) (stream.append(0, 'a'), stream.append(1, 'b'));
+      if (batch === 0) {
+        stream.append(0, 'a');
+        stream.append(1, 'b');
+      }
       if (batch === 1) stream.append(1, 'a', 'a', 'c', 'c', 'c');
       if (batch === 3) stream.append(0, 'b');
     };
