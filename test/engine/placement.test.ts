@@ -130,7 +130,7 @@ const wordCount = (ctx: StreamingContext) =>
     .kinesisStream<string>('s')
     .map((w) => [w, 1] as [string, number])
     .reduceByKey((x, y) => x + y, { numPartitions: 2 })
-    .updateStateByKey<number>((vs, s) => vs.reduce((a, b) => a + b, s ?? 0))
+    .updateStateByKey((vs: number[], s: number | undefined) => vs.reduce((a, b) => a + b, s ?? 0))
     .saveAsTextFiles('out/counts');
 
 describe('batches inside the coordinator', () => {
