@@ -109,11 +109,16 @@ export function formatPlacement(rows: readonly PlacementRow[]): string {
   const lines = ['', 'Coordinator or workers (one word-count batch of N Kinesis records, AWS path on emulators, 4 shards, 4 reduce partitions)', ''];
   lines.push('| records | in the coordinator (ms) | fanned out (ms) | fanned out ÷ coordinator |', '|---:|---:|---:|---:|');
   for (const r of rows) lines.push(`| ${r.records} | ${r.coordinatorMs.toFixed(0)} | ${r.workersMs.toFixed(0)} | ${(r.workersMs / r.coordinatorMs).toFixed(2)} |`);
-  const cross = rows.find((r) => r.workersMs < r.coordinatorMs);
+  // The crossover is past the largest size at which the coordinator still won (the smallest sizes are the noisiest).
+  let last = -1;
+  rows.forEach((r, i) => {
+    if (r.coordinatorMs <= r.workersMs) last = i;
+  });
+  const cross = last >= 0 && last < rows.length - 1 ? rows[last + 1] : last < 0 ? rows[0] : undefined;
   lines.push(
     '',
     cross
-      ? `Crossover: fanning out is faster from ${cross.records} records (emulated Invoke; a real Invoke costs more, so the real crossover is higher).`
+      ? `Crossover: fanning out is faster from about ${cross.records} records (emulated Invoke; a real Invoke costs more, so the real crossover is higher).`
       : 'Crossover: none in this range (the coordinator was faster at every size measured).',
     '',
   );

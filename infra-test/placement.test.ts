@@ -75,7 +75,7 @@ describe('where a batch runs, on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', 
     const fanned = await batches('place-fanned', 50, 0);
     expect(inside.records).toEqual([50]);
     expect(inside.invokes).toEqual([0]);
-    expect(inside.logs.some((l) => l.includes('runs inside the coordinator'))).toBe(true);
+    expect(inside.logs.some((l) => l.includes('tasks run inside the coordinator'))).toBe(true);
     expect(fanned.records).toEqual([50]);
     // 4 shards and 4 reduce partitions: 4 map tasks and 4 output tasks.
     expect(fanned.invokes[0]).toBeGreaterThanOrEqual(8);
@@ -93,7 +93,7 @@ describe('where a batch runs, on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', 
     expect(run.records).toEqual([20, 380]);
     expect(run.invokes[0]).toBe(0);
     expect(run.invokes[1]).toBeGreaterThanOrEqual(8);
-    expect(run.logs.some((l) => l.includes('runs on workers'))).toBe(true);
+    expect(run.logs.some((l) => l.includes('tasks run on workers'))).toBe(true);
     const reference = await batches('place-large-fanned', 400, 0);
     expect(run.counts.length).toBeGreaterThan(0);
     expect(sum(run.counts)).toEqual(sum(reference.counts));

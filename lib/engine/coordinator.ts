@@ -310,7 +310,7 @@ export class Coordinator {
 
   private placed(run: BatchRun): BatchRun {
     const runs = runsOf(run.record) ?? 'workers';
-    if (runs !== this.lastRuns) this.rt.log.info(`batch ${run.time} runs ${runs === 'coordinator' ? 'inside the coordinator' : 'on workers'} (coordinatorBatchRecords: ${this.options.coordinatorBatchRecords})`);
+    if (runs !== this.lastRuns) this.rt.log.info(`tasks run ${runs === 'coordinator' ? 'inside the coordinator' : 'on workers'} from batch ${run.time} (coordinatorBatchRecords: ${this.options.coordinatorBatchRecords})`);
     this.lastRuns = runs;
     return run;
   }
