@@ -406,6 +406,11 @@ async function main(): Promise<void> {
     log: (m) => process.stderr.write(`[bench] ${m}\n`),
   });
   process.stdout.write(formatReport(result));
+  if (!values['skip-aws']) {
+    const { runPlacementBench, formatPlacement, PLACEMENT_FULL, PLACEMENT_QUICK } = await import('./placement.ts');
+    const rows = await runPlacementBench(values.quick ? PLACEMENT_QUICK : PLACEMENT_FULL, values.quick ? 1 : 3, (m) => process.stderr.write(`[bench] ${m}\n`));
+    process.stdout.write(formatPlacement(rows));
+  }
   if (!result.ok) process.exitCode = 1;
 }
 

@@ -28,7 +28,8 @@ function job(
   name: string,
   extra: { onRecordError?: 'fail' | 'dead-letter'; decode?: (b: Uint8Array) => string; maxTaskAttempts?: number; countWords?: boolean } = {},
 ): JobDefinition {
-  return defineJob({ name, batchInterval: '400ms', onRecordError: extra.onRecordError, maxTaskAttempts: extra.maxTaskAttempts }, (ctx) => {
+  // Fanned out: these tests drive, kill and stall the worker Lambdas (infra-test/placement.test.ts runs batches inside the coordinator).
+  return defineJob({ name, batchInterval: '400ms', onRecordError: extra.onRecordError, maxTaskAttempts: extra.maxTaskAttempts, coordinatorBatchRecords: 0 }, (ctx) => {
     const lines = ctx.kinesisStream(name, { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: 120, decode: extra.decode });
     lines.saveAsTextFiles(`s3://${name}-out/raw`);
     if (extra.countWords === false) return;

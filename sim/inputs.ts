@@ -154,16 +154,18 @@ export class SimStreamSource implements RecordSource {
     return this.net.call(this.proc, label, async () => work(), async () => work());
   }
 
-  async cut(time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
+  async cut(time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const prev = readState(state);
     const shards = await this.call('stream.listShards', () => this.stream.list(this.sim.now));
     const done = new Set(prev.done);
-    const splits: InputSplit[] = [];
+    const splits: Record<string, JsonValue>[] = [];
     const max = (this.spec.params.maxRecordsPerBatch as number | undefined) ?? 1000;
     for (const s of shards) {
       if (done.has(s.id) || s.parents.some((p) => !done.has(p))) continue;
       splits.push({ open: true, shard: s.id, after: prev.pos[s.id] ?? -1, until: time, max });
     }
+    // A limit (backpressure's, or the cap of a batch meant for the coordinator) is shared by the shards, as KinesisSource shares it.
+    if (limit !== undefined && splits.length) for (const s of splits) s.max = Math.min(max, Math.max(1, Math.ceil(limit / splits.length)));
     return { splits, state: prev as unknown as JsonValue };
   }
 

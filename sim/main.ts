@@ -24,11 +24,16 @@ async function main(): Promise<number> {
   const seeds = values.seed !== undefined ? [whole('seed', values.seed)] : Array.from({ length: whole('seeds', values.seeds) }, (_, i) => whole('from', values.from) + i);
   let failed = 0;
   let ms = 0;
+  // Both paths, and the switch between them, must be covered: counted over the seeds.
+  const paths = { coordinator: 0, workers: 0, switched: 0 };
   for (const seed of seeds) {
     const r = await runSeed(seed, values.job);
     ms += r.ms;
+    paths.coordinator += r.inCoordinator;
+    paths.workers += r.batches - r.inCoordinator;
+    if (r.inCoordinator > 0 && r.inCoordinator < r.batches) paths.switched++;
     if (values.verbose) {
-      console.log(`seed ${seed}: ${r.plan}; ${r.batches} batches committed, ${r.invocations} worker invocations, ${r.steps} events, trace ${r.trace}, ${r.ms.toFixed(0)} ms`);
+      console.log(`seed ${seed}: ${r.plan}; ${r.batches} batches committed (${r.inCoordinator} in the coordinator), ${r.invocations} worker invocations, ${r.steps} events, trace ${r.trace}, ${r.ms.toFixed(0)} ms`);
       for (const l of r.logs) console.log(`  ${l}`);
     }
     if (r.failures.length) {
@@ -39,6 +44,7 @@ async function main(): Promise<number> {
     }
   }
   console.log(`(${(ms / Math.max(1, seeds.length)).toFixed(0)} ms per seed)`);
+  console.log(`${paths.coordinator} batches committed in the coordinator, ${paths.workers} on workers; ${paths.switched} seeds switched between the two`);
   console.log(`${seeds.length} seeds, ${failed} failed`);
   return failed ? 1 : 0;
 }

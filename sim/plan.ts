@@ -36,6 +36,11 @@ export interface SeedPlan {
     /** The coordinator is slow to go on after a protocol step (per step). */
     readonly slowStep: number;
   };
+  /**
+   * The job's coordinatorBatchRecords: 0 (every batch fans out), one no batch reaches (every batch
+   * runs in the coordinator), or one that this world's batches cross both ways (the job switches).
+   */
+  readonly coordinatorBatchRecords: number;
   readonly stream: { readonly shards: number; readonly reshards: number; readonly reshardFrom: number; readonly reshardTo: number; readonly maxLagMs: number; readonly meanGapMs: number };
   /**
    * The job's writeEmptyBatches in each coordinator invocation: never, always, or `mixed` (odd
@@ -83,8 +88,9 @@ export function planFor(seed: number, job?: string): SeedPlan {
       maxLagMs: rng.pick([0, 1000, 3000]),
       meanGapMs: rng.pick([50, 150]),
     },
-    // Drawn last, so the draws above stay what they were before the option existed.
+    // Drawn last, so the draws above stay what they were before these options existed.
     writeEmptyBatches: rng.pick(['never', 'never', 'always', 'mixed'] as const),
+    coordinatorBatchRecords: rng.pick([0, 1_000_000_000, 5, 20, 60]),
   };
 }
 
@@ -93,5 +99,5 @@ export function describePlan(p: SeedPlan): string {
   const faults = Object.entries({ ...p.faults, ...p.lambdaFaults, ...p.coordinator })
     .filter(([, v]) => typeof v === 'number' && v > 0)
     .map(([k]) => k);
-  return `job ${p.job.name}, ${p.interval / 1000} s batches, empty batches written ${p.writeEmptyBatches}, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}`;
+  return `job ${p.job.name}, ${p.interval / 1000} s batches, empty batches written ${p.writeEmptyBatches}, coordinator batches ≤ ${p.coordinatorBatchRecords} records, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}`;
 }

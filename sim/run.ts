@@ -10,6 +10,8 @@ export interface SeedResult {
   readonly batches: number;
   readonly steps: number;
   readonly invocations: number;
+  /** Committed batches whose record said they run in the coordinator. */
+  readonly inCoordinator: number;
   /** Hash of the event order: one seed always gives the same. */
   readonly trace: string;
   readonly ms: number;
@@ -35,6 +37,7 @@ export async function runSeed(seed: number, job?: string): Promise<SeedResult> {
     batches: world.commits.length,
     steps: world.sim.steps,
     invocations: world.invocations,
+    inCoordinator: world.commits.filter((c) => c.runs === 'coordinator').length,
     trace: world.sim.trace,
     ms: performance.now() - began,
     logs: world.logs,

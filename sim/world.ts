@@ -31,6 +31,8 @@ export interface Commit {
   readonly epoch: number;
   /** Each source's records per split, as the committed lineage record seals them. */
   readonly inputs: Record<string, unknown[][]>;
+  /** Where the batch's lineage record says its tasks run, at the commit (a recovery decides again). */
+  readonly runs: string;
   /** The batch's output files at the moment of the commit. */
   readonly sinks: Files;
   /** Whether the batch was cut to write its empty outputs (its lineage record says). */
@@ -110,7 +112,16 @@ class SizedMetaStore extends MemoryMetaStore {
 /** The job's definition for a simulated job. */
 export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv, writeEmptyBatches = false): JobDefinition {
   return defineJob(
-    { name: 'sim', batchInterval: plan.interval, taskTimeout: plan.taskTimeoutMs, maxTaskAttempts: 4, checkpointInterval: 3 * plan.interval, writeEmptyBatches, ...job.options },
+    {
+      name: 'sim',
+      batchInterval: plan.interval,
+      taskTimeout: plan.taskTimeoutMs,
+      maxTaskAttempts: 4,
+      checkpointInterval: 3 * plan.interval,
+      coordinatorBatchRecords: plan.coordinatorBatchRecords,
+      writeEmptyBatches,
+      ...job.options,
+    },
     (ctx) => job.build(ctx, env),
   );
 }
@@ -309,6 +320,7 @@ export class World {
       epoch,
       inputs,
       writeEmptyBatches: record.writeEmptyBatches !== false,
+      runs: typeof record.runs === 'string' ? record.runs : 'workers',
       sinks: await this.outputFiles(this.sinkStore, time),
       deadLetters: await filesUnder(this.blobs, keys.deadLetterPrefix(time)),
     };

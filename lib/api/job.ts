@@ -65,6 +65,23 @@ export interface JobOptions {
    * @default false
    */
   readonly writeEmptyBatches?: boolean;
+  /**
+   * Batches of at most this many input records run inside the coordinator instead of fanning
+   * their tasks out to workers (on AWS: no worker Lambda invocation). The size is what the cut
+   * saw: the records of blocks and queue slices, the bytes of files; Kinesis shards are read by
+   * the tasks, so after a small batch the next is cut with at most this many records (and
+   * `coordinatorBatchBytes`), and a batch that reached that cap makes the next one fan out.
+   * Results, guarantees and recovery are the same either way. `0` fans every batch out.
+   * @default 1000 (measured: `npm run bench`, "coordinator or workers")
+   */
+  readonly coordinatorBatchRecords?: number;
+  /**
+   * The most bytes of input a batch run inside the coordinator may have (see
+   * `coordinatorBatchRecords`): Kinesis records may be up to 1 MB each, and the coordinator's
+   * memory (512 MB on AWS by default) holds the batch's input, its shuffle and its state.
+   * @default 16 MiB (16777216)
+   */
+  readonly coordinatorBatchBytes?: number;
 }
 
 
@@ -114,7 +131,31 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
   if (typeof backpressure !== 'boolean') throw new JobDefinitionError(`job ${name}: backpressure must be true or false, got ${describeValue(backpressure)}`);
   const writeEmptyBatches = options.writeEmptyBatches ?? false;
   if (typeof writeEmptyBatches !== 'boolean') throw new JobDefinitionError(`job ${name}: writeEmptyBatches must be true or false, got ${describeValue(writeEmptyBatches)}`);
-  return { name, batchInterval, defaultParallelism: dp, maxTaskAttempts: attempts, onRecordError, taskTimeout, checkpointInterval, backpressure, writeEmptyBatches };
+  const coordinatorBatchRecords = wholeAtLeastZero(options.coordinatorBatchRecords ?? DEFAULT_COORDINATOR_BATCH_RECORDS, name, 'coordinatorBatchRecords', '0 fans every batch out to workers');
+  const coordinatorBatchBytes = wholeAtLeastZero(options.coordinatorBatchBytes ?? DEFAULT_COORDINATOR_BATCH_BYTES, name, 'coordinatorBatchBytes', 'e.g. 16777216 for 16 MiB');
+  return {
+    name,
+    batchInterval,
+    defaultParallelism: dp,
+    maxTaskAttempts: attempts,
+    onRecordError,
+    taskTimeout,
+    checkpointInterval,
+    backpressure,
+    coordinatorBatchRecords,
+    coordinatorBatchBytes,
+    writeEmptyBatches,
+  };
+}
+
+/** Batches up to this many records run in the coordinator unless a job says otherwise (bench: "coordinator or workers"). */
+const DEFAULT_COORDINATOR_BATCH_RECORDS = 1000;
+/** ... and up to this many bytes: a coordinator Lambda has 512 MB by default, and a batch takes a few times its input in memory. */
+const DEFAULT_COORDINATOR_BATCH_BYTES = 16 * 1024 * 1024;
+
+function wholeAtLeastZero(v: unknown, job: string, option: string, hint: string): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new JobDefinitionError(`job ${job}: ${option} must be a whole number >= 0 (${hint}), got ${describeValue(v)}`);
+  return v;
 }
 
 /**

@@ -27,10 +27,11 @@ export { deaggregate, type UserRecord } from './kinesis/kpl.ts';
  * the records of one partition key keep their order across splits and merges.
  *
  * Split shapes (plain JSON):
- * - open: `{ open: true, shard, after: seq | null, start: 'TRIM_HORIZON' | 'LATEST' | { timestamp } | null, until, max, closed?, resume? }`
- * - sealed: `{ shard, after, start, end: seq | null, count, first?, exhausted?, resume? }` — `first`
+ * - open: `{ open: true, shard, after: seq | null, start: 'TRIM_HORIZON' | 'LATEST' | { timestamp } | null, until, max, maxBytes?, closed?, resume? }`
+ * - sealed: `{ shard, after, start, end: seq | null, count, first?, exhausted?, resume?, full? }` — `first`
  *   is the first record consumed when there was no `after`, so a re-read starts exactly there
- *   (`LATEST` and `{ timestamp }` name no fixed record); `count` counts Kinesis records.
+ *   (`LATEST` and `{ timestamp }` name no fixed record); `count` counts Kinesis records; `full`
+ *   says the read stopped at `maxBytes` (a batch capped to run in the coordinator).
  *
  * State (JSON): `{ positions: { [shard]: seq }, starts: { [shard]: start }, resume: { [shard]: Resume }, exhausted: [shard] }`.
  *
@@ -75,9 +76,15 @@ export class KinesisSource implements RecordSource {
   }
 
   /** Coordinator side: the open splits of the batch at `time`, one per readable shard. */
-  async cut(time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
+  async cut(time: number, state: JsonValue | undefined, limit?: number, maxBytes?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const listing = await this.api.listShards();
-    return cutSplits(listing, state, { time, initialPosition: this.initialPosition, maxRecords: this.maxRecords, ...(limit === undefined ? {} : { limit }) });
+    return cutSplits(listing, state, {
+      time,
+      initialPosition: this.initialPosition,
+      maxRecords: this.maxRecords,
+      ...(limit === undefined ? {} : { limit }),
+      ...(maxBytes === undefined ? {} : { maxBytes }),
+    });
   }
 
   /** Coordinator side: each shard moved on to the end of its sealed range. */

@@ -24,6 +24,10 @@ export interface ResolvedJobOptions {
   readonly backpressure: boolean;
   /** Whether a batch whose `saveAs*` output has no record writes empty parts and `_SUCCESS` (Spark's layout). */
   readonly writeEmptyBatches: boolean;
+  /** Batches of at most this many input records run inside the coordinator (0: never). */
+  readonly coordinatorBatchRecords: number;
+  /** ... and of at most this many bytes of input. */
+  readonly coordinatorBatchBytes: number;
 }
 
 /**

@@ -8,6 +8,7 @@ import { Backpressure } from './backpressure.ts';
 import { firstCheckpoint, resumeCheckpoint, type StartingJob } from './checkpointFit.ts';
 import { CommitLog } from './commitLog.ts';
 import { CommitNotices } from './commitNotices.ts';
+import { type BatchRuns, Placement, runsOf, smaller } from './placement.ts';
 import { clearOutputs, outputLocations, runOutput } from './outputs.ts';
 import type { BatchRecord, Checkpoint } from './protocol.ts';
 import { Retention } from './retention.ts';
@@ -76,6 +77,9 @@ export class Coordinator {
   private started = false;
   private current: BatchRun | undefined;
   private backpressure: Backpressure | undefined;
+  private placement!: Placement;
+  /** Where the last batch ran, to log when that changes. */
+  private lastRuns: BatchRuns | undefined;
   /** Whether `start` found a checkpoint to resume from. */
   resumed = false;
 
@@ -124,6 +128,7 @@ export class Coordinator {
     await this.log.acquireLease();
     await this.loadCheckpoint();
     if (this.options.backpressure) this.backpressure = new Backpressure(this.graph.sources, this.interval, this.checkpoint.rates as Checkpoint['rates'] | undefined);
+    this.placement = new Placement({ records: this.options.coordinatorBatchRecords, bytes: this.options.coordinatorBatchBytes }, this.checkpoint.placement);
     await this.retention.sweep(this.checkpoint);
     for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
     // Before the first cut: a queue must not deliver again what the last committed batch consumed.
@@ -258,7 +263,7 @@ export class Coordinator {
       const claimed = await this.log.claimBatch(t);
       if (claimed) {
         this.rt.log.info(`recovering batch ${t} from its lineage record`);
-        return new BatchRun(this.context(), claimed.value, claimed.version, true);
+        return this.recovered(claimed);
       }
       existing = undefined;
     }
@@ -266,6 +271,9 @@ export class Coordinator {
     if (existing) await clearOutputs([...existing.value.outputs, ...outputLocations(this.graph.outputs, t)], this.rt.sinks);
     const splits: Record<string, InputSplit[]> = {};
     const sourceState: Record<string, JsonValue> = {};
+    // A batch predicted small is cut no larger than what the coordinator runs itself.
+    const cap = kept ? undefined : this.placement.cap();
+    let full = false;
     for (const spec of this.graph.sources) {
       const id = spec.nodeId;
       if (kept?.has(id)) {
@@ -273,23 +281,40 @@ export class Coordinator {
         sourceState[id] = existing!.value.sourceState[id];
         continue;
       }
-      const cut = await this.source(id).cut(t, this.checkpoint.sourceState[id], this.backpressure?.limit(id));
+      const cut = await this.source(id).cut(t, this.checkpoint.sourceState[id], smaller(this.backpressure?.limit(id), cap?.records), cap?.bytes);
       splits[id] = cut.splits;
       sourceState[id] = cut.state;
+      full ||= Placement.cutFull(cut.splits, cap);
     }
     await this.step('cut', t);
+    const runs = this.placement.decide(splits, cap);
     // writeEmptyBatches goes in the record: whoever runs the batch writes an empty output or not as the cut chose (outputs.ts).
-    const record: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {}, writeEmptyBatches: this.options.writeEmptyBatches };
+    const record: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {}, writeEmptyBatches: this.options.writeEmptyBatches, runs };
     // Seal: from here on every computation of this batch reads exactly these splits.
     const written = await this.log.cutBatch(t, record, existing?.version ?? 0);
     if (!written.ours) {
       // An older coordinator's record came first: go on from it, and give back what this cut took.
       for (const spec of this.graph.sources) this.source(spec.nodeId).abandon?.(splits[spec.nodeId] ?? []);
       this.rt.log.info(`recovering batch ${t} from the lineage record an earlier coordinator wrote meanwhile`);
-      return new BatchRun(this.context(), written.value, written.version, true);
+      return this.recovered(written);
     }
     await this.step('sealed', t);
-    return new BatchRun(this.context(), record, written.version);
+    const run = new BatchRun(this.context(), record, written.version);
+    run.full = full;
+    return this.placed(run);
+  }
+
+  /** A batch claimed from an earlier coordinator's record: it runs where this coordinator's bounds say, whatever the record was cut for. */
+  private recovered(claimed: { value: BatchRecord; version: number }): BatchRun {
+    const runs = this.placement.decideRecovered(claimed.value.splits, runsOf(claimed.value));
+    return this.placed(new BatchRun(this.context(), { ...claimed.value, runs }, claimed.version, true));
+  }
+
+  private placed(run: BatchRun): BatchRun {
+    const runs = runsOf(run.record) ?? 'workers';
+    if (runs !== this.lastRuns) this.rt.log.info(`tasks run ${runs === 'coordinator' ? 'inside the coordinator' : 'on workers'} from batch ${run.time} (coordinatorBatchRecords: ${this.options.coordinatorBatchRecords})`);
+    this.lastRuns = runs;
+    return run;
   }
 
   /** The sources of an earlier plan's record whose input is sealed and that this job still has: their input stands. */
@@ -328,8 +353,11 @@ export class Coordinator {
       const { node, op } = this.graph.stateful[i];
       run.record.state[node.id] = nextPointer(this.checkpoint.state[node.id] as StatePointer | undefined, t, sb.numPartitions, op);
     });
+    this.placement.completed(run.inputRecords(), run.full);
+    const placement = this.placement.enabled ? this.placement.snapshot() : undefined;
     const next: Checkpoint = {
       ...this.checkpoint,
+      ...(placement ? { placement } : {}),
       lastCompleted: t,
       sourceState: { ...this.checkpoint.sourceState, ...run.record.sourceState },
       state: { ...this.checkpoint.state, ...run.record.state },

@@ -140,6 +140,9 @@ export interface BatchRecord {
   writeEmptyBatches: boolean;
   /** Per-partition state blob pointers written by this batch (windows, keyed state). */
   state: { [nodeId: string]: JsonValue };
+  // `runs` (placement.ts `runsOf`): where its tasks run, 'coordinator' or 'workers', decided at
+  // the cut; a coordinator that recovers the batch decides again, and the completed record says
+  // where it ran. Absent in records of earlier releases, hence not a declared field.
 }
 
 /** The job checkpoint (MetaStore key `checkpoint`): the commit point of every batch. */
@@ -157,6 +160,9 @@ export interface Checkpoint {
   state: { [nodeId: string]: JsonValue };
   /** Backpressure: each source's rate estimator and the rate it allowed (empty without backpressure; absent in checkpoints of earlier releases). */
   rates: { [nodeId: string]: JsonValue };
+  // `placement` (placement.ts `PlacementHint`): the last batch's size, from which the next
+  // coordinator predicts where its first batch runs. Absent in checkpoints of earlier releases
+  // and of jobs that never run a batch in the coordinator, hence not a declared field.
 }
 
 /** The coordinator lease (MetaStore key `lease`). */

@@ -7,10 +7,11 @@ import type { BlobStore, Clock, InputSplit, Invoker, OutputLog } from '../ports/
 import type { CommitLog } from './commitLog.ts';
 import { jsonLine } from './format.ts';
 import { OpenSplitReads } from './openSplitReads.ts';
+import { cameBackFull, runsOf } from './placement.ts';
 import { forEachLimit } from './pool.ts';
 import { type BatchRecord, type CacheOutput, type Checkpoint, keys, type MapOutput, type StageRef, type TaskFailure, type TaskResult } from './protocol.ts';
 import { describeTask, type StageInfo, splitCounts, stageDependencies, stageKeyOf, stageSourceReads } from './stageLineage.ts';
-import type { Worker } from './worker.ts';
+import { toFailure, type Worker } from './worker.ts';
 
 /** What a batch in flight needs from its coordinator. */
 export interface BatchContext {
@@ -68,6 +69,8 @@ export class BatchRun implements BatchExecutor {
   private readonly deadLetterCounts = new Map<string, number>();
   /** Set when some task attempt did not succeed: it may have written blobs nobody was told of. */
   private unknownWrites: boolean;
+  /** Set when a source handed out as much as its cap let it (at the cut, or an open split when sealed): more is waiting. */
+  full = false;
 
   constructor(
     private readonly c: BatchContext,
@@ -108,6 +111,11 @@ export class BatchRun implements BatchExecutor {
     const out: string[] = [];
     for (const outputs of this.outputs.values()) for (const o of outputs) if (o?.blob) out.push(o.blob);
     return out;
+  }
+
+  /** Whether every task of this batch runs inside the coordinator (its lineage record says where). */
+  private get inCoordinator(): boolean {
+    return runsOf(this.record) === 'coordinator';
   }
 
   /** The received blocks this batch's input was cut into (kept for `remember`). */
@@ -220,7 +228,8 @@ export class BatchRun implements BatchExecutor {
     try {
       const n = stage.root.numPartitions;
       const results: TaskResult[] = new Array(n);
-      const lanes = stage.local ? 1 : this.c.invoker.parallelism;
+      // A batch run in the coordinator runs every stage as the coordinator runs its own: one lane.
+      const lanes = stage.local || this.inCoordinator ? 1 : this.c.invoker.parallelism;
       await forEachLimit(n, lanes, async (p) => {
         results[p] = await this.runTask(stage, p, localAction);
       });
@@ -242,7 +251,9 @@ export class BatchRun implements BatchExecutor {
       for (const [nodeId, parts] of Object.entries(r.sealed)) {
         for (const [p, split] of Object.entries(parts)) {
           // First writer wins: a split already sealed keeps its range.
-          if (splits[nodeId][Number(p)]?.open !== true) continue;
+          const open = splits[nodeId][Number(p)];
+          if (open?.open !== true) continue;
+          if (stage.plan.time === this.time && cameBackFull(open, split)) this.full = true;
           splits[nodeId][Number(p)] = split;
           changed = true;
         }
@@ -302,17 +313,16 @@ export class BatchRun implements BatchExecutor {
       let res: TaskResult | TaskFailure;
       const timer = new AbortController();
       try {
-        const running = stage.local ? this.c.worker.execute(task, stage.plan, localAction) : (this.c.invoker.invoke(task) as Promise<TaskResult | TaskFailure>);
+        const running =
+          stage.local || this.inCoordinator ? this.c.worker.execute(task, stage.plan, localAction) : (this.c.invoker.invoke(task) as Promise<TaskResult | TaskFailure>);
         const timeout = clock.deadline(clock.now() + options.taskTimeout, timer.signal).then((): never => {
           throw new SluiceError(`task ${stage.key} partition ${p} timed out after ${options.taskTimeout} ms`);
         });
         res = await Promise.race([running, timeout]);
       } catch (e) {
-        res = {
-          ok: false,
-          error: { name: e instanceof Error ? e.name : 'Error', message: e instanceof Error ? e.message : String(e), stack: e instanceof Error ? e.stack : undefined },
-          retryable: true,
-        };
+        // As a worker answers: a task run in this process keeps its error's context, a lost map
+        // output is recomputed and a payload error is not retried, as when it ran on a worker.
+        res = toFailure(e);
       } finally {
         // A reason of our own: without one, abort() builds a DOMException per task.
         timer.abort(ANSWERED);

@@ -177,9 +177,11 @@ export interface RecordSource {
    * the previous batch (`undefined` at the very first batch of a job); the returned `state` is
    * stored in the lineage record and, on commit, in the job checkpoint. With `limit` (backpressure),
    * a source that can hold records back hands out at most that many in this batch; one that
-   * cannot (a queue, a file) ignores it.
+   * cannot (a queue, a file) ignores it. With `maxBytes` (a batch meant to run inside the
+   * coordinator), a source whose splits are open caps them at about that many bytes too, and marks
+   * a sealed split that stopped there `full: true`; an open split's `max` is its record cap.
    */
-  cut(time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }>;
+  cut(time: number, state: JsonValue | undefined, limit?: number, maxBytes?: number): Promise<{ splits: InputSplit[]; state: JsonValue }>;
   /**
    * Reads one split. For an open split, also returns the sealed split it consumed. Records that
    * could not be decoded are left out of `records` and listed in `failures` (with their place in

@@ -17,7 +17,9 @@ export function testCoordinator(
   build: (ctx: StreamingContext) => void,
   overrides: Partial<CoordinatorRuntime> & { wrapInvoker?: (inner: Invoker) => Invoker; outDir?: string } = {},
 ) {
-  const job = defineJob({ name: 'engine-test', ...options }, build);
+  // The engine tests drive tasks through the invoker (and intercept them there): batches run in the
+  // coordinator only in the tests that set coordinatorBatchRecords.
+  const job = defineJob({ name: 'engine-test', coordinatorBatchRecords: 0, ...options }, build);
   const graph = buildGraph(job);
   const blobs = overrides.blobs ?? new MemoryBlobStore();
   const meta = overrides.meta ?? new MemoryMetaStore();

@@ -33,9 +33,11 @@ class OpenStreamSource implements RecordSource {
     private readonly stream: OpenStream,
   ) {}
 
-  async cut(_time: number, state: JsonValue | undefined): Promise<{ splits: InputSplit[]; state: JsonValue }> {
+  async cut(_time: number, state: JsonValue | undefined, limit?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
     const pos = (state ?? this.stream.shards.map(() => 0)) as number[];
-    return { splits: pos.map((from, shard) => ({ open: true, shard, from })), state: pos };
+    // A limit is shared by the shards as KinesisSource shares it: each split's `max`.
+    const max = limit === undefined ? undefined : Math.max(1, Math.ceil(limit / pos.length));
+    return { splits: pos.map((from, shard) => ({ open: true, shard, from, ...(max === undefined ? {} : { max }) })), state: pos };
   }
 
   async read(split: InputSplit): Promise<{ records: unknown[]; sealedSplit?: InputSplit }> {
@@ -43,8 +45,9 @@ class OpenStreamSource implements RecordSource {
     const from = split.from as number;
     if (split.open !== true) return { records: this.stream.shards[shard].slice(from, split.to as number) };
     this.stream.openReads[shard]++;
-    const to = this.stream.shards[shard].length;
-    return { records: this.stream.shards[shard].slice(from, to), sealedSplit: { shard, from, to } };
+    const all = this.stream.shards[shard].length;
+    const to = typeof split.max === 'number' ? Math.min(all, from + split.max) : all;
+    return { records: this.stream.shards[shard].slice(from, to), sealedSplit: { shard, from, to, count: to - from } };
   }
 
   advance(state: JsonValue, sealed: readonly InputSplit[]): JsonValue {

@@ -28,6 +28,7 @@ export class ShardReader {
     const start = after === null ? parseStart(split.start ?? 'TRIM_HORIZON', this.context.nodeId) : null;
     const until = typeof split.until === 'number' ? split.until : Number.POSITIVE_INFINITY;
     const max = typeof split.max === 'number' && split.max >= 1 ? split.max : this.context.maxRecords;
+    const maxBytes = typeof split.maxBytes === 'number' && split.maxBytes >= 1 ? split.maxBytes : Number.POSITIVE_INFINITY;
 
     // Where reading starts. LATEST and timestamps name no record: remember since when we look,
     // and keep an iterator that can pick up there in the next batch if nothing was consumed.
@@ -43,9 +44,9 @@ export class ShardReader {
     const cursor = new Cursor(this.api, shard, origin, resume);
     await cursor.open();
 
-    const read = new OpenRead(cursor, until, max, split.closed === true);
+    const read = new OpenRead(cursor, until, max, maxBytes, split.closed === true);
     await read.run();
-    const { consumed, exhausted, resumeAt } = read;
+    const { consumed, exhausted, resumeAt, bytesFull } = read;
 
     const sealed: Record<string, JsonValue> = {
       shard,
@@ -55,6 +56,7 @@ export class ShardReader {
       count: consumed.length,
     };
     if (after === null && consumed.length > 0) sealed.first = consumed[0].SequenceNumber!;
+    if (bytesFull) sealed.full = true;
     if (exhausted) sealed.exhausted = true;
     else if (consumed.length === 0 && since !== undefined && after === null && resumeAt) sealed.resume = { iterator: resumeAt.iterator, at: resumeAt.at, since } satisfies Resume;
     return { ...decodeAll(this.context, shard, consumed), sealedSplit: sealed };
@@ -114,10 +116,14 @@ export class ShardReader {
 
 /**
  * One read of an open split, page by page: it stops at the first record of a later batch, at
- * the split's `max` records, at the end of a closed shard, or when an open shard is caught up.
+ * the split's `max` records or `maxBytes` bytes of data, at the end of a closed shard, or when an
+ * open shard is caught up.
  */
 class OpenRead {
   readonly consumed: _Record[] = [];
+  /** The read stopped because it reached `maxBytes`. */
+  bytesFull = false;
+  private bytes = 0;
   /** The shard is closed and every record of it was consumed. */
   exhausted = false;
   /** Where a read that consumed nothing can pick up in the next batch. */
@@ -128,6 +134,7 @@ class OpenRead {
     private readonly cursor: Cursor,
     private readonly until: number,
     private readonly max: number,
+    private readonly maxBytes: number,
     private readonly closed: boolean,
   ) {}
 
@@ -150,6 +157,14 @@ class OpenRead {
         this.keep(page.used, page.usedAt);
         return 'stop';
       }
+      // The byte cap is a bound on memory, not an exact size: a record that would cross it waits
+      // for the next batch, unless it is the first (a read always makes progress).
+      const size = r.Data?.byteLength ?? 0;
+      if (this.consumed.length > 0 && this.bytes + size > this.maxBytes) {
+        this.bytesFull = true;
+        return 'stop';
+      }
+      this.bytes += size;
       this.consumed.push(r);
       this.cursor.consumed(r);
       if (this.consumed.length >= this.max) {

@@ -39,12 +39,14 @@ export interface CutOptions {
   readonly maxRecords: number;
   /** Backpressure: the most records the batch reads, over all its splits. */
   readonly limit?: number;
+  /** A batch meant for the coordinator: about the most bytes it reads, over all its splits. */
+  readonly maxBytes?: number;
 }
 
 /**
  * The open splits of a batch, one per readable shard, and the state they start from.
  *
- * A split is `{ open: true, shard, after: seq | null, start: 'TRIM_HORIZON' | 'LATEST' | { timestamp } | null, until, max, closed?, resume? }`.
+ * A split is `{ open: true, shard, after: seq | null, start: 'TRIM_HORIZON' | 'LATEST' | { timestamp } | null, until, max, maxBytes?, closed?, resume? }`.
  *
  * @example
  * ```ts
@@ -85,6 +87,10 @@ export function cutSplits(listing: readonly ListedShard[], state: JsonValue | un
   if (options.limit !== undefined && splits.length) {
     const each = Math.max(1, Math.ceil(options.limit / splits.length));
     for (const split of splits) split.max = Math.min(options.maxRecords, each);
+  }
+  if (options.maxBytes !== undefined && splits.length) {
+    const each = Math.max(1, Math.ceil(options.maxBytes / splits.length));
+    for (const split of splits) split.maxBytes = each;
   }
   // Exhausted shards are dropped: only their ids stay, until the stream forgets them, so their children can start.
   next.exhausted = [...exhausted].sort();
