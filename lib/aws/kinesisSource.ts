@@ -5,7 +5,7 @@ import { KinesisApi } from './kinesis/api.ts';
 import { type Decoder, defaultDecode } from './kinesis/decode.ts';
 import { parseStart, type StartPosition } from './kinesis/positions.ts';
 import { ShardReader } from './kinesis/reader.ts';
-import { advanceState, cutSplits } from './kinesis/shardLineage.ts';
+import { advanceState, cutSplits, type ListedShard, listingStale } from './kinesis/shardLineage.ts';
 
 export type { RecordMeta } from './kinesis/decode.ts';
 export { deaggregate, type UserRecord } from './kinesis/kpl.ts';
@@ -13,7 +13,8 @@ export { deaggregate, type UserRecord } from './kinesis/kpl.ts';
 /**
  * `ctx.kinesisStream`: one input partition per shard (docs/design.md §4.2, §5).
  *
- * The coordinator's `cut` lists the shards and hands each readable shard an *open* split: read
+ * The coordinator's `cut` takes the shards from a listing it keeps across cuts (listed again when
+ * a shard ended, or after `listShardsIntervalMs`) and hands each readable shard an *open* split: read
  * after the shard's last sealed sequence number (or from the initial position) until a record
  * arrived after the batch time, the shard is caught up, or `maxRecordsPerBatch` records. The
  * task that reads it reports the range it consumed (`sealedSplit`); the coordinator seals that
@@ -47,6 +48,9 @@ export class KinesisSource implements RecordSource {
   private readonly reader: ShardReader;
   private readonly initialPosition: StartPosition;
   private readonly maxRecords: number;
+  private readonly listInterval: number;
+  /** The coordinator's last shard listing, kept across cuts (see {@link KinesisSourceOptions.listShardsIntervalMs}). */
+  private listing: { readonly shards: readonly ListedShard[]; readonly at: number } | undefined;
 
   constructor(
     private readonly spec: SourceSpec,
@@ -62,6 +66,11 @@ export class KinesisSource implements RecordSource {
       throw new SluiceError(`${nodeId}: maxRecordsPerBatch must be a whole number >= 1, got ${JSON.stringify(max)}`, { nodeId });
     }
     this.maxRecords = max;
+    const interval = options.listShardsIntervalMs ?? LIST_SHARDS_INTERVAL_MS;
+    if (typeof interval !== 'number' || !(interval >= 0)) {
+      throw new SluiceError(`${nodeId}: listShardsIntervalMs must be a number of milliseconds >= 0 (0 lists the shards at every cut), got ${JSON.stringify(interval)}`, { nodeId });
+    }
+    this.listInterval = interval;
     const local = spec.local as { decode?: Decoder } | undefined;
     this.api = new KinesisApi({
       client: options.client,
@@ -77,8 +86,11 @@ export class KinesisSource implements RecordSource {
 
   /** Coordinator side: the open splits of the batch at `time`, one per readable shard. */
   async cut(time: number, state: JsonValue | undefined, limit?: number, maxBytes?: number): Promise<{ splits: InputSplit[]; state: JsonValue }> {
-    const listing = await this.api.listShards();
-    return cutSplits(listing, state, {
+    const now = this.api.now();
+    if (this.listing === undefined || now - this.listing.at >= this.listInterval || listingStale(this.listing.shards, state)) {
+      this.listing = { shards: await this.api.listShards(), at: now };
+    }
+    return cutSplits(this.listing.shards, state, {
       time,
       initialPosition: this.initialPosition,
       maxRecords: this.maxRecords,
@@ -100,6 +112,15 @@ export class KinesisSource implements RecordSource {
   }
 }
 
+/**
+ * How long the coordinator cuts batches from one shard listing. A listing needs renewing when a
+ * shard ends, and a read of the shard sees that (GetRecords answers without a next iterator; the
+ * cut then lists again, see `listingStale`); the timer is the backstop for what no read tells: a
+ * shard retention trimmed away, or an end the read did not reach. A minute keeps ListShards far
+ * below its limit (100 calls/s per account) and an idle job's requests low.
+ */
+const LIST_SHARDS_INTERVAL_MS = 60_000;
+
 /** Options of {@link KinesisSource}. */
 export interface KinesisSourceOptions {
   readonly client: KinesisClient;
@@ -109,6 +130,8 @@ export interface KinesisSourceOptions {
   readonly throughputRetries?: number;
   /** First backoff after a throttled call; doubles at each retry, with jitter. @default 200 */
   readonly backoffMs?: number;
+  /** The longest the coordinator cuts from one shard listing before listing the shards again; a shard read to its end lists them at the next cut. 0 lists at every cut. @default 60000 */
+  readonly listShardsIntervalMs?: number;
   /** How long an AT_TIMESTAMP GetShardIterator may take before the timestamp is found by reading from the trim horizon. @default 5000 */
   readonly atTimestampTimeoutMs?: number;
 }

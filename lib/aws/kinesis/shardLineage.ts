@@ -111,6 +111,29 @@ function openSplit(shard: ListedShard, state: KinesisState, options: CutOptions)
 }
 
 /**
+ * Whether a kept shard listing can no longer serve a cut, so the stream is listed again: there is
+ * no state yet (the first batch sorts shards by whether they are closed), the state names a shard
+ * the listing does not hold (another listing found it), or a shard was read to its end while the
+ * listing still shows it open or without children. The lineage is safe on an older listing
+ * otherwise: the only shards it lacks are children, and a child is read only after its parents
+ * end — which this notices.
+ *
+ * @example
+ * ```ts
+ * if (!kept || listingStale(kept, state)) kept = await api.listShards();
+ * ```
+ */
+export function listingStale(listing: readonly ListedShard[], state: JsonValue | undefined): boolean {
+  if (state === undefined || state === null) return true;
+  const s = readState(state);
+  const byId = new Map(listing.map((shard) => [shard.id, shard]));
+  const named = [...Object.keys(s.positions), ...Object.keys(s.starts), ...Object.keys(s.resume), ...s.exhausted];
+  if (named.some((id) => !byId.has(id))) return true;
+  const parents = new Set(listing.flatMap((shard) => shard.parents));
+  return s.exhausted.some((id) => byId.get(id)!.endingSequenceNumber === undefined || !parents.has(id));
+}
+
+/**
  * The state after a batch: each shard moved on to the end of its sealed range.
  *
  * A sealed split is `{ shard, after, start, end: seq | null, count, first?, exhausted?, resume? }`;
