@@ -34,13 +34,15 @@ export class Cursor {
     private readonly api: KinesisApi,
     private readonly shard: string,
     private readonly origin: Position,
-    private readonly resume: Resume | undefined,
+    /** An iterator known to point at `origin` (a remembered resume point, or one kept by the last read of the shard in this process). */
+    private readonly kept: Pick<Resume, 'iterator' | 'at'> | undefined,
   ) {}
 
+  /** Starts with the kept iterator while it is young enough, else asks Kinesis for one at the origin. */
   async open(): Promise<void> {
-    if (this.resume && this.api.now() - this.resume.at < ITERATOR_MAX_AGE_MS) {
-      this.iterator = this.resume.iterator;
-      this.iteratorAt = this.resume.at;
+    if (this.kept && this.api.now() - this.kept.at < ITERATOR_MAX_AGE_MS) {
+      this.iterator = this.kept.iterator;
+      this.iteratorAt = this.kept.at;
       return;
     }
     await this.renew();

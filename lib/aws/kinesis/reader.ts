@@ -16,6 +16,15 @@ const EMPTY_PAGES_BEFORE_GIVING_UP = 5;
  * the range it consumed, or reads a sealed range again exactly.
  */
 export class ShardReader {
+  /**
+   * Per shard, the iterator the last open read in this process ended with, and the sequence
+   * number it continues after: the next batch's split of the shard, if it starts right there, reads
+   * with it instead of calling GetShardIterator. Process memory only, used for that exact position
+   * only, so a stale entry (a superseded batch's) is never used for another; an expired one is
+   * renewed by the cursor.
+   */
+  private readonly kept = new Map<string, { readonly from: string; readonly iterator: string; readonly at: number }>();
+
   constructor(
     private readonly api: KinesisApi,
     private readonly context: DecodeContext & { readonly maxRecords: number },
@@ -41,12 +50,19 @@ export class ShardReader {
     else origin = { type: 'AT_TIMESTAMP', time: (start as { timestamp: number }).timestamp };
     // A remembered iterator that expired is replaced by the time it stood for.
     if (resume) origin = { type: 'AT_TIMESTAMP', time: resume.since };
-    const cursor = new Cursor(this.api, shard, origin, resume);
+    // A position named by the split alone (a remembered resume point carries its own iterator).
+    const from = after !== null ? `after ${after}` : origin.type === 'TRIM_HORIZON' ? 'trim horizon' : undefined;
+    const kept = this.kept.get(shard);
+    this.kept.delete(shard);
+    const cursor = new Cursor(this.api, shard, origin, resume ?? (from !== undefined && kept?.from === from ? kept : undefined));
     await cursor.open();
 
     const read = new OpenRead(cursor, until, max, maxBytes, split.closed === true);
     await read.run();
-    const { consumed, exhausted, resumeAt, bytesFull } = read;
+    const { consumed, exhausted, resumeAt, bytesFull, continueAt } = read;
+    // Where the shard's next split starts: after the last record consumed, or where this one started.
+    const next = consumed.length > 0 ? `after ${consumed[consumed.length - 1].SequenceNumber!}` : from;
+    if (next !== undefined && continueAt && !exhausted) this.kept.set(shard, { from: next, ...continueAt });
 
     const sealed: Record<string, JsonValue> = {
       shard,
@@ -128,6 +144,8 @@ class OpenRead {
   exhausted = false;
   /** Where a read that consumed nothing can pick up in the next batch. */
   resumeAt: { iterator: string; at: number } | undefined;
+  /** Set when the read stops: an iterator that continues exactly after the last record consumed (or the split's start, if none), when one is known. */
+  continueAt: { iterator: string; at: number } | undefined;
   private emptyPagesOfClosedShard = 0;
 
   constructor(
@@ -155,6 +173,7 @@ class OpenRead {
       if (arrivalOf(r) > this.until) {
         // This record belongs to a later batch; it is not consumed, and the page's own iterator reads it again.
         this.keep(page.used, page.usedAt);
+        this.continueAt = i === 0 ? { iterator: page.used, at: page.usedAt } : undefined;
         return 'stop';
       }
       // The byte cap is a bound on memory, not an exact size: a record that would cross it waits
@@ -162,6 +181,7 @@ class OpenRead {
       const size = r.Data?.byteLength ?? 0;
       if (this.consumed.length > 0 && this.bytes + size > this.maxBytes) {
         this.bytesFull = true;
+        this.continueAt = i === 0 ? { iterator: page.used, at: page.usedAt } : undefined;
         return 'stop';
       }
       this.bytes += size;
@@ -170,6 +190,7 @@ class OpenRead {
       if (this.consumed.length >= this.max) {
         // A full batch ends the shard too when it took the closed shard's very last record.
         if (i === page.records.length - 1 && page.next === null) this.exhausted = true;
+        this.continueAt = i === page.records.length - 1 && page.next !== null ? { iterator: page.next, at: page.nextAt } : undefined;
         return 'stop';
       }
     }
@@ -182,6 +203,8 @@ class OpenRead {
       this.exhausted = true;
       return false;
     }
+    // Every record of the page was taken: if the read stops here, the page's next iterator goes on after the last.
+    this.continueAt = { iterator: page.next, at: page.nextAt };
     const caughtUp = page.behind === 0;
     if (this.closed) {
       if (page.records.length > 0 || !caughtUp) {
