@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { chartSvg, readCostJson, tableRows } from '../scripts/costChart.ts';
 import { DEPLOYED_MEMORY, HOURS_PER_MONTH, idlePerMonth, perMillionRecords, price, PRICES, requestPrice, SECONDS_PER_MONTH, shardsPerMonth } from '../bench/cost.ts';
 
 // The pricing of the bench's cost section, checked against figures worked out by hand from the
@@ -93,5 +94,35 @@ describe('bench cost pricing', () => {
     expect(p.kinesis).toBeCloseTo(0.014, 12);
     expect(p.total).toBeCloseTo(0.00004 + 0.00015625 + 0.000625 + 0.00133334 + 0.014, 12);
     expect(shardsPerMonth(4)).toBeCloseTo(43.8, 10);
+  });
+
+  describe('the chart script', () => {
+    const figures = {
+      measured: '2026-01-01',
+      machine: 'test',
+      config: { shards: 4, reducePartitions: 4, idleBatches: 60, loadedLines: 200_000 },
+      idle: { perBatch: { requests: { 'dynamodb:UpdateItem': 7 }, workerMs: 0 } },
+      idleToday: { perBatch: { requests: { 'dynamodb:UpdateItem': 7, 'lambda:Invoke': 8, 's3:PUT': 5 }, workerMs: 50 } },
+      loaded: { perMillion: { coordinator: 0, workers: 0, invocations: 0, dynamodb: 0, s3: 0, kinesis: 0.014, total: 0.014 } },
+      shardsPerMonth: 43.8,
+    };
+
+    it('draws every curve from the figures, priced by the pricing module', () => {
+      const svg = chartSvg(readCostJson(JSON.stringify(figures), 'cost.json'));
+      expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
+      expect(svg.match(/<path /g)).toHaveLength(4);
+      // Hand-computed above: $29.03 idle at 1 s; + $43.80 of shards = $72.83; today's path $29.03 + 4.20 + 65.70 + 1.75 = $100.68.
+      expect(svg).toContain('$29.03 at 1 s');
+      expect(svg).toContain('$72.83 at 1 s');
+      expect(svg).toContain('$100.68 at 1 s');
+      expect(svg).toContain('$17.53 at 1 s, $17.53 at 60 s'); // the coordinator alone, whatever the interval
+      expect(tableRows(readCostJson(JSON.stringify(figures), 'cost.json'))[0]).toMatch(/^\| 1 s \| \$29\.03 \(coordinator \$17\.52, DynamoDB \$11\.50, S3 \$0\.00, .*\| \$72\.83 \| \$100\.68 \|$/);
+    });
+
+    it('refuses a file that is not the bench\'s figures, saying how to write one', () => {
+      expect(() => readCostJson('{', 'x.json')).toThrow(/^x\.json: not JSON .*; write it with a full `npm run bench`/);
+      expect(() => readCostJson('{}', 'x.json')).toThrow('x.json: no per-batch figures under "idle"; write it with a full `npm run bench`');
+      expect(() => readCostJson(JSON.stringify({ ...figures, shardsPerMonth: undefined }), 'x.json')).toThrow('x.json: no config, shardsPerMonth or loaded.perMillion');
+    });
   });
 });
