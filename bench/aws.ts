@@ -97,6 +97,8 @@ export interface AwsBatch {
   readonly lateMs: number;
   /** Requests the emulators received during the batch, by `service:operation`. */
   readonly requests: ReadonlyMap<string, number>;
+  /** Worker invocations' time that ended during the batch, each rounded up to a whole ms as Lambda bills it. */
+  readonly workerBilledMs: number;
 }
 
 /** One end-to-end run. */

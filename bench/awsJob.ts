@@ -8,6 +8,9 @@
  * more batches have completed, the next wait for a batch time throws {@link StopRun}: the handler
  * then stops the coordinator and gives the lease up, as at the end of an invocation, and the
  * throw is caught here. (The handler's own deadline, `timeoutMs`, ends a run that never drains.)
+ *
+ * Each worker invocation is timed around the handler, as Lambda bills it (whole milliseconds,
+ * rounded up), so the cost section can price the workers' busy time per batch.
  */
 import { defineJob, type JobDefinition } from '../lib/api/job.ts';
 import type { StreamingListener } from '../lib/core/listener.ts';
@@ -37,6 +40,24 @@ export interface JobRun {
   readonly error: string | undefined;
 }
 
+/**
+ * The job options the sections vary; an option left out is the job's default. Without a variant
+ * the job fans every batch out (`coordinatorBatchRecords: 0`), as the AWS path section measures
+ * the worker path.
+ */
+export interface JobVariant {
+  readonly coordinatorBatchRecords?: number;
+  readonly writeEmptyBatches?: boolean;
+  /** Records per shard per batch of the Kinesis source. @default the config's `maxRecordsPerBatch` */
+  readonly maxRecordsPerBatch?: number;
+}
+
+/** Worker invocations so far and their billed time (each rounded up to a whole ms, as Lambda bills). */
+interface WorkerTime {
+  invocations: number;
+  billedMs: number;
+}
+
 /** Records the batches of one job run and says when to stop. */
 class Recorder {
   readonly batches: AwsBatch[] = [];
@@ -45,18 +66,19 @@ class Recorder {
   consumed = 0;
   drainedIndex = -1;
   stop = false;
-  private current: { startedAt: number; lateMs: number; before: RequestCounts } | undefined;
+  private current: { startedAt: number; lateMs: number; before: RequestCounts; workerMsBefore: number } | undefined;
 
   constructor(
     private readonly expected: number,
     private readonly extraBatches: number,
     private readonly requests: () => RequestCounts,
+    private readonly workers: WorkerTime,
   ) {}
 
   readonly listener: StreamingListener = {
     onBatchSubmitted: (b) => {
       this.submittedAt.push(performance.now());
-      this.current = { startedAt: Number.NaN, lateMs: Date.now() - b.batchTime, before: this.requests() };
+      this.current = { startedAt: Number.NaN, lateMs: Date.now() - b.batchTime, before: this.requests(), workerMsBefore: this.workers.billedMs };
     },
     onBatchStarted: () => {
       if (this.current) this.current.startedAt = performance.now();
@@ -75,6 +97,7 @@ class Recorder {
         processingMs: now - (Number.isNaN(cur.startedAt) ? submittedAt : cur.startedAt),
         lateMs: cur.lateMs,
         requests: diffCounts(cur.before, this.requests()),
+        workerBilledMs: this.workers.billedMs - cur.workerMsBefore,
       });
       this.consumed += b.numRecords;
       if (this.drainedIndex < 0 && this.consumed >= this.expected) this.drainedIndex = this.batches.length - 1;
@@ -84,12 +107,17 @@ class Recorder {
 }
 
 /** The word count: lines of Kinesis stream `stream` → words → (word, 1) → counts per batch, saved to s3://<name>-out/counts-<time>/. */
-function wordCountJob(name: string, stream: string, config: AwsPathConfig, listener: StreamingListener): JobDefinition {
-  // Fanned out, as the section measures the worker path; the "coordinator or workers" section times the other.
-  return defineJob({ name, batchInterval: config.batchIntervalMs, coordinatorBatchRecords: 0 }, (ctx) => {
+function wordCountJob(name: string, stream: string, config: AwsPathConfig, listener: StreamingListener, variant: JobVariant): JobDefinition {
+  const options = {
+    name,
+    batchInterval: config.batchIntervalMs,
+    ...(variant.coordinatorBatchRecords !== undefined ? { coordinatorBatchRecords: variant.coordinatorBatchRecords } : {}),
+    ...(variant.writeEmptyBatches !== undefined ? { writeEmptyBatches: variant.writeEmptyBatches } : {}),
+  };
+  return defineJob(options, (ctx) => {
     ctx.addListener(listener);
     ctx
-      .kinesisStream(stream, { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: config.maxRecordsPerBatch })
+      .kinesisStream(stream, { initialPosition: 'TRIM_HORIZON', maxRecordsPerBatch: variant.maxRecordsPerBatch ?? config.maxRecordsPerBatch })
       .flatMap((l) => l.split(' '))
       .map((w) => [w, 1] as [string, number])
       .reduceByKey((a, b) => a + b, { numPartitions: config.reducePartitions })
@@ -101,14 +129,29 @@ function wordCountJob(name: string, stream: string, config: AwsPathConfig, liste
  * Job `name` (its table and buckets made by `createResources`) on stream `stream`, from a fresh
  * state, stopping `extraBatches` batches after the one that consumed the `expected`-th record.
  */
-export async function runStreamingJob(stack: CountedAwsStack, name: string, stream: string, config: AwsPathConfig, expected: number, extraBatches: number): Promise<JobRun> {
-  const recorder = new Recorder(expected, extraBatches, () => stack.requests());
-  const definition = wordCountJob(name, stream, config, recorder.listener);
+export async function runStreamingJob(
+  stack: CountedAwsStack,
+  name: string,
+  stream: string,
+  config: AwsPathConfig,
+  expected: number,
+  extraBatches: number,
+  variant: JobVariant = { coordinatorBatchRecords: 0 },
+): Promise<JobRun> {
+  const workers: WorkerTime = { invocations: 0, billedMs: 0 };
+  const recorder = new Recorder(expected, extraBatches, () => stack.requests(), workers);
+  const definition = wordCountJob(name, stream, config, recorder.listener, variant);
   const aws = stack.config(name);
-  stack.lambda.register(
-    aws.workerFunction!,
-    createWorkerHandler(async () => definition, (graph) => awsWorkerRuntime(graph, aws)),
-  );
+  const worker = createWorkerHandler(async () => definition, (graph) => awsWorkerRuntime(graph, aws));
+  stack.lambda.register(aws.workerFunction!, async (event) => {
+    const t = performance.now();
+    try {
+      return await worker(event);
+    } finally {
+      workers.invocations++;
+      workers.billedMs += Math.ceil(performance.now() - t);
+    }
+  });
   const logs: string[] = [];
   const wall = new WallClock();
   const clock: Clock = {

@@ -20,6 +20,11 @@
  *     a plain GetRecords loop over the same stream, and the wall time and AWS requests of an empty
  *     batch. Needs node's --openssl-legacy-provider (s3rver's paged listings); `main` re-spawns
  *     node with it when it is missing.
+ *  7. cost (./costRun.ts, priced by ./cost.ts): the same word count at 1 s batches, idle with the
+ *     job's defaults and with today's path's settings, and loaded with 100-byte lines; every
+ *     request counted, worker time measured, priced per month idle and per million records.
+ *     A full run writes the figures to bench/results/cost.json for the README's chart
+ *     (scripts/costChart.ts); `--cost-only` runs this section alone.
  * Two informational variants (no target) of the 1-partition word count, raced against the same
  * hand loop in the same interleaved rounds, show what durability costs on top of that:
  *  - durable state: the file-system stores `sluice run` uses, in a fresh temp directory per run,
@@ -37,6 +42,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { AWS_FULL, AWS_QUICK, type AwsPathConfig, type AwsPathResult, runAwsPath } from './aws.ts';
 import { BUNDLES_FULL, BUNDLES_QUICK, type BundlesConfig, type BundlesResult, runBundleImports } from './bundles.ts';
+import { COST_FULL, COST_QUICK, type CostConfig, type CostResult, runCost } from './costRun.ts';
+import { costJson, formatCost } from './costReport.ts';
 import { generateBatches, LINE_BYTES } from './data.ts';
 import { exposeGc, race, type Timing } from './measure.ts';
 import {
@@ -82,6 +89,11 @@ export interface BenchOptions {
   /** AWS path: lines put into the stream, and empty batches timed. */
   readonly awsLines?: number;
   readonly awsEmptyBatches?: number;
+  /** Run the cost section (on emulators too). @default the value of `aws` */
+  readonly cost?: boolean;
+  /** Cost section: batches per idle stretch, and lines of the loaded stretch. */
+  readonly costIdleBatches?: number;
+  readonly costLoadedLines?: number;
   /** Full GC before each run (see {@link exposeGc}); without it, runs pay for each other's garbage. */
   readonly gc?: () => void;
   /** Progress messages (the CLI sends them to stderr so stdout is only the report). */
@@ -104,6 +116,8 @@ export interface BenchConfig {
   readonly bundles: BundlesConfig;
   /** Sizes of the AWS path section; undefined when it is skipped. */
   readonly aws: AwsPathConfig | undefined;
+  /** Sizes of the cost section; undefined when it is skipped. */
+  readonly cost: CostConfig | undefined;
 }
 
 /** The timing of one side, turned into throughput over the input lines. */
@@ -165,6 +179,8 @@ export interface BenchResult {
   readonly bundles: BundlesResult;
   /** The AWS path section; undefined when it was skipped. */
   readonly aws: AwsPathResult | undefined;
+  /** The cost section; undefined when it was skipped. */
+  readonly cost: CostResult | undefined;
   /** True when every Sluice result matched the hand loop's (and the windowed counts their recount). */
   readonly ok: boolean;
 }
@@ -198,6 +214,16 @@ function receivedMismatch(t: StateTraffic, batches: number, lines: number): stri
   return undefined;
 }
 
+/** The cost section's sizes: the preset, with what `options` sets. */
+function costConfig(options: BenchOptions): CostConfig {
+  return {
+    ...(options.quick ? COST_QUICK : COST_FULL),
+    ...(options.costIdleBatches !== undefined ? { idleBatches: options.costIdleBatches } : {}),
+    ...(options.costLoadedLines !== undefined ? { loadedLines: options.costLoadedLines } : {}),
+    seed: options.seed ?? 42,
+  };
+}
+
 /** Runs the whole suite and returns the measurements; prints nothing (see {@link formatReport}). */
 export async function runBench(options: BenchOptions = {}): Promise<BenchResult> {
   const preset = options.quick ? QUICK : FULL;
@@ -226,6 +252,7 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
             ...(options.awsEmptyBatches !== undefined ? { emptyBatches: options.awsEmptyBatches } : {}),
             seed: options.seed ?? 42,
           },
+    cost: (options.cost ?? options.aws ?? true) ? costConfig(options) : undefined,
   };
   const log = options.log ?? (() => {});
   const raceOptions = { reps: config.reps, warmups: config.warmups, gc: options.gc };
@@ -338,6 +365,8 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
 
   const aws = config.aws ? await runAwsPath(config.aws, { gc: options.gc, log }) : undefined;
 
+  const cost = config.cost ? await runCost(config.cost, { log }) : undefined;
+
   let words = 0;
   const distinct = new Set<string>();
   for (const counts of handCounts) {
@@ -361,7 +390,10 @@ export async function runBench(options: BenchOptions = {}): Promise<BenchResult>
     windowedCounts,
     bundles,
     aws,
-    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch, windowedCounts, bundles, ...(aws ? [aws] : [])].every((r) => r.mismatch === undefined),
+    cost,
+    ok: [wordCount, wordCount4, wordCountDurable, wordCountReceived, grep, emptyBatch, windowedCounts, bundles, ...(aws ? [aws] : []), ...(cost ? [cost] : [])].every(
+      (r) => r.mismatch === undefined,
+    ),
   };
 }
 
@@ -380,6 +412,9 @@ async function main(): Promise<void> {
       'skip-aws': { type: 'boolean', default: false },
       'aws-lines': { type: 'string' },
       'aws-empty-batches': { type: 'string' },
+      'cost-only': { type: 'boolean', default: false },
+      'cost-idle-batches': { type: 'string' },
+      'cost-loaded-lines': { type: 'string' },
     },
   });
   const int = (name: string, v: string | undefined, min: number): number | undefined => {
@@ -388,8 +423,24 @@ async function main(): Promise<void> {
     if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be a whole number >= ${min}, got ${v}`);
     return n;
   };
+  const log = (m: string) => process.stderr.write(`[bench] ${m}\n`);
+  const costOptions = {
+    quick: values.quick,
+    seed: int('seed', values.seed, 0),
+    costIdleBatches: int('cost-idle-batches', values['cost-idle-batches'], 1),
+    costLoadedLines: int('cost-loaded-lines', values['cost-loaded-lines'], 1),
+  };
+  if (values['cost-only']) {
+    if (values['skip-aws']) throw new Error('--cost-only runs on the emulators: leave out --skip-aws');
+    const cost = await runCost(costConfig(costOptions), { log });
+    process.stdout.write(`${formatCost(cost).join('\n')}\n`);
+    if (!values.quick && cost.mismatch === undefined) await writeCostJson(costJson(cost, undefined), log);
+    if (cost.mismatch !== undefined) process.exitCode = 1;
+    return;
+  }
   const gc = exposeGc();
   const result = await runBench({
+    ...costOptions,
     quick: values.quick,
     linesPerBatch: int('lines', values.lines, 1),
     batches: int('batches', values.batches, 1),
@@ -403,15 +454,27 @@ async function main(): Promise<void> {
     awsLines: int('aws-lines', values['aws-lines'], 1),
     awsEmptyBatches: int('aws-empty-batches', values['aws-empty-batches'], 1),
     gc,
-    log: (m) => process.stderr.write(`[bench] ${m}\n`),
+    log,
   });
   process.stdout.write(formatReport(result));
+  // A quick run is a smoke test, not a measurement: only a full run replaces the chart's figures.
+  if (result.cost && !values.quick && result.cost.mismatch === undefined) await writeCostJson(costJson(result.cost, result.bundles.worker.medianMs), log);
   if (!values['skip-aws']) {
     const { runPlacementBench, formatPlacement, PLACEMENT_FULL, PLACEMENT_QUICK } = await import('./placement.ts');
     const rows = await runPlacementBench(values.quick ? PLACEMENT_QUICK : PLACEMENT_FULL, values.quick ? 1 : 3, (m) => process.stderr.write(`[bench] ${m}\n`));
     process.stdout.write(formatPlacement(rows));
   }
   if (!result.ok) process.exitCode = 1;
+}
+
+/** Where the cost figures go, for scripts/costChart.ts (committed, so the chart can be drawn again). */
+const COST_JSON = new URL('./results/cost.json', import.meta.url);
+
+async function writeCostJson(data: unknown, log: (m: string) => void): Promise<void> {
+  const { mkdir, writeFile } = await import('node:fs/promises');
+  await mkdir(new URL('./', COST_JSON), { recursive: true });
+  await writeFile(COST_JSON, `${JSON.stringify(data, null, 2)}\n`);
+  log(`cost figures written to bench/results/cost.json (node bin/run-ts.mjs scripts/costChart.ts draws the README's chart from them)`);
 }
 
 /** Whether OpenSSL's legacy provider is loaded (s3rver encrypts listing continuation tokens with DES). */

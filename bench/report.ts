@@ -2,6 +2,7 @@
 import { cpus } from 'node:os';
 import type { AwsPathResult, EmptyBatches } from './aws.ts';
 import type { BundleImport, BundlesResult } from './bundles.ts';
+import { formatCost } from './costReport.ts';
 import type { BenchResult, Comparison, DurableComparison, Throughput } from './index.ts';
 import { BATCH_INTERVAL_MS } from './pipelines.ts';
 import { WINDOW_FULL, type WindowedCountsResult, type WindowRun } from './window.ts';
@@ -312,5 +313,6 @@ export function formatReport(r: BenchResult): string {
   if (r.aws) out.push(...formatAwsPath(r.aws));
   else out.push('AWS path: skipped (--skip-aws)');
   out.push('');
+  if (r.cost) out.push(...formatCost(r.cost, r.bundles.worker.medianMs), '');
   return out.join('\n');
 }

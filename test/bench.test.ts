@@ -3,6 +3,7 @@ import { type BenchResult, runBench } from '../bench/index.ts';
 import { formatReport } from '../bench/report.ts';
 import { WORKER_IMPORT_TARGET_MS } from '../bench/bundles.ts';
 import { WINDOW_INVERSE_TARGET } from '../bench/window.ts';
+import { idlePerMonth, perMillionRecords } from '../bench/cost.ts';
 
 // Runs the benchmark suite on a small input. Timings depend on the machine, so this only checks
 // that the suite works: both sides computed the same thing, and the figures reported follow from
@@ -155,5 +156,38 @@ describe('bench', () => {
     expect(report).toContain('on schedule (fresh job, empty stream)');
     expect(report).toMatch(/an empty batch (after the drain )?makes/);
     expect(report).toContain('check AWS path word counts: ok');
+  });
+
+  it('quick run: the cost section counts each stretch, prices it with the pricing module, and prints the issue\'s four lines', { timeout: 90_000 }, async () => {
+    const r = await quickRun();
+    const c = r.cost!;
+    expect(c).toBeDefined();
+    expect(c.mismatch).toBeUndefined();
+    expect(c.idle.batches).toBe(c.config.idleBatches);
+    expect(c.idleToday.batches).toBe(c.config.idleBatches);
+    // The defaults run an empty batch inside the coordinator and write nothing; today's path fans out and writes the empty parts.
+    expect(c.idle.perBatch.requests.get('lambda:Invoke') ?? 0).toBe(0);
+    expect(c.idle.perBatch.workerMs).toBe(0);
+    expect(c.idleToday.perBatch.requests.get('lambda:Invoke')).toBeGreaterThan(0);
+    expect(c.idleToday.perBatch.requests.get('s3:PUT')).toBe(c.config.reducePartitions + 1);
+    expect(c.idleToday.perBatch.workerMs).toBeGreaterThan(0);
+    // The figures are the pricing module's on the counted requests.
+    expect(c.idle.perMonth).toEqual(idlePerMonth(c.idle.perBatch, c.config.batchIntervalMs / 1000));
+    expect(c.idleToday.perMonth.total).toBeGreaterThan(c.idle.perMonth.total);
+    expect(c.loaded.records).toBe(c.config.loadedLines);
+    expect(c.loaded.usage.putRecords).toBe(c.config.loadedLines);
+    expect(c.loaded.perMillion).toEqual(perMillionRecords(c.loaded.usage, c.loaded.records));
+    const lines = formatReport(r).split('\n');
+    const figure = (prefix: string) => {
+      const line = lines.find((l) => l.startsWith(prefix));
+      expect(line, prefix).toBeDefined();
+      return Number(/^(\d+(\.\d+)?(e-?\d+)?)/.exec(line!.slice(prefix.length))?.[1]);
+    };
+    expect(figure('idle $/month at 1 s batches, excluding shard-hours: ')).toBeCloseTo(c.idle.perMonth.total, 2);
+    expect(lines.find((l) => l.startsWith('idle $/month at 1 s batches'))).toContain(`(today's path, same run: ${c.idleToday.perMonth.total.toFixed(2)};`);
+    expect(lines).toContain('idle $/month in idle mode, excluding shard-hours: not built yet (target ≤ $1)');
+    expect(figure('$ per million records (100-byte lines, word count): ')).toBeCloseTo(c.loaded.perMillion.total, 3);
+    expect(figure('worker bundle import ms: ')).toBe(Number(r.bundles.worker.medianMs.toFixed(1)));
+    expect(lines.some((l) => l.startsWith('check cost: ok'))).toBe(true);
   });
 });
