@@ -63,7 +63,7 @@ export function chartSvg(cost: CostJson): string {
   const today = batchOf(cost.idleToday);
   const shards = cost.config.shards;
   const series: Series[] = [
-    { label: "today's path, excl. shard-hours", color: '#b0413e', dash: '6 4', at: (b) => idlePerMonth(today, b).total },
+    { label: 'before (fan-out, empty parts)', color: '#b0413e', dash: '6 4', at: (b) => idlePerMonth(today, b).total },
     { label: `defaults + ${shards} shards' hours`, color: '#6a51a3', at: (b) => idlePerMonth(now, b).total + cost.shardsPerMonth },
     { label: 'defaults, excl. shard-hours', color: '#2171b5', at: (b) => idlePerMonth(now, b).total },
     { label: 'coordinator alone (512 MB)', color: '#555555', dash: '2 3', at: (b) => idlePerMonth({ requests: new Map(), workerMs: 0 }, b).total },
