@@ -7,7 +7,9 @@
  * which the default bound is chosen. The emulated Invoke is a local HTTP call into this process,
  * far cheaper than a real Lambda Invoke (tens of ms, cold starts), so the real crossover is higher.
  */
+import { DeleteStreamCommand } from '@aws-sdk/client-kinesis';
 import { buildGraph, defineJob } from '../lib/api/job.ts';
+import { kinesisClient } from '../lib/aws/clients.ts';
 import { createWorkerHandler } from '../lib/aws/handlers.ts';
 import { awsCoordinatorRuntime } from '../lib/aws/coordinatorRuntime.ts';
 import { awsWorkerRuntime } from '../lib/aws/runtime.ts';
@@ -64,6 +66,8 @@ async function timeBatch(stack: AwsStack, records: number, bound: number): Promi
   const ms = performance.now() - began;
   await coordinator.stop();
   await coordinator.releaseLease();
+  // The emulator holds at most 100 shards: each timed job's stream goes once it has been read.
+  await kinesisClient(config.aws).send(new DeleteStreamCommand({ StreamName: name }));
   if (info.numRecords !== records) throw new Error(`coordinator or workers: the batch read ${info.numRecords} of ${records} records`);
   return ms;
 }
