@@ -166,8 +166,15 @@ const STREAM = 'bench-aws';
 const WARMUP_STREAM = 'bench-aws-warmup';
 const IDLE_STREAM = 'bench-aws-idle';
 
-/** Puts the lines in PutRecords calls of 500, a distinct partition key per line (spread evenly over the shards). */
-async function putLines(kin: KinesisClient, stream: string, lines: readonly string[]): Promise<void> {
+/**
+ * Puts the lines in PutRecords calls of 500, a distinct partition key per line (spread evenly over the shards).
+ *
+ * @example
+ * ```ts
+ * await putLines(kinesisClient(config.aws), 'bench-aws', ['a b', 'b c']);
+ * ```
+ */
+export async function putLines(kin: KinesisClient, stream: string, lines: readonly string[]): Promise<void> {
   const enc = new TextEncoder();
   for (let i = 0; i < lines.length; i += 500) {
     const chunk = lines.slice(i, i + 500);

@@ -21,8 +21,7 @@
  * cores: on Lambda the S3 and Kinesis calls take longer and a 1 GB worker has 0.6 vCPU, so the
  * worker figures are what this machine says, not what AWS bills to the millisecond.
  */
-import { type KinesisClient, PutRecordsCommand } from '@aws-sdk/client-kinesis';
-import type { AwsBatch, AwsPathConfig } from './aws.ts';
+import { type AwsBatch, type AwsPathConfig, putLines } from './aws.ts';
 import { type JobVariant, runStreamingJob } from './awsJob.ts';
 import { startCountedAwsStack } from './awsStack.ts';
 import { type CostBreakdown, DEPLOYED_MEMORY, type IdleBatch, idlePerMonth, type Memory, perMillionRecords, shardsPerMonth, type Usage } from './cost.ts';
@@ -113,15 +112,6 @@ function requestsOver(batches: readonly AwsBatch[], divisor = 1): Map<string, nu
   const out = new Map<string, number>();
   for (const b of batches) for (const [k, n] of b.requests) out.set(k, (out.get(k) ?? 0) + n / divisor);
   return new Map([...out].sort((a, b) => (a[0] < b[0] ? -1 : 1)));
-}
-
-async function putLines(kin: KinesisClient, stream: string, lines: readonly string[]): Promise<void> {
-  const enc = new TextEncoder();
-  for (let i = 0; i < lines.length; i += 500) {
-    const chunk = lines.slice(i, i + 500);
-    const out = await kin.send(new PutRecordsCommand({ StreamName: stream, Records: chunk.map((l, k) => ({ Data: enc.encode(l), PartitionKey: `line-${i + k}` })) }));
-    if (out.FailedRecordCount) throw new Error(`${out.FailedRecordCount} records refused by PutRecords`);
-  }
 }
 
 /** Runs the three stretches on emulators started for them; a failed job becomes `mismatch`. */
