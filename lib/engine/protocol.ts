@@ -1,4 +1,4 @@
-import { type StatePointer, stateKey } from '../plan/state/format.ts';
+import { type StatePointer, stateKey, statePrefix } from '../plan/state/format.ts';
 import type { InputSplit, JsonValue } from '../ports/index.ts';
 
 /**
@@ -192,6 +192,6 @@ export const keys = {
   deadLetterPrefix: (time: number) => `dead-letters/${t15(time)}/`,
   /** A state blob: named by the state format (lib/plan/state/format.ts). */
   state: stateKey,
-  statePrefix: (nodeId: string) => `state/${nodeId}/`,
+  statePrefix,
   input: (time: number, nodeId: string, partition: number, epoch: number) => `batch/${t15(time)}/input/${nodeId}/p${partition}-e${epoch}`,
 };

@@ -131,6 +131,11 @@ export function toJsonSafe(record: unknown): unknown {
     JSON.stringify(record);
     return record === undefined ? null : record;
   } catch {
-    return String(record);
+    // A dead letter must always be written: what JSON cannot hold goes as its text, or failing that as what it is.
+    try {
+      return String(record);
+    } catch {
+      return Object.prototype.toString.call(record);
+    }
   }
 }

@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { RecordError, SluiceError } from 'sluice';
 import type { TaskFailure } from '../../lib/engine/protocol.ts';
 import { inTask, userFunctionError } from '../../lib/plan/recordErrors.ts';
+import { toJsonSafe } from '../../lib/engine/taskReader.ts';
 import { interceptInvoker, testCoordinator } from '../helpers/engine.ts';
 import { caught } from '../helpers/semantics.ts';
 
@@ -144,5 +145,15 @@ describe('a task that fails on a record sends the record back with its error', (
     expect(failure.error.message).toContain('mapPartitions-1 threw on partition 0 (5000 records): too much');
     expect(failure.error).not.toHaveProperty('record');
     expect('record' in thrown).toBe(false);
+  });
+});
+
+describe('toJsonSafe: what a dead letter holds of a record', () => {
+  it('the record itself when JSON holds it, its text when not, and what it is when it has no text', () => {
+    expect(toJsonSafe({ a: 1 })).toEqual({ a: 1 });
+    expect(toJsonSafe(undefined)).toBeNull();
+    expect(toJsonSafe(1n)).toBe('1');
+    const unprintable = { n: 1n, toString: () => { throw new Error('no text'); } };
+    expect(toJsonSafe(unprintable)).toBe('[object Object]');
   });
 });

@@ -67,9 +67,21 @@ export type StateBlobKind = 'full' | 'delta' | 'slice';
 
 const t15 = (time: number) => String(time).padStart(15, '0');
 
+/**
+ * Where every state blob of a node lives (a prefix of {@link stateKey}'s names).
+ *
+ * @example
+ * ```ts
+ * statePrefix('window-3'); // 'state/window-3/'
+ * ```
+ */
+export function statePrefix(nodeId: string): string {
+  return `state/${nodeId}/`;
+}
+
 /** The name of a state blob. */
 export function stateKey(nodeId: string, partition: number, kind: StateBlobKind, time: number): string {
-  return `state/${nodeId}/p${partition}/${kind}-${t15(time)}`;
+  return `${statePrefix(nodeId)}p${partition}/${kind}-${t15(time)}`;
 }
 
 /** What a blob name says, or undefined when it names no state blob. */
