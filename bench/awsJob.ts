@@ -38,6 +38,8 @@ export interface JobRun {
   readonly drainedIndex: number;
   /** Why the run failed, if it did. */
   readonly error: string | undefined;
+  /** Every request of the invocation: its batches', and its start's and end's (the lease, the checkpoint). */
+  readonly requests: RequestCounts;
 }
 
 /**
@@ -50,6 +52,8 @@ export interface JobVariant {
   readonly writeEmptyBatches?: boolean;
   /** Records per shard per batch of the Kinesis source. @default the config's `maxRecordsPerBatch` */
   readonly maxRecordsPerBatch?: number;
+  /** The coordinator's quiet batches (CoordinatorRuntime.quietBatches). @default true */
+  readonly quietBatches?: boolean;
 }
 
 /** Worker invocations so far and their billed time (each rounded up to a whole ms, as Lambda bills). */
@@ -164,10 +168,11 @@ export async function runStreamingJob(
   };
   const handler = createCoordinatorHandler(
     async () => definition,
-    (graph) => ({ ...awsCoordinatorRuntime(graph, aws, (l) => logs.push(l)), clock, retryBackoffMs: 5 }),
+    (graph) => ({ ...awsCoordinatorRuntime(graph, aws, (l) => logs.push(l)), clock, retryBackoffMs: 5, ...(variant.quietBatches === undefined ? {} : { quietBatches: variant.quietBatches }) }),
     { marginMs: 0, log: (l) => logs.push(l) },
   );
   let error: string | undefined;
+  const before = stack.requests();
   try {
     await handler({}, { getRemainingTimeInMillis: () => config.timeoutMs });
   } catch (e) {
@@ -187,5 +192,6 @@ export async function runStreamingJob(
     consumed: recorder.consumed,
     drainedIndex: recorder.drainedIndex,
     error,
+    requests: diffCounts(before, stack.requests()),
   };
 }

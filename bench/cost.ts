@@ -125,6 +125,8 @@ function scaled(parts: readonly [CostBreakdown, number][]): CostBreakdown {
 export interface IdleBatch {
   readonly requests: ReadonlyMap<string, number>;
   readonly workerMs: number;
+  /** Requests each coordinator invocation (one a minute) makes outside its batches: the lease taken and released, the checkpoint read. */
+  readonly perInvocation?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -139,9 +141,11 @@ export interface IdleBatch {
 export function idlePerMonth(batch: IdleBatch, intervalSeconds: number, memory: Memory = DEPLOYED_MEMORY): CostBreakdown {
   if (!Number.isFinite(intervalSeconds) || intervalSeconds <= 0) throw new Error(`the batch interval must be a number of seconds > 0, got ${intervalSeconds}`);
   const coordinator = price({ requests: new Map([['lambda:Invoke', SECONDS_PER_MONTH / 60]]), workerMs: 0, coordinatorMs: SECONDS_PER_MONTH * 1000, putRecords: 0 }, memory);
+  const invocation = price({ requests: batch.perInvocation ?? new Map(), workerMs: 0, coordinatorMs: 0, putRecords: 0 }, memory);
   const perBatch = price({ requests: batch.requests, workerMs: batch.workerMs, coordinatorMs: 0, putRecords: 0 }, memory);
   return scaled([
     [coordinator, 1],
+    [invocation, SECONDS_PER_MONTH / 60],
     [perBatch, SECONDS_PER_MONTH / intervalSeconds],
   ]);
 }

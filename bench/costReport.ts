@@ -55,6 +55,9 @@ export function formatCost(r: CostResult, workerImportMs?: number): string[] {
   for (const op of ops) reqRows.push([op, num(r.idle.perBatch.requests.get(op) ?? 0), num(r.idleToday.perBatch.requests.get(op) ?? 0)]);
   reqRows.push(['worker ms billed', num(r.idle.perBatch.workerMs), num(r.idleToday.perBatch.workerMs)]);
   reqRows.push(['coordinator busy ms (median)', r.idle.coordinatorBusyMs.toFixed(1), r.idleToday.coordinatorBusyMs.toFixed(1)]);
+  const invocationOps = [...new Set([...(r.idle.perBatch.perInvocation?.keys() ?? []), ...(r.idleToday.perBatch.perInvocation?.keys() ?? [])])].sort();
+  reqRows.push(['idle, per coordinator invocation (a minute), outside its batches', '', '']);
+  for (const op of invocationOps) reqRows.push([op, num(r.idle.perBatch.perInvocation?.get(op) ?? 0), num(r.idleToday.perBatch.perInvocation?.get(op) ?? 0)]);
   out.push(...table(reqRows));
   out.push("(today's path: coordinatorBatchRecords: 0 and writeEmptyBatches: true, the path before this issue, measured in the same run)");
   out.push('');
@@ -111,7 +114,7 @@ export function costJson(r: CostResult, workerImportMs: number | undefined, when
   const stretch = (s: CostResult['idle']) => ({
     variant: s.variant,
     batches: s.batches,
-    perBatch: { requests: Object.fromEntries(s.perBatch.requests), workerMs: s.perBatch.workerMs },
+    perBatch: { requests: Object.fromEntries(s.perBatch.requests), workerMs: s.perBatch.workerMs, perInvocation: Object.fromEntries(s.perBatch.perInvocation ?? []) },
     coordinatorBusyMs: s.coordinatorBusyMs,
     perMonthAtInterval: s.perMonth,
   });

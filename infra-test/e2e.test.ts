@@ -94,7 +94,7 @@ interface RunOptions {
    * Set in every coordinator invocation's runtime: what travels inline, the lease, and the clock
    * (by default a {@link HurriedClock} per job: batches run back to back, not 400 ms apart).
    */
-  readonly coordinator?: Partial<Pick<CoordinatorRuntime, 'leaseMs' | 'inlineLimit'>> & { readonly clock?: SkewedClock };
+  readonly coordinator?: Partial<Pick<CoordinatorRuntime, 'leaseMs' | 'inlineLimit' | 'quietBatches'>> & { readonly clock?: SkewedClock };
   /** Awaited after the last invocation, before the output is read (work still running beside the coordinator). */
   readonly settle?: () => Promise<void>;
 }
@@ -734,7 +734,9 @@ describe('end to end on emulated AWS: Kinesis in, Lambda coordinator and workers
     const tasks: { epoch: number; afterThaw: boolean }[] = [];
     const { config, logs, invoke, output } = await deployJob(name, {
       lines: first,
-      coordinator: { clock, leaseMs },
+      // Every batch recorded: the frozen batch's cut becomes a lineage record. (Cut as a quiet
+      // batch, it would write none: the frozen coordinator checks its lease before it reads.)
+      coordinator: { clock, leaseMs, quietBatches: false },
       worker: (run) => async (event) => {
         tasks.push({ epoch: (event as TaskDescriptor).epoch, afterThaw: thawed });
         return run(event);

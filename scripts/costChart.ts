@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util';
 import { type CostBreakdown, idlePerMonth, type IdleBatch } from '../bench/cost.ts';
 
 interface StretchJson {
-  readonly perBatch: { readonly requests: Record<string, number>; readonly workerMs: number };
+  readonly perBatch: { readonly requests: Record<string, number>; readonly workerMs: number; readonly perInvocation?: Record<string, number> };
 }
 
 /** The parts of bench/results/cost.json the chart needs (see bench/costReport.ts, `costJson`). */
@@ -48,7 +48,11 @@ export function readCostJson(text: string, file: string): CostJson {
   return d as CostJson;
 }
 
-const batchOf = (s: StretchJson): IdleBatch => ({ requests: new Map(Object.entries(s.perBatch.requests)), workerMs: s.perBatch.workerMs });
+const batchOf = (s: StretchJson): IdleBatch => ({
+  requests: new Map(Object.entries(s.perBatch.requests)),
+  workerMs: s.perBatch.workerMs,
+  perInvocation: new Map(Object.entries(s.perBatch.perInvocation ?? {})),
+});
 
 interface Series {
   readonly label: string;

@@ -43,7 +43,20 @@ export class SimStream {
   /** Every record, for the checks. */
   readonly all: { readonly rec: StreamRecord; readonly arrival: number; readonly visibleAt: number }[] = [];
 
-  constructor(rng: Rng, from: number, to: number, opts: { readonly shards: number; readonly reshards: number; readonly reshardFrom: number; readonly reshardTo: number; readonly maxLagMs: number; readonly meanGapMs: number }) {
+  constructor(
+    rng: Rng,
+    from: number,
+    to: number,
+    opts: {
+      readonly shards: number;
+      readonly reshards: number;
+      readonly reshardFrom: number;
+      readonly reshardTo: number;
+      readonly maxLagMs: number;
+      readonly meanGapMs: number;
+      readonly idle: readonly (readonly [number, number])[];
+    },
+  ) {
     for (let i = 0; i < opts.shards; i++) this.open([], i / opts.shards, (i + 1) / opts.shards, from);
     const reshards: number[] = [];
     for (let i = 0; i < opts.reshards; i++) reshards.push(rng.between(opts.reshardFrom, opts.reshardTo));
@@ -51,7 +64,7 @@ export class SimStream {
     let t = from;
     let value = 0;
     while (t < to) {
-      t += rng.between(1, 2 * opts.meanGapMs);
+      t = afterIdle(t + rng.between(1, 2 * opts.meanGapMs), opts.idle);
       while (reshards.length && reshards[0] <= t) this.reshard(rng, reshards.shift()!);
       const k = rng.pick(KEYS);
       const h = keyHash(k);
@@ -224,11 +237,11 @@ export class SimStreamSource implements RecordSource {
 export class ReceiverFeed {
   readonly receivers: { readonly id: number; readonly proc: Proc | undefined; readonly delivered: string[]; stopped: boolean; store?: (r: string) => void }[] = [];
 
-  constructor(sim: Sim, rng: Rng, from: number, to: number, meanGapMs: number) {
+  constructor(sim: Sim, rng: Rng, from: number, to: number, meanGapMs: number, idle: readonly (readonly [number, number])[]) {
     let t = from;
     let n = 0;
     while (t < to) {
-      t += rng.between(1, 2 * meanGapMs);
+      t = afterIdle(t + rng.between(1, 2 * meanGapMs), idle);
       const record = `r${n++}:${rng.pick(KEYS)}`;
       sim.at(t, undefined, 'feed', () => this.deliver(record));
     }
@@ -257,4 +270,10 @@ export class ReceiverFeed {
       },
     };
   }
+}
+
+/** `t`, or the end of the idle stretch it falls in: no record arrives while the job is meant to be idle. */
+function afterIdle(t: number, idle: readonly (readonly [number, number])[]): number {
+  for (const [from, to] of idle) if (t >= from && t < to) return to;
+  return t;
 }

@@ -25,15 +25,16 @@ async function main(): Promise<number> {
   let failed = 0;
   let ms = 0;
   // Both paths, and the switch between them, must be covered: counted over the seeds.
-  const paths = { coordinator: 0, workers: 0, switched: 0 };
+  const paths = { coordinator: 0, workers: 0, switched: 0, quiet: 0 };
   for (const seed of seeds) {
     const r = await runSeed(seed, values.job);
     ms += r.ms;
     paths.coordinator += r.inCoordinator;
-    paths.workers += r.batches - r.inCoordinator;
-    if (r.inCoordinator > 0 && r.inCoordinator < r.batches) paths.switched++;
+    paths.workers += r.batches - r.inCoordinator - r.quiet;
+    paths.quiet += r.quiet;
+    if (r.inCoordinator > 0 && r.inCoordinator < r.batches - r.quiet) paths.switched++;
     if (values.verbose) {
-      console.log(`seed ${seed}: ${r.plan}; ${r.batches} batches committed (${r.inCoordinator} in the coordinator), ${r.invocations} worker invocations, ${r.steps} events, trace ${r.trace}, ${r.ms.toFixed(0)} ms`);
+      console.log(`seed ${seed}: ${r.plan}; ${r.batches} batches committed (${r.inCoordinator} in the coordinator, ${r.quiet} quiet), ${r.invocations} worker invocations, ${r.steps} events, trace ${r.trace}, ${r.ms.toFixed(0)} ms`);
       for (const l of r.logs) console.log(`  ${l}`);
     }
     if (r.failures.length) {
@@ -44,7 +45,7 @@ async function main(): Promise<number> {
     }
   }
   console.log(`(${(ms / Math.max(1, seeds.length)).toFixed(0)} ms per seed)`);
-  console.log(`${paths.coordinator} batches committed in the coordinator, ${paths.workers} on workers; ${paths.switched} seeds switched between the two`);
+  console.log(`${paths.coordinator} batches committed in the coordinator, ${paths.workers} on workers, ${paths.quiet} quiet; ${paths.switched} seeds switched between the two`);
   console.log(`${seeds.length} seeds, ${failed} failed`);
   return failed ? 1 : 0;
 }

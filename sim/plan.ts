@@ -48,6 +48,8 @@ export interface SeedPlan {
    * minute), so that coordinators that disagree overlap on one batch.
    */
   readonly writeEmptyBatches: 'never' | 'always' | 'mixed';
+  /** Stretches of time in which no record arrives: the job goes quiet, and wakes when records come again. */
+  readonly idle: readonly (readonly [from: number, to: number])[];
 }
 
 /** The plan of `seed`; `job` picks the job by name instead of by the seed. */
@@ -91,6 +93,10 @@ export function planFor(seed: number, job?: string): SeedPlan {
     // Drawn last, so the draws above stay what they were before these options existed.
     writeEmptyBatches: rng.pick(['never', 'never', 'always', 'mixed'] as const),
     coordinatorBatchRecords: rng.pick([0, 1_000_000_000, 5, 20, 60]),
+    idle: Array.from({ length: rng.pick([0, 0, 1, 2]) }, () => {
+      const from = rng.between(start, faultsUntil);
+      return [from, from + rng.pick([20_000, 45_000, 90_000])] as const;
+    }),
   };
 }
 
@@ -99,5 +105,5 @@ export function describePlan(p: SeedPlan): string {
   const faults = Object.entries({ ...p.faults, ...p.lambdaFaults, ...p.coordinator })
     .filter(([, v]) => typeof v === 'number' && v > 0)
     .map(([k]) => k);
-  return `job ${p.job.name}, ${p.interval / 1000} s batches, empty batches written ${p.writeEmptyBatches}, coordinator batches ≤ ${p.coordinatorBatchRecords} records, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}`;
+  return `job ${p.job.name}, ${p.interval / 1000} s batches, empty batches written ${p.writeEmptyBatches}, coordinator batches ≤ ${p.coordinatorBatchRecords} records, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}${p.idle.length ? `, idle ${p.idle.map(([a, b]) => `${(a - p.start) / 1000}-${(b - p.start) / 1000} s`).join(', ')}` : ''}`;
 }

@@ -12,6 +12,8 @@ export interface SeedResult {
   readonly invocations: number;
   /** Committed batches whose record said they run in the coordinator. */
   readonly inCoordinator: number;
+  /** Batches done quiet (no input, no lineage record). */
+  readonly quiet: number;
   /** Hash of the event order: one seed always gives the same. */
   readonly trace: string;
   readonly ms: number;
@@ -37,7 +39,8 @@ export async function runSeed(seed: number, job?: string): Promise<SeedResult> {
     batches: world.commits.length,
     steps: world.sim.steps,
     invocations: world.invocations,
-    inCoordinator: world.commits.filter((c) => c.runs === 'coordinator').length,
+    inCoordinator: world.commits.filter((c) => c.runs === 'coordinator' && !c.quiet).length,
+    quiet: world.commits.filter((c) => c.quiet).length,
     trace: world.sim.trace,
     ms: performance.now() - began,
     logs: world.logs,

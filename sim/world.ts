@@ -5,7 +5,7 @@ import { buildGraph, defineJob, type JobDefinition } from '../lib/api/job.ts';
 import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { LambdaInvoker } from '../lib/aws/lambdaInvoker.ts';
 import type { CoordinatorRuntime } from '../lib/engine/coordinator.ts';
-import { type BatchRecord, type Checkpoint, keys } from '../lib/engine/protocol.ts';
+import { type BatchRecord, type Checkpoint, keys, type QuietRun } from '../lib/engine/protocol.ts';
 import { inMemorySources } from '../lib/engine/sources.ts';
 import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import type { WorkerRuntime } from '../lib/engine/worker.ts';
@@ -38,6 +38,8 @@ export interface Commit {
   /** Whether the batch was cut to write its empty outputs (its lineage record says). */
   readonly writeEmptyBatches: boolean;
   readonly deadLetters: Files;
+  /** A quiet batch: cut empty, run without a lineage record, done once a later commit or the lease's release says so. */
+  readonly quiet?: true;
 }
 
 /** An acknowledgement a stream source made (`RecordSource.committed`). */
@@ -164,8 +166,8 @@ export class World {
     const faulty = () => this.sim.now < plan.faultsUntil;
     this.net = new Network(this.sim, this.sim.rng.fork(), plan.faults, faulty);
     const end = plan.start + plan.minutes * 60_000;
-    if (plan.job.inputs.stream) this.stream = new SimStream(this.sim.rng.fork(), plan.start - 10_000, end, plan.stream);
-    if (plan.job.inputs.receiver) this.feed = new ReceiverFeed(this.sim, this.sim.rng.fork(), plan.start, end, plan.stream.meanGapMs);
+    if (plan.job.inputs.stream) this.stream = new SimStream(this.sim.rng.fork(), plan.start - 10_000, end, { ...plan.stream, idle: plan.idle });
+    if (plan.job.inputs.receiver) this.feed = new ReceiverFeed(this.sim, this.sim.rng.fork(), plan.start, end, plan.stream.meanGapMs, plan.idle);
     this.lambda = new SimLambda(this.sim, this.sim.rng.fork(), this.net, plan.lambdaFaults, faulty, plan.workerTimeoutMs, (proc) =>
       createWorkerHandler(async () => this.definition(proc), (graph) => this.workerRuntime(proc, graph), { payloadLimit: plan.payloadLimit }),
     );
@@ -292,18 +294,55 @@ export class World {
     this.acks.push({ by: proc.name, nodeId, time: input.time, committedThrough, inputs });
   }
 
-  /** A write the meta store applied: a commit advances the checkpoint, and is captured with what it committed. */
+  /**
+   * A write the meta store applied: a commit advances the checkpoint, and is captured with what it
+   * committed. A checkpoint or a lease's release may also say that quiet batches were done (they
+   * have no lineage record): each is captured as a quiet commit, checked to have written nothing.
+   */
   private async applied(key: string): Promise<void> {
+    if (key === keys.lease) return this.quietReleased();
     if (key !== keys.checkpoint) return;
     const item = (await this.view.get(key))!;
     const t = (item.value as Checkpoint).lastCompleted;
     if (t <= this.lastCommitted) return;
-    if (this.lastCommitted >= 0 && t !== this.lastCommitted + this.plan.interval) throw new Error(`commit of batch ${t} right after batch ${this.lastCommitted}`);
     const first = this.lastCommitted < 0;
+    if (first) {
+      this.lastCommitted = t;
+      // The take-over write of a new job moves lastCompleted to the batch before the first: nothing committed.
+      if (!(await this.view.get(keys.batch(t)))) return;
+      this.commits.push(await this.capture(t, item.epoch));
+      return;
+    }
+    await this.quietUntil(t);
+    // A batch that ran in full has the committer's lineage record; a quiet one none (a superseded coordinator's at most).
+    const record = await this.view.get(keys.batch(t));
     this.lastCommitted = t;
-    // The take-over write of a new job moves lastCompleted to the batch before the first: nothing committed.
-    if (first && !(await this.view.get(keys.batch(t)))) return;
-    this.commits.push(await this.capture(t, item.epoch));
+    this.commits.push(record && record.epoch === item.epoch ? await this.capture(t, item.epoch) : await this.quiet(t, item.epoch));
+  }
+
+  /** A lease released with a quiet run past the checkpoint (still at the version it names): those batches are done. */
+  private async quietReleased(): Promise<void> {
+    const lease = await this.view.get(keys.lease);
+    const q = (lease?.value as { quiet?: QuietRun } | undefined)?.quiet;
+    if (!q || q.through <= this.lastCommitted || this.lastCommitted < 0) return;
+    const cp = await this.view.get(keys.checkpoint);
+    if (cp?.version !== q.checkpointVersion) return;
+    await this.quietUntil(q.through + this.plan.interval);
+  }
+
+  /** Captures every batch after the last committed one and before `t` as quiet. */
+  private async quietUntil(t: number): Promise<void> {
+    for (let q = this.lastCommitted + this.plan.interval; q < t; q += this.plan.interval) {
+      this.lastCommitted = q;
+      this.commits.push(await this.quiet(q, -1));
+    }
+  }
+
+  /** A quiet batch: no input (one empty split a source), and its outputs as they stand now, which must be none. */
+  private async quiet(time: number, epoch: number): Promise<Commit> {
+    const inputs: Record<string, unknown[][]> = {};
+    for (const s of this.graph.sources) inputs[s.nodeId] = [[]];
+    return { time, epoch, inputs, runs: 'coordinator', writeEmptyBatches: false, quiet: true, sinks: await this.outputFiles(this.sinkStore, time), deadLetters: await filesUnder(this.blobs, keys.deadLetterPrefix(time)) };
   }
 
   /** What batch `t` committed: its sealed input, and its outputs and dead letters as they stand now. */

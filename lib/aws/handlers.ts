@@ -124,9 +124,12 @@ export function createCoordinatorHandler(
     const job = await load();
     const graph = buildGraph(job);
     const rt = runtime(graph, job);
-    const coordinator = new Coordinator(graph, job.options, rt);
+    const remaining = context?.getRemainingTimeInMillis() ?? 60_000;
+    // The lease lasts the whole invocation: quiet batches then renew nothing, and an idle minute
+    // costs two writes (take, release). A coordinator that dies keeps the next one waiting that long.
+    const coordinator = new Coordinator(graph, job.options, { ...rt, leaseMs: rt.leaseMs ?? Math.max(30_000, 3 * job.options.batchInterval, remaining) });
     const margin = options.marginMs ?? 10_000;
-    const deadline = rt.clock.now() + (context?.getRemainingTimeInMillis() ?? 60_000) - margin;
+    const deadline = rt.clock.now() + remaining - margin;
     const waitUntil = rt.clock.now() + (options.waitForLeaseMs ?? 0);
     for (;;) {
       try {

@@ -5,7 +5,7 @@ import { KinesisApi } from './kinesis/api.ts';
 import { type Decoder, defaultDecode } from './kinesis/decode.ts';
 import { parseStart, type StartPosition } from './kinesis/positions.ts';
 import { ShardReader } from './kinesis/reader.ts';
-import { advanceState, cutSplits, type ListedShard, listingStale } from './kinesis/shardLineage.ts';
+import { advanceState, cutSplits, type ListedShard, listingStale, samePositions } from './kinesis/shardLineage.ts';
 
 export type { RecordMeta } from './kinesis/decode.ts';
 export { deaggregate, type UserRecord } from './kinesis/kpl.ts';
@@ -102,6 +102,11 @@ export class KinesisSource implements RecordSource {
   /** Coordinator side: each shard moved on to the end of its sealed range. */
   advance(state: JsonValue, sealedSplits: readonly InputSplit[]): JsonValue {
     return advanceState(state, sealedSplits);
+  }
+
+  /** A quiet batch may refresh where a shard without a position resumes (a newer iterator of the same place); it moves no position. */
+  unmoved(before: JsonValue, after: JsonValue): boolean {
+    return samePositions(before, after);
   }
 
   /** Worker side: an open split read and sealed, or a sealed one read again exactly. */

@@ -171,3 +171,15 @@ export class FetchFailedError extends SluiceError {
     this.mapPartition = mapPartition;
   }
 }
+
+/**
+ * Internal: a quiet batch (no input, every stateful node at rest) met a record after all — data a
+ * transform made from nothing, such as a `parallelize` dataset — before anything was written. The
+ * coordinator runs the batch again in full.
+ */
+export class NotQuietError extends SluiceError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NotQuietError';
+  }
+}

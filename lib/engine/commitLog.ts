@@ -1,6 +1,6 @@
 import { FencedError, LeaseHeldError } from '../core/errors.ts';
 import type { Clock, JsonValue, MetaItem, MetaStore } from '../ports/index.ts';
-import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.ts';
+import { type BatchRecord, type Checkpoint, keys, type Lease, type QuietRun } from './protocol.ts';
 
 /**
  * The commit log: every conditional write of the batch protocol (docs/design.md §4), in the order a
@@ -39,6 +39,14 @@ import { type BatchRecord, type Checkpoint, keys, type Lease } from './protocol.
  *    only committed input is ever acknowledged; a superseded coordinator's commit fails at step 5
  *    and it tells nothing.
  *
+ * Quiet batches (no input, nothing that changes; coordinator.ts) write nothing here. The last of a
+ * run is recorded with the lease's release ({@link QuietRun}), valid only while the checkpoint is
+ * at the version it names; a cut after quiet batches first commits them (an ordinary checkpoint
+ * write), so a lineage record is only ever written right after the checkpoint's `lastCompleted`.
+ * A coordinator that takes a cleanly released lease need not rewrite the checkpoint (step 2): the
+ * one that released it writes nothing more, and every older one was fenced by whoever took the
+ * lease from it without a release.
+ *
  * A failed condition is not always a rival: when a write applied and its response was lost, the
  * SDK's retry finds the condition failed. {@link CommitLog.write} reads the item back and takes
  * it as its own when it holds exactly what was written, with this epoch, one version on.
@@ -54,6 +62,11 @@ export class CommitLog {
   /** This coordinator's epoch, once it holds the lease. */
   epoch = 0;
   private leaseVersion = 0;
+  private leaseExpires = 0;
+  /** Whether the lease was given up by its last holder (not taken from one that went away). */
+  releasedCleanly = false;
+  /** The quiet run the lease carried when taken. */
+  quietLeft: QuietRun | undefined;
 
   constructor(
     private readonly meta: MetaStore,
@@ -81,25 +94,40 @@ export class CommitLog {
       );
     }
     const epoch = (cur?.epoch ?? 0) + 1;
-    const v = await this.write(keys.lease, { owner, expiresAt: now + this.options.leaseMs }, cur?.version ?? 0, epoch);
+    const quiet = cur?.value.quiet as QuietRun | undefined;
+    const v = await this.write(keys.lease, this.lease(owner, now + this.options.leaseMs, quiet), cur?.version ?? 0, epoch);
     if (v === undefined) {
       const holder = (await this.meta.get<Lease>(keys.lease))?.value.owner ?? 'another coordinator';
       throw new LeaseHeldError(`job ${job} is already running: ${holder} took the lease at the same moment`, holder);
     }
     this.epoch = epoch;
     this.leaseVersion = v;
+    this.leaseExpires = now + this.options.leaseMs;
+    this.releasedCleanly = cur !== undefined && cur.value.owner === '';
+    this.quietLeft = quiet;
   }
 
-  /** Extends the lease; before every batch. */
+  private lease(owner: string, expiresAt: number, quiet: QuietRun | undefined): Lease {
+    return quiet ? { owner, expiresAt, quiet } : { owner, expiresAt };
+  }
+
+  /** Extends the lease; before every batch that writes. */
   async renewLease(): Promise<void> {
-    const v = await this.write(keys.lease, { owner: this.options.owner, expiresAt: this.options.clock.now() + this.options.leaseMs }, this.leaseVersion);
+    const expiresAt = this.options.clock.now() + this.options.leaseMs;
+    const v = await this.write(keys.lease, this.lease(this.options.owner, expiresAt, this.quietLeft), this.leaseVersion);
     if (v === undefined) throw this.fenced('renew the lease');
     this.leaseVersion = v;
+    this.leaseExpires = expiresAt;
   }
 
-  /** Gives the lease up, so the next coordinator need not wait for it to expire. */
-  async releaseLease(): Promise<void> {
-    const v = await this.write(keys.lease, { owner: '', expiresAt: 0 }, this.leaseVersion);
+  /** Extends the lease when less than half of it is left; before a quiet batch, which writes nothing the lease must fence. */
+  async renewLeaseIfDue(): Promise<void> {
+    if (this.leaseExpires - this.options.clock.now() < this.options.leaseMs / 2) await this.renewLease();
+  }
+
+  /** Gives the lease up, so the next coordinator need not wait for it to expire, with the quiet run since the checkpoint, if any. */
+  async releaseLease(quiet?: QuietRun): Promise<void> {
+    const v = await this.write(keys.lease, this.lease('', 0, quiet), this.leaseVersion);
     if (v !== undefined) this.leaseVersion = v;
   }
 
@@ -113,13 +141,28 @@ export class CommitLog {
   async takeOverCheckpoint(make: (stored: MetaItem<Checkpoint> | undefined) => Checkpoint): Promise<{ value: Checkpoint; version: number; stored: MetaItem<Checkpoint> | undefined }> {
     const taken = await this.takeOver<Checkpoint>(keys.checkpoint, make, 'take over the checkpoint');
     if (!taken) throw this.fenced('take over the checkpoint');
+    this.quietLeft = undefined;
     return taken;
+  }
+
+  /**
+   * The checkpoint as stored, when `fit` leaves it as it is and the lease was released cleanly:
+   * then it need not be taken over (see the class comment). Undefined otherwise.
+   */
+  async keepCheckpoint(fit: (stored: MetaItem<Checkpoint>) => Checkpoint): Promise<{ value: Checkpoint; version: number; stored: MetaItem<Checkpoint> } | undefined> {
+    if (!this.releasedCleanly) return undefined;
+    const stored = await this.meta.get<Checkpoint>(keys.checkpoint);
+    if (!stored || stored.epoch > this.epoch) return undefined;
+    const value = fit(stored);
+    return JSON.stringify(value) === JSON.stringify(stored.value) ? { value, version: stored.version, stored } : undefined;
   }
 
   /** Writes the checkpoint (a commit); returns its new version. */
   async writeCheckpoint(value: Checkpoint, expectedVersion: number, what: string): Promise<number> {
     const v = await this.write(keys.checkpoint, value, expectedVersion);
     if (v === undefined) throw this.fenced(what);
+    // The quiet run the lease carried is about the checkpoint before this one: later renewals drop it.
+    this.quietLeft = undefined;
     return v;
   }
 

@@ -1,16 +1,17 @@
+import { NotQuietError } from '../core/errors.ts';
 import type { ResolvedJobOptions } from '../core/options.ts';
 import type { BatchInfo } from '../core/listener.ts';
 import { type CompletedBatchValues, listenerFields, portFields } from '../core/metrics.ts';
 import type { JobGraph, BatchPlan } from '../plan/graph.ts';
 import { nextPointer, type StatePointer } from '../plan/state/format.ts';
-import type { Clock, InputSplit, Invoker, JsonValue, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
+import type { Clock, InputSplit, Invoker, JsonValue, MetaItem, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
 import { Backpressure } from './backpressure.ts';
 import { firstCheckpoint, resumeCheckpoint, type StartingJob } from './checkpointFit.ts';
 import { CommitLog } from './commitLog.ts';
 import { CommitNotices } from './commitNotices.ts';
 import { type BatchRuns, Placement, runsOf, smaller } from './placement.ts';
 import { clearOutputs, outputLocations, runOutput } from './outputs.ts';
-import type { BatchRecord, Checkpoint } from './protocol.ts';
+import type { BatchRecord, Checkpoint, QuietRun } from './protocol.ts';
 import { Retention } from './retention.ts';
 import { SpillingMetaStore } from './spillingMetaStore.ts';
 import { type BatchContext, BatchRun } from './stageScheduler.ts';
@@ -56,6 +57,12 @@ export interface CoordinatorRuntime extends WorkerRuntime {
   readonly stateLocation?: string;
   /** Meta store values (batch records, the checkpoint) over this many bytes of JSON are kept in a blob. @default 64 KiB */
   readonly metaSpillBytes?: number;
+  /**
+   * Run quiet batches (no input, every stateful node at rest) without a lineage record or a
+   * commit each (docs/design.md §4). Off, every batch is recorded and committed, as before
+   * quiet batches existed: tests compare the two. @default true
+   */
+  readonly quietBatches?: boolean;
 }
 
 /**
@@ -80,6 +87,15 @@ export class Coordinator {
   private placement!: Placement;
   /** Where the last batch ran, to log when that changes. */
   private lastRuns: BatchRuns | undefined;
+  /**
+   * The last quiet batch run since the checkpoint, not committed: the release of the lease records
+   * it, and a cut after it commits it first. Undefined when the checkpoint's batch came last.
+   */
+  private quietThrough: number | undefined;
+  /** Where quiet batches left sources that keep bookkeeping even when they read nothing (`RecordSource.unmoved`); cuts go on from here. */
+  private quietSources: Record<string, JsonValue> | undefined;
+  /** The record of the quiet batch in flight as cut, before its reads: the batch runs from it in full if it is not quiet after all. */
+  private quietCutRecord: BatchRecord | undefined;
   /** Whether `start` found a checkpoint to resume from. */
   resumed = false;
 
@@ -110,12 +126,12 @@ export class Coordinator {
 
   /** The time of the next batch to run. */
   get nextBatchTime(): number {
-    return this.checkpoint.lastCompleted + this.interval;
+    return this.lastCompleted + this.interval;
   }
 
-  /** The time of the last committed batch. */
+  /** The time of the last batch done: committed, or quiet since the last commit. */
   get lastCompleted(): number {
-    return this.checkpoint.lastCompleted;
+    return this.quietThrough ?? this.checkpoint.lastCompleted;
   }
 
   private async step(step: ProtocolStep, time: number): Promise<void> {
@@ -144,9 +160,10 @@ export class Coordinator {
     this.started = false;
   }
 
-  /** Gives the lease up, so the next coordinator need not wait for it to expire. */
+  /** Gives the lease up, so the next coordinator need not wait for it to expire; it records the quiet batches run since the last commit. */
   releaseLease(): Promise<void> {
-    return this.log.releaseLease();
+    const quiet: QuietRun | undefined = this.quietThrough === undefined ? undefined : { checkpointVersion: this.checkpointVersion, through: this.quietThrough };
+    return this.log.releaseLease(quiet);
   }
 
   private source(nodeId: string): RecordSource {
@@ -169,8 +186,33 @@ export class Coordinator {
       where: this.where(),
       warn: (line) => this.rt.log.warn(line),
     };
-    // Writing the checkpoint with our epoch fences an older coordinator's commit.
-    const taken = await this.log.takeOverCheckpoint((item) => (item ? resumeCheckpoint(item.value, job) : firstCheckpoint(job, this.rt.clock.now())));
+    const fitted = new Map<number, Checkpoint>();
+    const fit = (item: MetaItem<Checkpoint> | undefined): Checkpoint => {
+      if (!item) return firstCheckpoint(job, this.rt.clock.now());
+      let c = fitted.get(item.version);
+      if (!c) fitted.set(item.version, (c = resumeCheckpoint(item.value, job)));
+      return c;
+    };
+    // The quiet batches the lease says were run past this checkpoint (none once it has moved on).
+    const quietAfter = (version: number, c: Checkpoint): number | undefined => {
+      const q = this.log.quietLeft;
+      return q && q.checkpointVersion === version && q.through > c.lastCompleted ? q.through : undefined;
+    };
+    // A lease released cleanly leaves nothing to fence: the checkpoint stays as it is, and so do the quiet batches.
+    const kept = await this.log.keepCheckpoint(fit);
+    if (kept) {
+      this.resumed = true;
+      this.checkpoint = kept.value;
+      this.checkpointVersion = kept.version;
+      this.quietThrough = quietAfter(kept.version, kept.value);
+      return;
+    }
+    // Writing the checkpoint with our epoch fences an older coordinator's commit; it commits the quiet batches the lease carried.
+    const taken = await this.log.takeOverCheckpoint((item) => {
+      const c = fit(item);
+      const through = item && quietAfter(item.version, c);
+      return through === undefined ? c : { ...c, lastCompleted: through };
+    });
     this.resumed = taken.stored !== undefined;
     this.checkpoint = taken.value;
     this.checkpointVersion = taken.version;
@@ -184,6 +226,12 @@ export class Coordinator {
    * Runs the next batch to completion: cut (or recover) its input, run every output, commit.
    * Returns its timing. Throws when the batch fails after retries; the checkpoint then still
    * points at the previous batch, so running again retries this one.
+   *
+   * A quiet batch — cut empty, its sources where they were, every stateful node at rest
+   * (`StateOp.restsAt`), no empty output to write — runs its outputs inside the coordinator
+   * (print's header, foreachRDD on an empty batch) but writes no lineage record and commits
+   * nothing: it changes nothing a later batch reads. The next batch that does commits the run of
+   * quiet batches first; the lease's release records it otherwise (docs/design.md §4).
    */
   async runNextBatch(): Promise<BatchInfo> {
     if (!this.started) await this.start();
@@ -192,13 +240,9 @@ export class Coordinator {
     this.emit('onBatchSubmitted', { batchTime: t, numRecords: 0, submissionTime });
     // Committed input may be acknowledged at any time: before the cut, a queue has not yet handed it out again.
     await this.notices.retry();
-    const run = await this.openBatch(t);
-    this.retention.opened(t);
-    // Renewed after the cut, not before: creating a batch record is not fenced (any writer may
-    // create an item), so a superseded coordinator could re-create the record of a batch a newer
-    // one committed and forgot. The renewal fails for it, before any output is written.
-    await this.log.renewLease();
-    await this.step('lease', t);
+    let run = await this.openBatch(t, this.quietPossible(t));
+    if (run.quiet) await this.log.renewLeaseIfDue();
+    else await this.written(run);
     const processingStartTime = this.rt.clock.now();
     const numRecords = run.inputRecords();
     this.emit('onBatchStarted', { batchTime: t, numRecords, submissionTime, processingStartTime, schedulingDelay: processingStartTime - t });
@@ -206,21 +250,26 @@ export class Coordinator {
     this.current = run;
     const stateBefore = this.checkpoint.state;
     try {
-      const plan = run.plan;
-      // State moves every batch, whether or not an output reads it this time.
-      await run.ensureState();
-      const env = { sinks: this.rt.sinks, log: this.rt.log, step: (s: ProtocolStep, time: number) => this.step(s, time) };
-      for (let i = 0; i < this.graph.outputs.length; i++) {
-        const b = plan.outputBatches[i];
-        if (b) await runOutput(this.graph.outputs[i], b, run, env);
+      try {
+        await this.runOutputs(run);
+        if (run.quiet) this.quietSourcesAfter(run);
+      } catch (e) {
+        if (!(run.quiet && e instanceof NotQuietError)) throw e;
+        // Records from no source (a parallelize dataset in a transform): the batch is not quiet after all.
+        this.rt.log.info(`batch ${t}: ${e.message}; running it in full`);
+        run = this.current = await this.recordQuiet(run);
+        await this.written(run);
+        await this.runOutputs(run);
       }
-      await run.storePlanDeadLetters();
-      await this.commit(run);
+      if (!run.quiet) await this.commit(run);
     } finally {
       this.current = undefined;
     }
-    await this.retention.afterCommit(t, stateBefore, this.checkpoint.state, { scratch: run.scratchBlobs(), inputBlocks: run.inputBlocks() });
-    await this.step('cleanup', t);
+    if (run.quiet) this.quietThrough = t;
+    else {
+      await this.retention.afterCommit(t, stateBefore, this.checkpoint.state, { scratch: run.scratchBlobs(), inputBlocks: run.inputBlocks() });
+      await this.step('cleanup', t);
+    }
 
     const end = this.rt.clock.now();
     const deadLetters = run.deadLetters();
@@ -235,9 +284,98 @@ export class Coordinator {
     };
     const info: BatchInfo = { batchTime: t, submissionTime, processingStartTime, processingEndTime: end, ...listenerFields(values) };
     this.emit('onBatchCompleted', info);
-    this.backpressure?.update(info, (id) => run.inputRecordsOf(id));
+    if (!run.quiet) this.backpressure?.update(info, (id) => run.inputRecordsOf(id));
     this.rt.metrics?.batch({ job: this.graph.name, batchTime: t, ...portFields(values) });
     return info;
+  }
+
+  /**
+   * After a batch's lineage record is written: renewed after the cut, not before, because creating
+   * a batch record is not fenced (any writer may create an item), so a superseded coordinator could
+   * re-create the record of a batch a newer one committed and forgot. The renewal fails for it,
+   * before any output is written.
+   */
+  private async written(run: BatchRun): Promise<void> {
+    this.retention.opened(run.time);
+    await this.log.renewLease();
+    await this.step('lease', run.time);
+  }
+
+  private async runOutputs(run: BatchRun): Promise<void> {
+    // State moves every batch, whether or not an output reads it this time.
+    await run.ensureState();
+    const env = { sinks: this.rt.sinks, log: this.rt.log, step: (s: ProtocolStep, time: number) => this.step(s, time) };
+    for (let i = 0; i < this.graph.outputs.length; i++) {
+      const b = run.plan.outputBatches[i];
+      if (b) await runOutput(this.graph.outputs[i], b, run, env);
+    }
+    await run.storePlanDeadLetters();
+  }
+
+  /**
+   * Whether batch `t` may be quiet, if its cut is empty: every stateful node rests at `t`, and no
+   * output would write Spark's empty parts.
+   */
+  private quietPossible(t: number): boolean {
+    if (this.rt.quietBatches === false) return false;
+    if (this.options.writeEmptyBatches && outputLocations(this.graph.outputs, t).length > 0) return false;
+    const lastInput = lastInputOf(this.checkpoint);
+    return this.graph.stateful.every(({ node, op }) => op.restsAt(t, this.checkpoint.state[node.id] as StatePointer | undefined, lastInput));
+  }
+
+  /**
+   * Whether a cut may leave the batch quiet: every split empty or still open (its read must then
+   * find nothing: BatchRun seals nothing else in a quiet batch), every source where the checkpoint has it.
+   */
+  private quietCut(splits: Record<string, InputSplit[]>, sourceState: Record<string, JsonValue>): boolean {
+    // A rate estimate the checkpoint lacks is committed first: the next coordinator starts from it.
+    if (this.backpressure && JSON.stringify(this.backpressure.snapshot()) !== JSON.stringify(this.checkpoint.rates)) return false;
+    return this.graph.sources.every(({ nodeId }) => splits[nodeId].every((s) => s.open === true || s.count === 0) && this.unmoved(nodeId, sourceState[nodeId]));
+  }
+
+  /** Whether source `nodeId` at `state` is where the checkpoint has it (up to bookkeeping, `RecordSource.unmoved`). */
+  private unmoved(nodeId: string, state: JsonValue): boolean {
+    const before = this.checkpoint.sourceState[nodeId];
+    const src = this.source(nodeId);
+    return src.unmoved ? src.unmoved(before, state) : JSON.stringify(before) === JSON.stringify(state);
+  }
+
+  private sourceStateOf(nodeId: string): JsonValue {
+    return this.quietSources?.[nodeId] ?? this.checkpoint.sourceState[nodeId];
+  }
+
+  /** After a quiet batch's reads: each source moved on from what it read (nothing), or the batch is not quiet. */
+  private quietSourcesAfter(run: BatchRun): void {
+    const after: Record<string, JsonValue> = {};
+    for (const { nodeId } of this.graph.sources) {
+      const src = this.source(nodeId);
+      const state = run.record.sourceState[nodeId];
+      after[nodeId] = src.advance ? src.advance(state, run.record.splits[nodeId] ?? []) : state;
+      if (!this.unmoved(nodeId, after[nodeId])) throw new NotQuietError(`source ${nodeId} moved though it read nothing`);
+    }
+    this.quietSources = after;
+  }
+
+  /** Commits the quiet batches run since the checkpoint: before a batch after them writes its lineage record. */
+  private async commitQuiet(): Promise<void> {
+    if (this.quietThrough === undefined) return;
+    const next: Checkpoint = { ...this.checkpoint, lastCompleted: this.quietThrough, sourceState: { ...this.checkpoint.sourceState, ...this.quietSources } };
+    this.checkpointVersion = await this.log.writeCheckpoint(next, this.checkpointVersion, `commit the quiet batches up to ${this.quietThrough}`);
+    this.checkpoint = next;
+    this.quietThrough = undefined;
+    this.quietSources = undefined;
+  }
+
+  /** A batch begun as quiet that turned out not to be: recorded with the input it was cut with, to run in full. */
+  private async recordQuiet(quiet: BatchRun): Promise<BatchRun> {
+    const t = quiet.time;
+    await this.commitQuiet();
+    const cut = this.quietCutRecord!;
+    const record: BatchRecord = { ...cut, runs: this.placement.decide(cut.splits, undefined) };
+    const written = await this.log.cutBatch(t, record, 0);
+    if (!written.ours) return this.recovered(written);
+    await this.step('sealed', t);
+    return this.placed(new BatchRun(this.context(), record, written.version));
   }
 
   private emit(event: 'onBatchSubmitted' | 'onBatchStarted' | 'onBatchCompleted', info: BatchInfo): void {
@@ -256,8 +394,9 @@ export class Coordinator {
    * `--allow-plan-change`) is re-cut: the input it had already sealed is kept for the sources the
    * job still has, and what its outputs wrote is removed first.
    */
-  private async openBatch(t: number): Promise<BatchRun> {
-    let existing = await this.log.readBatch(t);
+  private async openBatch(t: number, quietPossible: boolean): Promise<BatchRun> {
+    // A record exists only right after the checkpoint: quiet batches write none, and a cut after them commits them first.
+    let existing = this.quietThrough === undefined ? await this.log.readBatch(t) : undefined;
     if (existing && existing.value.fingerprint === this.fingerprint) {
       // The claim: from now on the coordinator that wrote it can neither seal nor complete it.
       const claimed = await this.log.claimBatch(t);
@@ -281,12 +420,19 @@ export class Coordinator {
         sourceState[id] = existing!.value.sourceState[id];
         continue;
       }
-      const cut = await this.source(id).cut(t, this.checkpoint.sourceState[id], smaller(this.backpressure?.limit(id), cap?.records), cap?.bytes);
+      const cut = await this.source(id).cut(t, this.sourceStateOf(id), smaller(this.backpressure?.limit(id), cap?.records), cap?.bytes);
       splits[id] = cut.splits;
       sourceState[id] = cut.state;
       full ||= Placement.cutFull(cut.splits, cap);
     }
     await this.step('cut', t);
+    if (!kept && quietPossible && this.quietCut(splits, sourceState)) {
+      const quiet: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {}, writeEmptyBatches: this.options.writeEmptyBatches, runs: 'coordinator' };
+      this.quietCutRecord = quiet;
+      // Its reads seal splits in memory only: the pristine cut stays for a run in full.
+      return new BatchRun(this.context(), structuredClone(quiet), 0, false, true);
+    }
+    await this.commitQuiet();
     const runs = this.placement.decide(splits, cap);
     // writeEmptyBatches goes in the record: whoever runs the batch writes an empty output or not as the cut chose (outputs.ts).
     const record: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {}, writeEmptyBatches: this.options.writeEmptyBatches, runs };
@@ -351,14 +497,16 @@ export class Coordinator {
     }
     run.plan.statefulBatches.forEach((sb, i) => {
       const { node, op } = this.graph.stateful[i];
-      run.record.state[node.id] = nextPointer(this.checkpoint.state[node.id] as StatePointer | undefined, t, sb.numPartitions, op);
+      run.record.state[node.id] = nextPointer(this.checkpoint.state[node.id] as StatePointer | undefined, t, this.interval, sb.numPartitions, op, run.heldOf(node.id)) as JsonValue;
     });
     this.placement.completed(run.inputRecords(), run.full);
+    const lastInput = run.inputRecords() > 0 ? t : lastInputOf(this.checkpoint);
     const placement = this.placement.enabled ? this.placement.snapshot() : undefined;
     const next: Checkpoint = {
       ...this.checkpoint,
       ...(placement ? { placement } : {}),
       lastCompleted: t,
+      lastInput,
       sourceState: { ...this.checkpoint.sourceState, ...run.record.sourceState },
       state: { ...this.checkpoint.state, ...run.record.state },
       // The estimates as of the batch before this one: a new coordinator (the next minute's, on AWS) goes on from them.
@@ -381,4 +529,13 @@ export class Coordinator {
     if (time > run.time || time < run.time - this.retention.rememberedMs) return undefined;
     return run.otherPlan(time);
   }
+}
+
+/**
+ * The last batch that had input (`lastInput`, which windows at rest go by). A checkpoint of a
+ * release before quiet batches has none: its last batch stands in, which keeps windows busy one
+ * window longer at most.
+ */
+function lastInputOf(c: Checkpoint): number {
+  return typeof c.lastInput === 'number' ? c.lastInput : c.lastCompleted;
 }

@@ -1,4 +1,4 @@
-import { type StatePointer, stateKey, statePrefix } from '../plan/state/format.ts';
+import { type StateHeld, type StatePointer, stateKey, statePrefix } from '../plan/state/format.ts';
 import type { InputSplit, JsonValue } from '../ports/index.ts';
 
 /**
@@ -61,6 +61,12 @@ export interface TaskDescriptor {
   readonly state?: { readonly [nodeId: string]: StatePointer };
   /** Tasks with the same affinity should run where the previous one ran (a worker keeps state in memory). */
   readonly affinity?: string;
+  /**
+   * Set for the tasks of a quiet batch, which run inside the coordinator only: stateful nodes
+   * neither read nor write state, and a task that meets a record writes nothing and fails with
+   * `NotQuietError` (the coordinator then runs the batch in full).
+   */
+  readonly quiet?: true;
 }
 
 /** What a map task produced. */
@@ -96,6 +102,8 @@ export interface TaskResult {
    * them once the input they came from is sealed, so only the accepted attempt's lines land.
    */
   readonly deadLetters?: readonly string[];
+  /** What each stateful node's partition holds after this batch, by node (see `StateHeld`). */
+  readonly held?: { readonly [nodeId: string]: StateHeld };
 }
 
 /** A task's failure, as plain data. */
@@ -160,6 +168,8 @@ export interface Checkpoint {
   state: { [nodeId: string]: JsonValue };
   /** Backpressure: each source's rate estimator and the rate it allowed (empty without backpressure; absent in checkpoints of earlier releases). */
   rates: { [nodeId: string]: JsonValue };
+  // `lastInput`: the last batch that had any input (coordinator.ts), by which windows go to rest.
+  // Absent in checkpoints of earlier releases, hence not a declared field.
   // `placement` (placement.ts `PlacementHint`): the last batch's size, from which the next
   // coordinator predicts where its first batch runs. Absent in checkpoints of earlier releases
   // and of jobs that never run a batch in the coordinator, hence not a declared field.
@@ -168,8 +178,23 @@ export interface Checkpoint {
 /** The coordinator lease (MetaStore key `lease`). */
 export interface Lease {
   readonly [key: string]: JsonValue;
+  /** Who holds it; empty once released. */
   owner: string;
   expiresAt: number;
+  // `quiet` (a QuietRun): quiet batches run past the checkpoint and not committed, kept by every
+  // holder until a commit makes them stale. Absent in most leases, hence not a declared field.
+}
+
+/**
+ * A run of quiet batches (no input, nothing that changes) that a coordinator ran past the
+ * checkpoint without committing each: batches up to `through` are done, provided the checkpoint
+ * is still at `checkpointVersion` (any commit makes this stale). Written with the lease's release,
+ * so an idle minute costs the lease's two writes (docs/design.md §4).
+ */
+export interface QuietRun {
+  readonly [key: string]: JsonValue;
+  checkpointVersion: number;
+  through: number;
 }
 
 const t15 = (time: number) => String(time).padStart(15, '0');

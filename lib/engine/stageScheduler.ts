@@ -1,7 +1,8 @@
-import { RecordError, SluiceError } from '../core/errors.ts';
+import { NotQuietError, RecordError, SluiceError } from '../core/errors.ts';
 import type { ResolvedJobOptions } from '../core/options.ts';
 import type { Batch, BatchExecutor, ResultAction } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
+import { addHeld, type StateHeld } from '../plan/state/format.ts';
 import { planBatch } from '../plan/planBatch.ts';
 import type { BlobStore, Clock, InputSplit, Invoker, OutputLog } from '../ports/index.ts';
 import type { CommitLog } from './commitLog.ts';
@@ -67,6 +68,8 @@ export class BatchRun implements BatchExecutor {
   private sealing: Promise<void> = Promise.resolve();
   private readonly readCounts = new Map<string, number>();
   private readonly deadLetterCounts = new Map<string, number>();
+  /** What each stateful node holds after this batch, added up over the partitions that said. */
+  private readonly heldBy = new Map<string, StateHeld>();
   /** Set when some task attempt did not succeed: it may have written blobs nobody was told of. */
   private unknownWrites: boolean;
   /** Set when a source handed out as much as its cap let it (at the cut, or an open split when sealed): more is waiting. */
@@ -78,6 +81,12 @@ export class BatchRun implements BatchExecutor {
     public recordVersion: number,
     /** Recovered from the lineage record of a run that stopped: what that run wrote is not known. */
     recovered = false,
+    /**
+     * A quiet batch: cut empty, every stateful node at rest, its record not written. Every task
+     * runs inside the coordinator, stateful nodes do not run, and a task that meets a record
+     * after all throws {@link NotQuietError} before it writes anything.
+     */
+    readonly quiet = false,
   ) {
     this.unknownWrites = recovered;
     this.time = record.time;
@@ -115,7 +124,12 @@ export class BatchRun implements BatchExecutor {
 
   /** Whether every task of this batch runs inside the coordinator (its lineage record says where). */
   private get inCoordinator(): boolean {
-    return runsOf(this.record) === 'coordinator';
+    return this.quiet || runsOf(this.record) === 'coordinator';
+  }
+
+  /** What stateful node `nodeId` holds after this batch, when its tasks said (nodes with keyed state do). */
+  heldOf(nodeId: string): StateHeld | undefined {
+    return this.heldBy.get(nodeId);
   }
 
   /** The received blocks this batch's input was cut into (kept for `remember`). */
@@ -253,13 +267,15 @@ export class BatchRun implements BatchExecutor {
           // First writer wins: a split already sealed keeps its range.
           const open = splits[nodeId][Number(p)];
           if (open?.open !== true) continue;
+          // A quiet batch has no record to seal into: what its reads found must be nothing.
+          if (this.quiet && split.count !== 0) throw new NotQuietError(`${nodeId} partition ${p} has records`);
           if (stage.plan.time === this.time && cameBackFull(open, split)) this.full = true;
           splits[nodeId][Number(p)] = split;
           changed = true;
         }
       }
     }
-    if (!changed || stage.plan.time !== this.time) return;
+    if (!changed || stage.plan.time !== this.time || this.quiet) return;
     this.sealing = this.sealing.then(async () => {
       this.recordVersion = await this.c.log.writeBatch(this.time, this.record, this.recordVersion, `seal the input of batch ${this.time}`);
     });
@@ -274,6 +290,7 @@ export class BatchRun implements BatchExecutor {
   private async accept(stage: StageInfo, results: TaskResult[]): Promise<void> {
     const writes: Promise<void>[] = [];
     results.forEach((r, p) => {
+      if (r.held && stage.plan.time === this.time) for (const [nodeId, held] of Object.entries(r.held)) this.heldBy.set(nodeId, addHeld(this.heldBy.get(nodeId), held));
       if (r.sourceReads && stage.plan.time === this.time) {
         for (const [nodeId, parts] of Object.entries(r.sourceReads)) for (const [q, count] of Object.entries(parts)) this.readCounts.set(`${nodeId}/${q}`, count);
       }
@@ -301,7 +318,7 @@ export class BatchRun implements BatchExecutor {
     let refetches = 0;
     for (;;) {
       const attempt = this.nextAttempt(stage.key, p);
-      const task = describeTask(stage, p, attempt, {
+      const described = describeTask(stage, p, attempt, {
         job: this.c.graph.name,
         fingerprint: this.c.fingerprint,
         epoch: this.c.log.epoch,
@@ -310,6 +327,7 @@ export class BatchRun implements BatchExecutor {
         splits: this.splitsAt.get(stage.plan.time) ?? {},
         outputs: this.outputs,
       });
+      const task = this.quiet ? { ...described, quiet: true as const } : described;
       let res: TaskResult | TaskFailure;
       const timer = new AbortController();
       try {
@@ -328,6 +346,7 @@ export class BatchRun implements BatchExecutor {
         timer.abort(ANSWERED);
       }
       if (res.ok) return res;
+      if (res.error.name === 'NotQuietError') throw new NotQuietError(res.error.message);
       this.unknownWrites = true;
       if (res.fetchFailed && refetches < max) {
         // Lost shuffle output: recompute that map task from lineage, then read again.

@@ -1,8 +1,8 @@
-import { FetchFailedError, type SluiceError } from '../core/errors.ts';
+import { FetchFailedError, NotQuietError, type SluiceError } from '../core/errors.ts';
 import type { Batch, PartitionReader } from '../plan/batch.ts';
 import type { JobGraph } from '../plan/graph.ts';
 import { messageOf, setsAside, userFunctionError } from '../plan/recordErrors.ts';
-import type { StateIO, StateOwner } from '../plan/state/format.ts';
+import type { StateHeld, StateIO, StateOwner } from '../plan/state/format.ts';
 import type { BlobStore, InputSplit, RecordSource } from '../ports/index.ts';
 import { decodeRecords } from './codec.ts';
 import { jsonLine } from './format.ts';
@@ -31,13 +31,17 @@ export class TaskReader implements PartitionReader {
   deadLetters: string[] | undefined;
   sealed: Record<string, Record<number, InputSplit>> | undefined;
   reads: Record<string, Record<number, number>> | undefined;
+  /** What each stateful node's partition holds once saved. */
+  held: Record<string, StateHeld> | undefined;
   readonly time: number;
+  readonly quiet: boolean;
 
   constructor(
     private readonly task: TaskDescriptor,
     private readonly worker: TaskHost,
   ) {
     this.time = task.time;
+    this.quiet = task.quiet === true;
   }
 
   readsCache(dataset: Batch<unknown>, partition: number): boolean {
@@ -46,7 +50,13 @@ export class TaskReader implements PartitionReader {
 
   stateIO(dataset: StateOwner, partition: number): StateIO {
     const w = this.worker;
-    return new TaskState(dataset, partition, this.task, w.graph.batchInterval, w.rt.blobs, w.stateCache);
+    return new TaskState(dataset, partition, this.task, w.graph.batchInterval, w.rt.blobs, w.stateCache, (held) => {
+      (this.held ??= {})[dataset.node.id] = held;
+    });
+  }
+
+  quietInput(nodeId: string, segments: readonly (readonly unknown[])[]): void {
+    if (segments.some((s) => s.length > 0)) throw new NotQuietError(`${nodeId} has input in a batch cut empty`);
   }
 
   recordFailed(label: string, record: unknown, error: unknown): void {

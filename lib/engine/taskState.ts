@@ -1,4 +1,4 @@
-import { KeyedState, StateBlobs, type StateIO, type StateOwner } from '../plan/state/format.ts';
+import { KeyedState, StateBlobs, type StateHeld, type StateIO, type StateOwner } from '../plan/state/format.ts';
 import type { BlobStore } from '../ports/index.ts';
 import type { TaskDescriptor } from './protocol.ts';
 import { TaskPayloadError } from './taskPayload.ts';
@@ -27,6 +27,8 @@ export class TaskState extends StateBlobs implements StateIO {
     interval: number,
     blobs: BlobStore,
     private readonly cache: StateCache,
+    /** Told what the partition holds once its state is saved. */
+    private readonly onSaved: (held: StateHeld) => void,
   ) {
     super(blobs, owner.node.id, partition, task.time, interval, task.state?.[owner.node.id]);
     this.cacheKey = `${this.nodeId}/${partition}`;
@@ -51,6 +53,9 @@ export class TaskState extends StateBlobs implements StateIO {
 
   async save(state: KeyedState): Promise<void> {
     await this.writeState(state, this.owner.op);
+    let oldest = Number.POSITIVE_INFINITY;
+    for (const e of state.values()) if (e[2] < oldest) oldest = e[2];
+    this.onSaved(state.size ? { keys: state.size, oldest } : { keys: 0 });
     const cache = this.cache;
     cache.set(this.cacheKey, { time: this.time, state });
     // load() took the entry out, so set() put it last: the first entry is the least recently used.

@@ -1,4 +1,4 @@
-import { FetchFailedError, RecordError, SluiceError } from '../core/errors.ts';
+import { FetchFailedError, NotQuietError, RecordError, SluiceError } from '../core/errors.ts';
 import { type Batch, type ResultAction, ShuffledBatch } from '../plan/batch.ts';
 import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { planBatch } from '../plan/planBatch.ts';
@@ -38,7 +38,7 @@ export function toFailure(e: unknown): TaskFailure {
     ok: false,
     error: { name: err.name, message: err.message, stack: err.stack, ...ctx, ...(e instanceof RecordError ? calledOn(e) : {}) },
     fetchFailed: e instanceof FetchFailedError ? { stage: e.mapStage, partition: e.mapPartition } : undefined,
-    retryable: !(e instanceof TaskPayloadError),
+    retryable: !(e instanceof TaskPayloadError || e instanceof NotQuietError),
   };
 }
 
@@ -169,7 +169,7 @@ export class Worker implements TaskHost {
     if (p >= root.numPartitions) throw new TaskPayloadError(`partition ${p} of ${root.id} does not exist (it has ${root.numPartitions})`);
     const reader = new TaskReader(task, this);
     // What every answer carries: the input read, the ranges consumed from open splits, dead letters.
-    const read = () => ({ ok: true as const, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, deadLetters: reader.deadLetters });
+    const read = () => ({ ok: true as const, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, deadLetters: reader.deadLetters, held: reader.held });
     try {
       switch (stage.kind) {
         case 'map': {
@@ -185,7 +185,9 @@ export class Worker implements TaskHost {
             records.push(x);
           });
           const bytes = encodeRecords(records);
-          if (bytes.byteLength <= task.inlineLimit) return { ...read(), cache: { inline: bytes } };
+          // A quiet batch writes no blob: its empty partitions travel inline whatever the limit.
+          if (bytes.byteLength <= task.inlineLimit || (task.quiet && records.length === 0)) return { ...read(), cache: { inline: bytes } };
+          notQuiet(task, records.length);
           const blob = keys.cache(task.time, task.stageKey, p, this.runTag(task));
           await this.rt.blobs.put(blob, bytes);
           return { ...read(), cache: { blob } };
@@ -214,6 +216,8 @@ export class Worker implements TaskHost {
     await root.push(p, reader, (x) => {
       records.push(x);
     });
+    // What user code or a sink sees must come from a batch run in full.
+    if (action.kind !== 'collect') notQuiet(task, records.length);
     switch (action.kind) {
       case 'collect':
         return action.limit !== undefined && records.length > action.limit ? records.slice(0, action.limit) : records;
@@ -249,7 +253,8 @@ export class Worker implements TaskHost {
     const encoded = segments.map(encodeRecords);
     let total = 0;
     for (const e of encoded) total += e.byteLength;
-    if (total <= task.inlineLimit) return { inline: encoded };
+    if (total <= task.inlineLimit || (task.quiet && segments.every((s) => s.length === 0))) return { inline: encoded };
+    notQuiet(task, total);
     // One blob per map task, a segment per reduce partition; reducers range-read their segment.
     const body = new Uint8Array(total);
     const offsets = [0];
@@ -263,4 +268,9 @@ export class Worker implements TaskHost {
     await this.rt.blobs.put(blob, body);
     return { blob, offsets };
   }
+}
+
+/** A task of a quiet batch that has records to write or hand to user code stops first (the coordinator runs the batch in full). */
+function notQuiet(task: TaskDescriptor, size: number): void {
+  if (task.quiet && size > 0) throw new NotQuietError(`batch ${task.time} was cut empty, but task ${task.stageKey} partition ${task.partition} has records`);
 }

@@ -195,6 +195,19 @@ export interface RecordSource {
    */
   advance?(state: JsonValue, sealedSplits: readonly InputSplit[]): JsonValue;
   /**
+   * Whether a batch that read nothing left the source where `before` had it: `after` differs at
+   * most in bookkeeping that a later cut may as well redo. A quiet batch (docs/design.md §4) then
+   * commits nothing. Without it, the two must be equal as JSON.
+   *
+   * @example
+   * ```ts
+   * // Kinesis: an empty read of a shard that has no position yet moves its resume point (a newer
+   * // iterator of the same place), not its position.
+   * unmoved: (before, after) => JSON.stringify(withoutResume(before)) === JSON.stringify(withoutResume(after)),
+   * ```
+   */
+  unmoved?(before: JsonValue, after: JsonValue): boolean;
+  /**
    * The batch that consumed `input` is committed: a source that acknowledges or deletes what it
    * consumed (a queue's messages) does it here, never before. The contract, for coordinators that
    * overlap in time (docs/design.md §4):

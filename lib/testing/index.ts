@@ -129,6 +129,8 @@ export async function runBatches<T>(
   } finally {
     await coordinator.stop();
   }
+  // As a run of the CLI ends: the next run with the same stores starts where this one stopped.
+  await coordinator.releaseLease();
   return out;
 }
 

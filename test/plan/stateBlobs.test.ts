@@ -113,6 +113,10 @@ describe('StateBlobs: one partition of a stateful node', () => {
     expect([(e as SluiceError).batchTime, (e as SluiceError).partition]).toEqual([4000, 1]);
     const slices = new StateBlobs(new MemoryBlobStore(), 'window-1', 0, 3000, 1000, pointer({ lastTime: 2000 }));
     await expect(slices.readSlice(2000)).rejects.toThrow('state blob state/window-1/p0/slice-000000000002000 is missing');
+    // A batch after the pointer's last was quiet: its slice is empty, not lost.
+    const afterQuiet = new StateBlobs(new MemoryBlobStore(), 'window-1', 0, 5000, 1000, pointer({ lastTime: 2000 }));
+    expect(await afterQuiet.readSlice(4000)).toEqual([]);
+    await expect(afterQuiet.readSlice(2000)).rejects.toThrow('slice-000000000002000 is missing');
   });
 
   it('refuses a pointer it cannot start this batch from, saying why; accepts the one it can', () => {
@@ -121,7 +125,9 @@ describe('StateBlobs: one partition of a stateful node', () => {
     expect(at(pointer({ partitions: 3 }))).toBe(
       'totals: its state has 3 partitions, the job now asks for 2; the partitions of a stateful operator cannot change without starting from fresh state',
     );
-    expect(at(pointer({ lastTime: 2000 }))).toBe('totals: its state is at batch 2000, but batch 4000 needs the state after 3000');
+    expect(at(pointer({ lastTime: 4000 }))).toBe('totals: its state is at batch 4000, but batch 4000 needs the state of an earlier batch');
+    // Batches between the pointer's last and this one were quiet: they changed nothing.
+    expect(at(pointer({ lastTime: 2000 }))).toBeUndefined();
     expect(at(pointer({}))).toBeUndefined();
     expect(at(undefined)).toBeUndefined();
   });

@@ -37,6 +37,10 @@ export interface PartitionReader extends RecordFailures {
   position: { nodeId: string; partition: number; offset: number } | undefined;
   /** The durable state of partition `partition` of a stateful dataset. */
   stateIO(dataset: StateOwner, partition: number): StateIO;
+  /** Set in a quiet batch (no input, every stateful node at rest): stateful nodes do not run. */
+  readonly quiet: boolean;
+  /** In a quiet batch, a stateful node's input: throws (the batch then runs in full) when it has a record after all. */
+  quietInput(nodeId: string, segments: readonly (readonly unknown[])[]): void;
 }
 
 /** What an action asks of every partition of the dataset it runs on. */

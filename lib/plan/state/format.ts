@@ -26,7 +26,7 @@ export const STATE_FORMAT = 1;
 
 /** Where a stateful node's durable state is (kept in the checkpoint and the batch record). */
 export interface StatePointer {
-  readonly [key: string]: JsonValue;
+  readonly [key: string]: JsonValue | undefined;
   readonly format: number;
   /** Partitions the state is split into; it cannot change without a reset. */
   readonly partitions: number;
@@ -34,8 +34,29 @@ export interface StatePointer {
   readonly firstTime: number;
   /** The last batch that wrote a full blob. */
   readonly fullTime: number;
-  /** The last batch that wrote state. */
+  /**
+   * The last batch that ran the node. Batches after it that did not run it were quiet (no input,
+   * nothing the node would change: the coordinator's `restsAt`): their slices are empty and the
+   * keyed state is as `lastTime` left it.
+   */
   readonly lastTime: number;
+  /** Entries of the keyed state after `lastTime`, over every partition (absent: not known, as in pointers of earlier releases). */
+  readonly keys?: number;
+  /** The oldest `lastSeen` among those entries (absent when there are none, or not known). */
+  readonly oldest?: number;
+}
+
+/** What one partition's keyed state holds after a batch: its task reports it, the coordinator adds the partitions up into the {@link StatePointer}. */
+export interface StateHeld {
+  readonly [key: string]: JsonValue | undefined;
+  readonly keys: number;
+  readonly oldest?: number;
+}
+
+/** The sum of partitions' {@link StateHeld}: entries added up, the oldest `lastSeen` of all. */
+export function addHeld(a: StateHeld | undefined, b: StateHeld): StateHeld {
+  const oldest = a?.oldest === undefined ? b.oldest : b.oldest === undefined ? a.oldest : Math.min(a.oldest, b.oldest);
+  return { keys: (a?.keys ?? 0) + b.keys, ...(oldest === undefined ? {} : { oldest }) };
 }
 
 /** When a stateful node writes a full blob rather than a delta (its operator says). */
@@ -46,19 +67,26 @@ export interface CheckpointPolicy {
   readonly alwaysFull?: boolean;
 }
 
-/** Whether batch `time` writes a full blob (else a delta). */
-export function writesFull(prev: StatePointer | undefined, time: number, policy: CheckpointPolicy): boolean {
-  return prev === undefined || policy.alwaysFull === true || time % policy.checkpointMs === 0;
+/**
+ * Whether batch `time` writes a full blob (else a delta). The first batch after quiet ones does:
+ * the deltas of a pointer then always follow each other batch by batch ({@link pointerBlobs}).
+ */
+export function writesFull(prev: StatePointer | undefined, time: number, interval: number, policy: CheckpointPolicy): boolean {
+  return prev === undefined || policy.alwaysFull === true || time % policy.checkpointMs === 0 || prev.lastTime !== time - interval;
 }
 
-/** The pointer after batch `time` of a node whose previous pointer is `prev`. */
-export function nextPointer(prev: StatePointer | undefined, time: number, partitions: number, policy: CheckpointPolicy): StatePointer {
+/**
+ * The pointer after batch `time` of a node whose previous pointer is `prev`; `held` is what its
+ * partitions reported they hold (undefined for a node without keyed state, such as a window without an inverse).
+ */
+export function nextPointer(prev: StatePointer | undefined, time: number, interval: number, partitions: number, policy: CheckpointPolicy, held?: StateHeld): StatePointer {
   return {
     format: STATE_FORMAT,
     partitions,
     firstTime: prev?.firstTime ?? time,
-    fullTime: writesFull(prev, time, policy) ? time : prev!.fullTime,
+    fullTime: writesFull(prev, time, interval, policy) ? time : prev!.fullTime,
     lastTime: time,
+    ...(held ?? {}),
   };
 }
 
@@ -240,7 +268,8 @@ export class StateBlobs {
     if (prev.partitions !== partitions) {
       return `${this.nodeId}: its state has ${prev.partitions} partitions, the job now asks for ${partitions}; the partitions of a stateful operator cannot change without starting from fresh state`;
     }
-    if (prev.lastTime !== this.time - this.interval) return `${this.nodeId}: its state is at batch ${prev.lastTime}, but batch ${this.time} needs the state after ${this.time - this.interval}`;
+    // Earlier is fine (the batches between were quiet: they changed nothing); later is not.
+    if (prev.lastTime >= this.time) return `${this.nodeId}: its state is at batch ${prev.lastTime}, but batch ${this.time} needs the state of an earlier batch`;
     return undefined;
   }
 
@@ -274,7 +303,7 @@ export class StateBlobs {
 
   /** Writes the state after batch `time`: a full blob or a delta, as `policy` says; marks it saved. */
   async writeState(state: KeyedState, policy: CheckpointPolicy): Promise<void> {
-    const full = writesFull(this.prev, this.time, policy);
+    const full = writesFull(this.prev, this.time, this.interval, policy);
     await this.blobs.put(this.key(full ? 'full' : 'delta', this.time), encode(full ? state.full() : state.delta()));
     state.markSaved();
   }
@@ -284,10 +313,10 @@ export class StateBlobs {
     await this.blobs.put(this.key('slice', this.time), encode(records));
   }
 
-  /** The slice of an earlier batch; `[]` for times before the node's first batch. */
+  /** The slice of an earlier batch; `[]` for times before the node's first batch, and for quiet batches (after the pointer's last). */
   async readSlice(time: number): Promise<unknown[]> {
     const first = this.prev?.firstTime ?? this.time;
-    if (time < first) return [];
+    if (time < first || (this.prev && time > this.prev.lastTime)) return [];
     return this.read('slice', time);
   }
 }

@@ -4,7 +4,7 @@ import type { Emit } from '../batch/base.ts';
 import type { GraphNode } from '../graphNode.ts';
 import { mapKey } from '../keys.ts';
 import { FAILED, onKey, type RecordFailures, userFunctionError } from '../recordErrors.ts';
-import type { StateEntry, StateIO } from './format.ts';
+import type { StateEntry, StateIO, StatePointer } from './format.ts';
 import { initialFor, mergeGroups, type StateOp } from './stateful.ts';
 
 /** What a dead letter of mapWithState says became of the key's state. */
@@ -108,6 +108,18 @@ export class MapWithStateOp implements StateOp {
     public checkpointMs: number,
     private readonly numPartitions: () => number,
   ) {}
+
+  /**
+   * Without input its function is called only for keys that time out, and the whole state is
+   * emitted only for `stateSnapshots()`: at rest while no key would time out at `time` (none is
+   * idle longer than the timeout) and no snapshot has anything to show.
+   */
+  restsAt(time: number, pointer: StatePointer | undefined): boolean {
+    if (pointer === undefined) return !this.initial?.length;
+    if (pointer.keys === 0) return true;
+    if (pointer.keys === undefined || this.snapshots) return false;
+    return this.timeoutMs === undefined || (pointer.oldest !== undefined && time - pointer.oldest <= this.timeoutMs);
+  }
 
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: RecordFailures): Promise<void> {
     const label = this.node.id;

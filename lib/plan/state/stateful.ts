@@ -4,7 +4,7 @@ import { ShuffledBatch } from '../batch/pair.ts';
 import type { GraphNode } from '../graphNode.ts';
 import { canonicalKey, partitionOf } from '../keys.ts';
 import type { RecordFailures } from '../recordErrors.ts';
-import type { CheckpointPolicy, StateIO } from './format.ts';
+import type { CheckpointPolicy, StateIO, StatePointer } from './format.ts';
 
 /*
  * What every stateful operator (updateStateByKey.ts, mapWithState.ts, window.ts) shares: the
@@ -25,6 +25,13 @@ export interface StateOp extends CheckpointPolicy {
    * throws goes to `r.keyFailed`; when that returns (dead letter), the key is left out of this batch.
    */
   run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: RecordFailures): Promise<void>;
+  /**
+   * Whether batch `time`, given no input, would emit nothing and leave the node's state as it is:
+   * then a quiet batch need not run it (the coordinator's idle batches). `pointer` is the state
+   * after the last batch that ran it (undefined before its first), `lastInput` the last batch
+   * that had any input at all (undefined: none yet).
+   */
+  restsAt(time: number, pointer: StatePointer | undefined, lastInput: number | undefined): boolean;
 }
 
 /** Partitions of a stateful node when neither it nor the job says: state needs a fixed count. */
@@ -51,6 +58,8 @@ export class StatefulBatch<T> extends ShuffledBatch<T> {
   }
   protected override async compute(p: number, r: PartitionReader, emit: Emit<T>): Promise<void> {
     const segments = await r.shuffle(this, 0, p);
+    // A quiet batch runs only nodes at rest (restsAt): without input they emit nothing and change nothing.
+    if (r.quiet) return r.quietInput(this.node.id, segments);
     await this.op.run(segments, r.stateIO(this, p), emit as Emit<unknown>, r);
   }
 }

@@ -3,7 +3,7 @@ import type { Emit } from '../batch/base.ts';
 import type { GraphNode } from '../graphNode.ts';
 import { mapKey } from '../keys.ts';
 import { FAILED, onKey, type RecordFailures } from '../recordErrors.ts';
-import type { StateIO } from './format.ts';
+import type { StateIO, StatePointer } from './format.ts';
 import { initialFor, mergeGroups, type StateOp } from './stateful.ts';
 
 /** What a dead letter of updateStateByKey says became of the key's state. */
@@ -22,6 +22,11 @@ export class UpdateStateOp implements StateOp {
     public checkpointMs: number,
     private readonly numPartitions: () => number,
   ) {}
+
+  /** Its function sees every key every batch (Spark's semantics): at rest only while the state has no key. */
+  restsAt(_time: number, pointer: StatePointer | undefined): boolean {
+    return pointer === undefined ? !this.initial?.length : pointer.keys === 0;
+  }
 
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: RecordFailures): Promise<void> {
     const label = this.node.id;

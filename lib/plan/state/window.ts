@@ -5,7 +5,7 @@ import type { GraphNode } from '../graphNode.ts';
 import { mapKey } from '../keys.ts';
 import { FAILED, onKey, type RecordFailures } from '../recordErrors.ts';
 import { mergeByKey } from '../shuffle.ts';
-import type { KeyedState, StateIO } from './format.ts';
+import type { KeyedState, StateIO, StatePointer } from './format.ts';
 import type { StateOp } from './stateful.ts';
 
 /** What a dead letter of a window says became of the key's values. */
@@ -58,6 +58,19 @@ export class WindowOp implements StateOp {
     if (this.windowMs >= this.slideMs) return true;
     const due = Math.ceil(time / this.slideMs) * this.slideMs;
     return time !== due && time > due - this.windowMs;
+  }
+
+  /**
+   * Without input, a window changes only at a slide, and only when its window holds data: a batch
+   * in the window `(time - window, time]` had input (`lastInput` stands in for the node's own
+   * input: a source's records may all be filtered out first, which only keeps it busy longer), or,
+   * with an inverse function, the kept values have a key (a window without `filterFunc` keeps its
+   * keys at their inverse's zero, and outputs them, as Spark's does).
+   */
+  restsAt(time: number, pointer: StatePointer | undefined, lastInput: number | undefined): boolean {
+    if (time % this.slideMs !== 0) return true;
+    if (lastInput !== undefined && lastInput > time - this.windowMs) return false;
+    return this.how.kind !== 'inverse' || pointer === undefined || pointer.keys === 0;
   }
 
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: RecordFailures): Promise<void> {
