@@ -40,6 +40,11 @@ export interface StatePointer {
    * keyed state is as `lastTime` left it.
    */
   readonly lastTime: number;
+  /**
+   * Runs of quiet batches before `lastTime` whose slices a window may still read, as
+   * `[first, last]` batch times: they wrote no slice, their slices are empty. Absent when none.
+   */
+  readonly quiet?: [number, number][];
   /** Entries of the keyed state after `lastTime`, over every partition (absent: not known, as in pointers of earlier releases). */
   readonly keys?: number;
   /** The oldest `lastSeen` among those entries (absent when there are none, or not known). */
@@ -79,13 +84,25 @@ export function writesFull(prev: StatePointer | undefined, time: number, interva
  * The pointer after batch `time` of a node whose previous pointer is `prev`; `held` is what its
  * partitions reported they hold (undefined for a node without keyed state, such as a window without an inverse).
  */
-export function nextPointer(prev: StatePointer | undefined, time: number, interval: number, partitions: number, policy: CheckpointPolicy, held?: StateHeld): StatePointer {
+export function nextPointer(
+  prev: StatePointer | undefined,
+  time: number,
+  interval: number,
+  partitions: number,
+  policy: CheckpointPolicy & { readonly keepSlicesMs?: number },
+  held?: StateHeld,
+): StatePointer {
+  // The quiet runs a later batch's window may still reach: slices kept back to `time - keepSlicesMs`.
+  const reach = time - (policy.keepSlicesMs ?? 0);
+  const quiet: [number, number][] = (prev?.quiet ?? []).filter(([, last]) => last >= reach);
+  if (prev && prev.lastTime < time - interval && time - interval >= reach) quiet.push([prev.lastTime + interval, time - interval]);
   return {
     format: STATE_FORMAT,
     partitions,
     firstTime: prev?.firstTime ?? time,
     fullTime: writesFull(prev, time, interval, policy) ? time : prev!.fullTime,
     lastTime: time,
+    ...(quiet.length ? { quiet } : {}),
     ...(held ?? {}),
   };
 }
@@ -313,10 +330,10 @@ export class StateBlobs {
     await this.blobs.put(this.key('slice', this.time), encode(records));
   }
 
-  /** The slice of an earlier batch; `[]` for times before the node's first batch, and for quiet batches (after the pointer's last). */
+  /** The slice of an earlier batch; `[]` for times before the node's first batch, and for quiet batches (after the pointer's last, or in its quiet runs). */
   async readSlice(time: number): Promise<unknown[]> {
     const first = this.prev?.firstTime ?? this.time;
-    if (time < first || (this.prev && time > this.prev.lastTime)) return [];
+    if (time < first || (this.prev && (time > this.prev.lastTime || this.prev.quiet?.some(([a, b]) => a <= time && time <= b)))) return [];
     return this.read('slice', time);
   }
 }
