@@ -82,6 +82,18 @@ export interface JobOptions {
    * @default 16 MiB (16777216)
    */
   readonly coordinatorBatchBytes?: number;
+  /**
+   * Idle mode, on AWS: once the job has had no input for this long and nothing is pending (no
+   * window holds data, no `mapWithState` timeout is due, no key in `updateStateByKey`), the
+   * coordinator releases the lease marked idle and returns; each scheduled invocation after that
+   * only looks for new input (reads, no write) and returns within a fraction of a second. When
+   * input comes, that invocation takes the lease and runs at once, so the first records wait at
+   * most about a minute, the schedule's period; the batch times skipped while idle are not run
+   * (what arrived meanwhile is in the first batch after). Off by default: every minute's
+   * invocation then runs the batch clock, and an idle minute costs its billed minute.
+   * @default undefined (off)
+   */
+  readonly idleAfter?: Duration;
 }
 
 
@@ -133,6 +145,10 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
   if (typeof writeEmptyBatches !== 'boolean') throw new JobDefinitionError(`job ${name}: writeEmptyBatches must be true or false, got ${describeValue(writeEmptyBatches)}`);
   const coordinatorBatchRecords = wholeAtLeastZero(options.coordinatorBatchRecords ?? DEFAULT_COORDINATOR_BATCH_RECORDS, name, 'coordinatorBatchRecords', '0 fans every batch out to workers');
   const coordinatorBatchBytes = wholeAtLeastZero(options.coordinatorBatchBytes ?? DEFAULT_COORDINATOR_BATCH_BYTES, name, 'coordinatorBatchBytes', 'e.g. 16777216 for 16 MiB');
+  const idleAfter = options.idleAfter === undefined ? undefined : toMillis(options.idleAfter, `job ${name}: idleAfter`);
+  if (idleAfter !== undefined && idleAfter < batchInterval) {
+    throw new JobDefinitionError(`job ${name}: idleAfter (${idleAfter} ms) must be at least the batch interval (${batchInterval} ms), e.g. '10m'`);
+  }
   return {
     name,
     batchInterval,
@@ -145,6 +161,7 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
     coordinatorBatchRecords,
     coordinatorBatchBytes,
     writeEmptyBatches,
+    idleAfter,
   };
 }
 

@@ -100,6 +100,8 @@ export interface CoordinatorRun {
   readonly lastCompleted: number;
   /** Set when another coordinator held the lease, so this one did nothing. */
   readonly skipped?: string;
+  /** Idle mode: set when the job is idle (this invocation found it so, or left it so). */
+  readonly idle?: boolean;
 }
 
 /**
@@ -108,6 +110,10 @@ export interface CoordinatorRun {
  * run), then sleeps to the next batch time, until its remaining time gets short; then it releases
  * the lease so the next invocation takes over at once. If another coordinator still holds the
  * lease, this invocation returns without doing anything.
+ *
+ * Idle mode (the job's `idleAfter`): an invocation that finds the job idle and no input returns at
+ * once, having written nothing; one that finds input, or a job not idle, runs as above, and stops
+ * early (releasing the lease marked idle) once the job becomes idle.
  *
  * @example
  * ```ts
@@ -131,6 +137,14 @@ export function createCoordinatorHandler(
     const margin = options.marginMs ?? 10_000;
     const deadline = rt.clock.now() + remaining - margin;
     const waitUntil = rt.clock.now() + (options.waitForLeaseMs ?? 0);
+    if (job.options.idleAfter !== undefined) {
+      const through = await coordinator.idleWithoutInput();
+      if (through !== undefined) {
+        await coordinator.stop();
+        await rt.invoker.close();
+        return { batches: 0, lastCompleted: through, idle: true };
+      }
+    }
     for (;;) {
       try {
         await coordinator.start();
@@ -159,12 +173,14 @@ export function createCoordinatorHandler(
           throw e;
         }
         batches++;
+        // Idle: the rest of the minute is not billed; the next invocations only look for input.
+        if (coordinator.idle) break;
       }
     } finally {
       await coordinator.stop();
       await releaseLease(coordinator, options.log);
       await rt.invoker.close();
     }
-    return { batches, lastCompleted: coordinator.lastCompleted };
+    return { batches, lastCompleted: coordinator.lastCompleted, ...(coordinator.idle ? { idle: true } : {}) };
   };
 }

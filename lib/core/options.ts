@@ -28,6 +28,8 @@ export interface ResolvedJobOptions {
   readonly coordinatorBatchRecords: number;
   /** ... and of at most this many bytes of input. */
   readonly coordinatorBatchBytes: number;
+  /** Idle mode: how long without input (ms) before the coordinator sleeps between checks for input; undefined: off. */
+  readonly idleAfter: number | undefined;
 }
 
 /**

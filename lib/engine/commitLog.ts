@@ -157,6 +157,11 @@ export class CommitLog {
     return JSON.stringify(value) === JSON.stringify(stored.value) ? { value, version: stored.version, stored } : undefined;
   }
 
+  /** The lease and the checkpoint as stored, without taking anything: idle mode's look (reads only). */
+  async peek(): Promise<{ lease: MetaItem<Lease> | undefined; checkpoint: MetaItem<Checkpoint> | undefined }> {
+    return { lease: await this.meta.get<Lease>(keys.lease), checkpoint: await this.meta.get<Checkpoint>(keys.checkpoint) };
+  }
+
   /** Writes the checkpoint (a commit); returns its new version. */
   async writeCheckpoint(value: Checkpoint, expectedVersion: number, what: string): Promise<number> {
     const v = await this.write(keys.checkpoint, value, expectedVersion);

@@ -34,6 +34,12 @@ export class CommitNotices {
     private readonly warn: (line: string) => void,
   ) {}
 
+  /** Whether an acknowledgement failed and waits to be made again. */
+  get waiting(): boolean {
+    for (const w of this.pending.values()) if (w.length) return true;
+    return false;
+  }
+
   /** The source nodes whose adapter has a `committed` step (most have none: then nothing is read or called). */
   private acknowledging(): string[] {
     return this.graph.sources.map((s) => s.nodeId).filter((id) => this.source(id).committed !== undefined);

@@ -160,10 +160,55 @@ export class Coordinator {
     this.started = false;
   }
 
-  /** Gives the lease up, so the next coordinator need not wait for it to expire; it records the quiet batches run since the last commit. */
+  /**
+   * Gives the lease up, so the next coordinator need not wait for it to expire; it records the
+   * quiet batches run since the last commit, and whether the job is idle ({@link Coordinator.idle}).
+   */
   releaseLease(): Promise<void> {
-    const quiet: QuietRun | undefined = this.quietThrough === undefined ? undefined : { checkpointVersion: this.checkpointVersion, through: this.quietThrough };
+    const quiet: QuietRun | undefined = this.quietThrough === undefined ? undefined : { checkpointVersion: this.checkpointVersion, through: this.quietThrough, idle: this.idle };
     return this.log.releaseLease(quiet);
+  }
+
+  /**
+   * Idle mode (`idleAfter`): whether the job may sleep between checks for input — it had none for
+   * `idleAfter`, its last batches were quiet, no acknowledgement waits, and every stateful node
+   * rests from the next batch on, whatever time passes (`StateOp.restsFrom`).
+   */
+  get idle(): boolean {
+    const idleAfter = this.options.idleAfter;
+    if (idleAfter === undefined || this.quietThrough === undefined || this.notices.waiting) return false;
+    const lastInput = lastInputOf(this.checkpoint);
+    if (this.quietThrough - lastInput < idleAfter) return false;
+    const next = this.nextBatchTime;
+    return this.graph.stateful.every(({ node, op }) => op.restsFrom(this.checkpoint.state[node.id] as StatePointer | undefined, lastInput) <= next);
+  }
+
+  /**
+   * Idle mode's look, before {@link Coordinator.start}: when the last coordinator left the job idle
+   * and no source has input, returns the time of the last batch done (nothing was written: the
+   * lease and checkpoint are read, the sources cut and read without sealing); otherwise undefined,
+   * and the caller starts the coordinator as usual.
+   */
+  async idleWithoutInput(): Promise<number | undefined> {
+    const { lease, checkpoint } = await this.log.peek();
+    const q = lease?.value.owner === '' ? (lease.value.quiet as QuietRun | undefined) : undefined;
+    if (!q?.idle || !checkpoint || checkpoint.version !== q.checkpointVersion || checkpoint.value.fingerprint !== this.fingerprint) return undefined;
+    const t = this.dueAfter(q.through);
+    for (const { nodeId } of this.graph.sources) {
+      const source = this.source(nodeId);
+      const cut = await source.cut(t, checkpoint.value.sourceState[nodeId]);
+      source.abandon?.(cut.splits);
+      for (const split of cut.splits) {
+        if (split.open !== true ? split.count !== 0 : (await source.read(split)).records.length > 0) return undefined;
+      }
+    }
+    return q.through;
+  }
+
+  /** The latest batch time after `through` that is due now (at least the one right after it). */
+  private dueAfter(through: number): number {
+    const i = this.interval;
+    return through + Math.max(1, Math.floor((this.rt.clock.now() - through) / i)) * i;
   }
 
   private source(nodeId: string): RecordSource {
@@ -196,7 +241,9 @@ export class Coordinator {
     // The quiet batches the lease says were run past this checkpoint (none once it has moved on).
     const quietAfter = (version: number, c: Checkpoint): number | undefined => {
       const q = this.log.quietLeft;
-      return q && q.checkpointVersion === version && q.through > c.lastCompleted ? q.through : undefined;
+      if (!q || q.checkpointVersion !== version || q.through <= c.lastCompleted) return undefined;
+      // Woken from idle: the batch times since were quiet, never cut; the first batch is the one due now.
+      return q.idle === true ? this.dueAfter(q.through) - this.interval : q.through;
     };
     // A lease released cleanly leaves nothing to fence: the checkpoint stays as it is, and so do the quiet batches.
     const kept = await this.log.keepCheckpoint(fit);

@@ -195,6 +195,12 @@ export interface QuietRun {
   readonly [key: string]: JsonValue;
   checkpointVersion: number;
   through: number;
+  /**
+   * Idle mode (`idleAfter`): the job had no input for that long and nothing pending when the lease
+   * was released. Invocations then only look for input, and the one that finds some goes on from
+   * the batch due at that moment (the batch times between are quiet, never cut).
+   */
+  idle: boolean;
 }
 
 const t15 = (time: number) => String(time).padStart(15, '0');

@@ -179,3 +179,70 @@ describe('quiet batches give the output of every batch run in full', () => {
     expect(b.coordinator.lastCompleted).toBe(2000);
   });
 });
+
+describe("idle mode (the job's idleAfter): a job idle that long sleeps between looks for input", () => {
+  /** A job over `queue` with idleAfter 5 s at 1 s batches; `window` adds a 10 s window. */
+  function idleJob(queue: string[][], out: Output, meta: CountingMetaStore, blobs: MemoryBlobStore, window = false) {
+    const job = (ctx: StreamingContext) => {
+      const words = ctx.queueStream(queue);
+      const counted = window ? pairs(words).reduceByKeyAndWindow(add, '10s', '1s') : words.countByValue();
+      counted.capture((time, partitions) => out.set(time, partitions.flat()));
+    };
+    return testCoordinator({ batchInterval: 1000, coordinatorBatchRecords: 1000, idleAfter: '5s' }, job, { meta, blobs });
+  }
+
+  it.each([
+    // Input last at 2000: idle once 5 s of quiet batches have passed (7000) ...
+    ['a stateless job sleeps once idleAfter has passed without input', false, 7000],
+    // ... or, with a 10 s window, once batch 12000 no longer holds batch 2000 in its window.
+    ['a job with a 10 s window sleeps only once its last input has left the window', true, 12_000],
+  ])('%s; its next look writes nothing, and the look that finds input runs the batch due then', async (_name, window, idleAt) => {
+    // Prepare: input in batch 2 (batch 1 moves the queue's position from none: it is committed).
+    const queue: string[][] = [];
+    const out: Output = new Map();
+    const meta = new CountingMetaStore();
+    const blobs = new MemoryBlobStore();
+    const first = idleJob(queue, out, meta, blobs, window);
+    await first.run(1);
+    queue.push(['a', 'b', 'a']);
+    await first.run(1);
+
+    // Act 1: batches until the job is idle, then the lease released.
+    while (!first.coordinator.idle) await first.run(1);
+    const idleFrom = first.coordinator.lastCompleted;
+    await first.coordinator.stop();
+    await first.coordinator.releaseLease();
+
+    // Act 2: a look a minute later, without input.
+    const look = idleJob(queue, out, meta, blobs, window);
+    look.clock.set(idleFrom + 60_000);
+    const writesBefore = meta.written.length;
+    const slept = await look.coordinator.idleWithoutInput();
+
+    // Act 3: input comes; the look after it finds it and runs.
+    queue.push(['c']);
+    const woken = idleJob(queue, out, meta, blobs, window);
+    woken.clock.set(idleFrom + 120_500);
+    const found = await woken.coordinator.idleWithoutInput();
+    await woken.coordinator.start();
+    const due = woken.coordinator.nextBatchTime;
+    await woken.run(1);
+
+    // Assess: idle exactly when nothing was pending any more; the look wrote nothing; the batch due at the wake-up ran with the input.
+    expect(idleFrom).toBe(idleAt);
+    expect(slept).toBe(idleAt);
+    expect(meta.written.slice(writesBefore, writesBefore + 1)).toEqual([keys.lease]);
+    expect(meta.written.length).toBeGreaterThan(writesBefore);
+    expect(found).toBeUndefined();
+    expect(due).toBe(idleFrom + 120_000);
+    expect(out.get(due)).toEqual([['c', 1]]);
+    // Every record counted once: a, b, a in batch 2000, c in the batch due at the wake-up.
+    expect(out.get(2000)).toEqual(expect.arrayContaining([['a', 2], ['b', 1]]));
+  });
+
+  it('refuses an idleAfter shorter than the batch interval, saying what to give', () => {
+    expect(() => testCoordinator({ batchInterval: 1000, idleAfter: '500ms' }, (ctx) => void ctx.queueStream([[1]]).print())).toThrow(
+      "job engine-test: idleAfter (500 ms) must be at least the batch interval (1000 ms), e.g. '10m'",
+    );
+  });
+});

@@ -121,6 +121,13 @@ export class MapWithStateOp implements StateOp {
     return this.timeoutMs === undefined || (pointer.oldest !== undefined && time - pointer.oldest <= this.timeoutMs);
   }
 
+  /** At rest for good once no key is left to time out or to show in a snapshot. */
+  restsFrom(pointer: StatePointer | undefined): number {
+    if (pointer === undefined) return this.initial?.length ? Number.POSITIVE_INFINITY : Number.NEGATIVE_INFINITY;
+    if (pointer.keys === 0 || (pointer.keys !== undefined && !this.snapshots && this.timeoutMs === undefined)) return Number.NEGATIVE_INFINITY;
+    return Number.POSITIVE_INFINITY;
+  }
+
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: RecordFailures): Promise<void> {
     const label = this.node.id;
     const t = io.time;

@@ -32,6 +32,12 @@ export interface StateOp extends CheckpointPolicy {
    * that had any input at all (undefined: none yet).
    */
   restsAt(time: number, pointer: StatePointer | undefined, lastInput: number | undefined): boolean;
+  /**
+   * The first batch time from which, given no input, the node rests at every batch (`restsAt`):
+   * idle mode sleeps only once every node does. `-Infinity` when it rests already, `Infinity`
+   * while it has work left that only a batch can do (a key to time out, to pass to updateStateByKey).
+   */
+  restsFrom(pointer: StatePointer | undefined, lastInput: number | undefined): number;
 }
 
 /** Partitions of a stateful node when neither it nor the job says: state needs a fixed count. */

@@ -28,6 +28,10 @@ export class UpdateStateOp implements StateOp {
     return pointer === undefined ? !this.initial?.length : pointer.keys === 0;
   }
 
+  restsFrom(pointer: StatePointer | undefined): number {
+    return this.restsAt(0, pointer) ? Number.NEGATIVE_INFINITY : Number.POSITIVE_INFINITY;
+  }
+
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: RecordFailures): Promise<void> {
     const label = this.node.id;
     const state = await io.load(initialFor(this.initial, io.partition, this.numPartitions(), label));

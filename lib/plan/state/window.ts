@@ -73,6 +73,12 @@ export class WindowOp implements StateOp {
     return this.how.kind !== 'inverse' || pointer === undefined || pointer.keys === 0;
   }
 
+  /** Once the last input has left the window (and, with an inverse, no key is kept). */
+  restsFrom(pointer: StatePointer | undefined, lastInput: number | undefined): number {
+    if (this.how.kind === 'inverse' && pointer !== undefined && pointer.keys !== 0) return Number.POSITIVE_INFINITY;
+    return lastInput === undefined ? Number.NEGATIVE_INFINITY : lastInput + this.windowMs;
+  }
+
   async run(segments: readonly (readonly unknown[])[], io: StateIO, emit: Emit<unknown>, r: RecordFailures): Promise<void> {
     const label = this.node.id;
     const how = this.how;
