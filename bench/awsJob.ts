@@ -14,7 +14,7 @@
  */
 import { defineJob, type JobDefinition } from '../lib/api/job.ts';
 import type { StreamingListener } from '../lib/core/listener.ts';
-import { createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
+import { type CoordinatorRun, createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { awsCoordinatorRuntime } from '../lib/aws/coordinatorRuntime.ts';
 import { awsWorkerRuntime } from '../lib/aws/runtime.ts';
 import { WallClock } from '../lib/node/clock.ts';
@@ -40,6 +40,10 @@ export interface JobRun {
   readonly error: string | undefined;
   /** Every request of the invocation: its batches', and its start's and end's (the lease, the checkpoint). */
   readonly requests: RequestCounts;
+  /** What the handler returned (undefined when it threw). */
+  readonly result: CoordinatorRun | undefined;
+  /** Wall time of the handler call (performance.now()). */
+  readonly ms: number;
 }
 
 /**
@@ -54,6 +58,8 @@ export interface JobVariant {
   readonly maxRecordsPerBatch?: number;
   /** The coordinator's quiet batches (CoordinatorRuntime.quietBatches). @default true */
   readonly quietBatches?: boolean;
+  /** The job's idleAfter (ms): the invocation then also ends when the job goes idle, or at once when it finds it idle. */
+  readonly idleAfter?: number;
 }
 
 /** Worker invocations so far and their billed time (each rounded up to a whole ms, as Lambda bills). */
@@ -117,6 +123,7 @@ function wordCountJob(name: string, stream: string, config: AwsPathConfig, liste
     batchInterval: config.batchIntervalMs,
     ...(variant.coordinatorBatchRecords !== undefined ? { coordinatorBatchRecords: variant.coordinatorBatchRecords } : {}),
     ...(variant.writeEmptyBatches !== undefined ? { writeEmptyBatches: variant.writeEmptyBatches } : {}),
+    ...(variant.idleAfter !== undefined ? { idleAfter: variant.idleAfter } : {}),
   };
   return defineJob(options, (ctx) => {
     ctx.addListener(listener);
@@ -172,13 +179,17 @@ export async function runStreamingJob(
     { marginMs: 0, log: (l) => logs.push(l) },
   );
   let error: string | undefined;
+  let result: CoordinatorRun | undefined;
   const before = stack.requests();
+  const began = performance.now();
   try {
-    await handler({}, { getRemainingTimeInMillis: () => config.timeoutMs });
+    result = await handler({}, { getRemainingTimeInMillis: () => config.timeoutMs });
   } catch (e) {
     if (!(e instanceof StopRun)) error = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   }
-  if (error === undefined && !recorder.stop) {
+  const ms = performance.now() - began;
+  // In idle mode the handler ends on its own once the job is idle: that is done, too.
+  if (error === undefined && !recorder.stop && result?.idle !== true) {
     error = `not done within the invocation's ${config.timeoutMs} ms (${recorder.batches.length} batches)`;
   }
   if (error !== undefined) {
@@ -193,5 +204,7 @@ export async function runStreamingJob(
     drainedIndex: recorder.drainedIndex,
     error,
     requests: diffCounts(before, stack.requests()),
+    result,
+    ms,
   };
 }

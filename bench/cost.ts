@@ -66,8 +66,11 @@ export interface Memory {
   readonly workerGb: number;
 }
 
-/** The construct's defaults (cdk/parts/functions.ts): coordinator 512 MB, worker 1024 MB. */
-export const DEPLOYED_MEMORY: Memory = { coordinatorGb: 0.5, workerGb: 1 };
+/** The construct's defaults (cdk/parts/functions.ts): coordinator 256 MB, worker 1024 MB. */
+export const DEPLOYED_MEMORY: Memory = { coordinatorGb: 0.25, workerGb: 1 };
+
+/** The construct's defaults before issue 14 (coordinator 512 MB): what "today's path" is priced with. */
+export const TODAY_MEMORY: Memory = { coordinatorGb: 0.5, workerGb: 1 };
 
 /** The price of one request, by the rules in this module's comment; a name it does not know throws. */
 export function requestPrice(op: string): { component: 'dynamodb' | 's3' | 'kinesis' | 'invocations'; dollars: number } {
@@ -148,6 +151,22 @@ export function idlePerMonth(batch: IdleBatch, intervalSeconds: number, memory: 
     [invocation, SECONDS_PER_MONTH / 60],
     [perBatch, SECONDS_PER_MONTH / intervalSeconds],
   ]);
+}
+
+/**
+ * Idle dollars per month in idle mode, shard-hours excluded: a coordinator invocation a minute that
+ * only looks for input — its `Invoke`, its requests and its billed time, measured.
+ * @example
+ * ```ts
+ * idleModePerMonth({ requests: new Map([['dynamodb:GetItem', 2]]), ms: 50 }).total; // ≈ 0.05
+ * ```
+ */
+export function idleModePerMonth(look: { readonly requests: ReadonlyMap<string, number>; readonly ms: number }, memory: Memory = DEPLOYED_MEMORY): CostBreakdown {
+  if (!Number.isFinite(look.ms) || look.ms < 0) throw new Error(`the look's ms must be a number >= 0, got ${look.ms}`);
+  const requests = new Map(look.requests);
+  requests.set('lambda:Invoke', (requests.get('lambda:Invoke') ?? 0) + 1);
+  const one = price({ requests, workerMs: 0, coordinatorMs: Math.ceil(look.ms), putRecords: 0 }, memory);
+  return scaled([[one, SECONDS_PER_MONTH / 60]]);
 }
 
 /** Shard-hours of `shards` provisioned shards for a month. */

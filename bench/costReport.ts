@@ -22,7 +22,7 @@ function table(rows: readonly (readonly string[])[]): string[] {
 }
 
 const COMPONENTS = [
-  ['coordinator (512 MB, whole month)', 'coordinator'],
+  ['coordinator (whole month: 256 MB defaults, 512 MB today)', 'coordinator'],
   ['workers (GB-seconds)', 'workers'],
   ['Lambda invocations', 'invocations'],
   ['DynamoDB requests', 'dynamodb'],
@@ -68,12 +68,18 @@ export function formatCost(r: CostResult, workerImportMs?: number): string[] {
     `idle $/month at 1 s batches, excluding shard-hours: ${usd(r.idle.perMonth.total)} ` +
       `(today's path, same run: ${usd(r.idleToday.perMonth.total)}; target ≤ ${COST_TARGETS.idlePerMonth}: ${idleMet ? 'yes' : 'NO'})`,
   );
-  out.push(`idle $/month in idle mode, excluding shard-hours: not built yet (target ≤ $${COST_TARGETS.idleModePerMonth})`);
+  const m = r.idleMode;
+  const modeMet = m.perMonth.total <= COST_TARGETS.idleModePerMonth;
+  out.push(
+    `idle $/month in idle mode, excluding shard-hours: ${usd(m.perMonth.total)} ` +
+      `(idleAfter ${m.idleAfter} ms: idle after ${m.batchesToIdle} batches; then a look a minute, ${m.perLook.ms.toFixed(0)} ms median, ` +
+      `${[...m.perLook.requests].map(([op, n]) => `${op} ${num(n)}`).join(', ') || 'no request'}; target ≤ ${COST_TARGETS.idleModePerMonth}: ${modeMet ? 'yes' : 'NO'})`,
+  );
   const coord = r.idle.perMonth.coordinator;
   out.push(
     `note: the coordinator alone is $${usd(coord)} of the ${usd(r.idle.perMonth.total)} (${((coord / r.idle.perMonth.total) * 100).toFixed(0)}%): ` +
       `it is billed for every second it sleeps between batches (${r.memory.coordinatorGb} GB × 60 s a minute), whatever the batches do. ` +
-      `≤ $${COST_TARGETS.idlePerMonth} needs idle mode (a coordinator that stops between checks) or a smaller coordinator; fewer requests per batch alone cannot get there.`,
+      `Idle mode stops it between looks; a smaller coordinator lowers it in proportion to its memory.`,
   );
   out.push('');
   const l = r.loaded;
@@ -125,6 +131,7 @@ export function costJson(r: CostResult, workerImportMs: number | undefined, when
     memory: r.memory,
     idle: stretch(r.idle),
     idleToday: stretch(r.idleToday),
+    idleMode: { idleAfter: r.idleMode.idleAfter, batchesToIdle: r.idleMode.batchesToIdle, looks: r.idleMode.looks, perLook: { requests: Object.fromEntries(r.idleMode.perLook.requests), ms: r.idleMode.perLook.ms }, perMonth: r.idleMode.perMonth },
     loaded: {
       records: r.loaded.records,
       batches: r.loaded.batches,

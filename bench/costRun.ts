@@ -23,9 +23,9 @@
  * worker figures are what this machine says, not what AWS bills to the millisecond.
  */
 import { type AwsBatch, type AwsPathConfig, putLines } from './aws.ts';
-import { type JobVariant, runStreamingJob } from './awsJob.ts';
+import { type JobRun, type JobVariant, runStreamingJob } from './awsJob.ts';
 import { startCountedAwsStack } from './awsStack.ts';
-import { type CostBreakdown, DEPLOYED_MEMORY, type IdleBatch, idlePerMonth, type Memory, perMillionRecords, shardsPerMonth, type Usage } from './cost.ts';
+import { type CostBreakdown, DEPLOYED_MEMORY, type IdleBatch, idleModePerMonth, idlePerMonth, type Memory, perMillionRecords, shardsPerMonth, TODAY_MEMORY, type Usage } from './cost.ts';
 import { generateBatches, LINE_BYTES } from './data.ts';
 import { median } from './measure.ts';
 import { kinesisClient } from '../lib/aws/clients.ts';
@@ -46,6 +46,9 @@ export interface CostConfig {
 export const COST_FULL: Omit<CostConfig, 'seed'> = { shards: 4, reducePartitions: 4, batchIntervalMs: 1000, idleBatches: 60, loadedLines: 200_000 };
 export const COST_QUICK: Omit<CostConfig, 'seed'> = { shards: 4, reducePartitions: 4, batchIntervalMs: 1000, idleBatches: 4, loadedLines: 2_000 };
 
+/** Looks measured in idle mode. */
+const IDLE_LOOKS = 5;
+
 /** The figures the issue gives for today's path where this run cannot measure it. */
 export const ISSUE_TODAY = { perMillionRecords: 0.02, workerImportMs: 100 } as const;
 
@@ -65,6 +68,20 @@ export interface IdleStretch {
   readonly perMonth: CostBreakdown;
 }
 
+/** Idle mode: the job goes idle, then each minute's invocation only looks for input. */
+export interface IdleModeStretch {
+  /** The job's idleAfter (ms). */
+  readonly idleAfter: number;
+  /** Batches the first invocation ran before the job was idle and it returned. */
+  readonly batchesToIdle: number;
+  /** Invocations after it, each a look that found no input. */
+  readonly looks: number;
+  /** Per look: requests (means) and wall time of the handler (median). */
+  readonly perLook: { readonly requests: ReadonlyMap<string, number>; readonly ms: number };
+  /** A look a minute for a month, shard-hours excluded. */
+  readonly perMonth: CostBreakdown;
+}
+
 /** The loaded stretch. */
 export interface LoadedStretch {
   readonly records: number;
@@ -81,6 +98,7 @@ export interface CostResult {
   readonly idle: IdleStretch;
   /** Today's path measured in the same run (coordinatorBatchRecords: 0, writeEmptyBatches: true). */
   readonly idleToday: IdleStretch;
+  readonly idleMode: IdleModeStretch;
   readonly loaded: LoadedStretch;
   /** The stretch's shards for a month, priced apart. */
   readonly shardsPerMonth: number;
@@ -149,11 +167,28 @@ export async function runCost(config: CostConfig, options: { log?: (m: string) =
         batches: batches.length,
         perBatch,
         coordinatorBusyMs: batches.length ? median(batches.map((b) => b.wallMs)) : Number.NaN,
-        perMonth: idlePerMonth(perBatch, config.batchIntervalMs / 1000),
+        // Today's path is priced with today's coordinator (512 MB); the defaults with the construct's.
+        perMonth: idlePerMonth(perBatch, config.batchIntervalMs / 1000, variant === TODAY_VARIANT ? TODAY_MEMORY : DEPLOYED_MEMORY),
       };
     };
     const idleNow = await idle('cost-idle', {}, 'defaults');
     const idleToday = await idle('cost-idle-today', TODAY_VARIANT, "today's path");
+
+    // Idle mode: one invocation until the job is idle, then looks, each its own invocation.
+    const modeName = 'cost-idle-mode';
+    const idleAfter = 3 * config.batchIntervalMs;
+    log(`cost: idle mode: idleAfter ${idleAfter} ms, then ${IDLE_LOOKS} looks`);
+    await createResources(stack, modeName, config.shards);
+    await waitActive(kinesisClient(stack.config(modeName).aws), modeName);
+    const toIdle = await runStreamingJob(stack, modeName, modeName, jobConfig(config, idleTimeoutMs), 0, 1_000_000, { idleAfter });
+    if (toIdle.error || toIdle.result?.idle !== true) problems.push(`idle mode: the job did not go idle (${toIdle.error ?? JSON.stringify(toIdle.result)})`);
+    const looks: JobRun[] = [];
+    for (let i = 0; i < IDLE_LOOKS; i++) looks.push(await runStreamingJob(stack, modeName, modeName, jobConfig(config, idleTimeoutMs), 0, 1_000_000, { idleAfter }));
+    for (const l of looks) if (l.error || l.result?.idle !== true || l.result.batches !== 0) problems.push(`idle mode: a look ran batches or failed (${l.error ?? JSON.stringify(l.result)})`);
+    const lookRequests = new Map<string, number>();
+    for (const l of looks) for (const [op, n] of l.requests) lookRequests.set(op, (lookRequests.get(op) ?? 0) + n / looks.length);
+    const perLook = { requests: new Map([...lookRequests].sort((a, b) => (a[0] < b[0] ? -1 : 1))), ms: median(looks.map((l) => l.ms)) };
+    const idleMode: IdleModeStretch = { idleAfter, batchesToIdle: toIdle.batches.length, looks: looks.length, perLook, perMonth: idleModePerMonth(perLook) };
 
     const name = 'cost-loaded';
     log(`cost: loaded stretch: putting ${config.loadedLines} lines of ${LINE_BYTES} B into ${config.shards} shards`);
@@ -183,6 +218,7 @@ export async function runCost(config: CostConfig, options: { log?: (m: string) =
       memory: DEPLOYED_MEMORY,
       idle: idleNow,
       idleToday,
+      idleMode,
       loaded,
       shardsPerMonth: shardsPerMonth(config.shards),
       elapsedMs: performance.now() - t0,

@@ -65,7 +65,12 @@ export interface SluiceJobProps {
   readonly workerMemoryMB?: number;
   /** How long one task may run (at most 15 minutes). @default Duration.minutes(5) */
   readonly workerTimeout?: Duration;
-  /** Memory of the coordinator function, in MB (128 to 10240). @default 512 */
+  /**
+   * Memory of the coordinator function, in MB (128 to 10240). It is billed for every second of
+   * every minute (it sleeps between batches), so it sets the idle cost: 256 MB is $8.76 a month.
+   * Small batches run in it (`coordinatorBatchRecords`, `coordinatorBatchBytes`); give it more
+   * with larger ones. @default 256
+   */
   readonly coordinatorMemoryMB?: number;
   /** Worker invocations in flight at once (`SLUICE_CONCURRENCY`). @default 32 */
   readonly maxConcurrency?: number;

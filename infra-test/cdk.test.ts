@@ -409,7 +409,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     });
   });
 
-  it('the coordinator: Node.js 22 on arm64, 75 s, 512 MB, told where the stream, buckets, table and worker are', () => {
+  it('the coordinator: Node.js 22 on arm64, 75 s, 256 MB, told where the stream, buckets, table and worker are', () => {
     const { stack, job, template } = defaults();
 
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -417,7 +417,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       Runtime: 'nodejs22.x',
       Architectures: ['arm64'],
       Timeout: 75,
-      MemorySize: 512,
+      MemorySize: 256,
       Role: stack.resolve(job.coordinator.role!.roleArn),
       Environment: {
         Variables: Match.objectEquals({

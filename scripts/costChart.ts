@@ -13,7 +13,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
-import { type CostBreakdown, idlePerMonth, type IdleBatch } from '../bench/cost.ts';
+import { type CostBreakdown, idlePerMonth, type IdleBatch, TODAY_MEMORY } from '../bench/cost.ts';
 
 interface StretchJson {
   readonly perBatch: { readonly requests: Record<string, number>; readonly workerMs: number; readonly perInvocation?: Record<string, number> };
@@ -67,10 +67,10 @@ export function chartSvg(cost: CostJson): string {
   const today = batchOf(cost.idleToday);
   const shards = cost.config.shards;
   const series: Series[] = [
-    { label: 'before (fan-out, empty parts)', color: '#b0413e', dash: '6 4', at: (b) => idlePerMonth(today, b).total },
+    { label: 'before (fan-out, empty parts)', color: '#b0413e', dash: '6 4', at: (b) => idlePerMonth(today, b, TODAY_MEMORY).total },
     { label: `defaults + ${shards} shards' hours`, color: '#6a51a3', at: (b) => idlePerMonth(now, b).total + cost.shardsPerMonth },
     { label: 'defaults, excl. shard-hours', color: '#2171b5', at: (b) => idlePerMonth(now, b).total },
-    { label: 'coordinator alone (512 MB)', color: '#555555', dash: '2 3', at: (b) => idlePerMonth({ requests: new Map(), workerMs: 0 }, b).total },
+    { label: 'coordinator alone (256 MB)', color: '#555555', dash: '2 3', at: (b) => idlePerMonth({ requests: new Map(), workerMs: 0 }, b).total },
   ];
   const W = 760;
   const H = 400;
@@ -128,7 +128,7 @@ export function tableRows(cost: CostJson): string[] {
   const usd = (v: number) => `$${v.toFixed(2)}`;
   return [1, 10, 60].map((b) => {
     const c = idlePerMonth(now, b);
-    const t = idlePerMonth(today, b);
+    const t = idlePerMonth(today, b, TODAY_MEMORY);
     return `| ${b} s | ${usd(c.total)} (coordinator ${usd(c.coordinator)}, DynamoDB ${usd(c.dynamodb)}, S3 ${usd(c.s3)}, Lambda invocations and worker time ${usd(c.workers + c.invocations)}) | ${usd(c.total + cost.shardsPerMonth)} | ${usd(t.total)} |`;
   });
 }

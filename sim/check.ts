@@ -174,7 +174,6 @@ function layoutFailures(world: World, c: Commit, files: Files | undefined): stri
 export async function check(world: World, ref: Reference): Promise<string[]> {
   const plan = world.plan;
   const failures: string[] = [];
-  const committed = new Set(world.commits.map((c) => c.time));
   // Quiet batches read nothing, so a foreachPartition they call has nothing to check, and they acknowledge nothing.
   const ranInFull = new Set(world.commits.filter((c) => !c.quiet).map((c) => c.time));
 

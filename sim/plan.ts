@@ -50,6 +50,8 @@ export interface SeedPlan {
   readonly writeEmptyBatches: 'never' | 'always' | 'mixed';
   /** Stretches of time in which no record arrives: the job goes quiet, and wakes when records come again. */
   readonly idle: readonly (readonly [from: number, to: number])[];
+  /** The job's idleAfter (idle mode), or undefined (off). */
+  readonly idleAfter: number | undefined;
 }
 
 /** The plan of `seed`; `job` picks the job by name instead of by the seed. */
@@ -97,6 +99,7 @@ export function planFor(seed: number, job?: string): SeedPlan {
       const from = rng.between(start, faultsUntil);
       return [from, from + rng.pick([20_000, 45_000, 90_000])] as const;
     }),
+    idleAfter: rng.pick([undefined, undefined, 15_000, 30_000]),
   };
 }
 
@@ -105,5 +108,5 @@ export function describePlan(p: SeedPlan): string {
   const faults = Object.entries({ ...p.faults, ...p.lambdaFaults, ...p.coordinator })
     .filter(([, v]) => typeof v === 'number' && v > 0)
     .map(([k]) => k);
-  return `job ${p.job.name}, ${p.interval / 1000} s batches, empty batches written ${p.writeEmptyBatches}, coordinator batches ≤ ${p.coordinatorBatchRecords} records, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}${p.idle.length ? `, idle ${p.idle.map(([a, b]) => `${(a - p.start) / 1000}-${(b - p.start) / 1000} s`).join(', ')}` : ''}`;
+  return `job ${p.job.name}, ${p.interval / 1000} s batches, empty batches written ${p.writeEmptyBatches}, coordinator batches ≤ ${p.coordinatorBatchRecords} records, ${p.stream.shards} shard(s), ${p.stream.reshards} reshard(s), lag ≤ ${p.stream.maxLagMs} ms, inline ≤ ${p.inlineLimit} B, payloads ≤ ${p.payloadLimit} B, meta items ≤ ${p.metaItemLimit} B (spill over ${p.metaSpillBytes} B), faults: ${faults.join(' ') || 'none'}${p.idle.length ? `, idle ${p.idle.map(([a, b]) => `${(a - p.start) / 1000}-${(b - p.start) / 1000} s`).join(', ')}` : ''}${p.idleAfter ? `, idleAfter ${p.idleAfter / 1000} s` : ''}`;
 }

@@ -122,6 +122,7 @@ export function jobDefinition(job: SimJob, plan: SeedPlan, env: JobEnv, writeEmp
       checkpointInterval: 3 * plan.interval,
       coordinatorBatchRecords: plan.coordinatorBatchRecords,
       writeEmptyBatches,
+      ...(plan.idleAfter === undefined ? {} : { idleAfter: plan.idleAfter }),
       ...job.options,
     },
     (ctx) => job.build(ctx, env),

@@ -3,7 +3,7 @@ import { type BenchResult, runBench } from '../bench/index.ts';
 import { formatReport } from '../bench/report.ts';
 import { WORKER_IMPORT_TARGET_MS } from '../bench/bundles.ts';
 import { WINDOW_INVERSE_TARGET } from '../bench/window.ts';
-import { idlePerMonth, perMillionRecords } from '../bench/cost.ts';
+import { idleModePerMonth, idlePerMonth, perMillionRecords } from '../bench/cost.ts';
 
 // Runs the benchmark suite on a small input. Timings depend on the machine, so this only checks
 // that the suite works: both sides computed the same thing, and the figures reported follow from
@@ -187,7 +187,11 @@ describe('bench', () => {
     };
     expect(figure('idle $/month at 1 s batches, excluding shard-hours: ')).toBeCloseTo(c.idle.perMonth.total, 2);
     expect(lines.find((l) => l.startsWith('idle $/month at 1 s batches'))).toContain(`(today's path, same run: ${c.idleToday.perMonth.total.toFixed(2)};`);
-    expect(lines).toContain('idle $/month in idle mode, excluding shard-hours: not built yet (target ≤ $1)');
+    // Idle mode: the job went idle, and each look after wrote nothing and invoked no worker.
+    expect(c.idleMode.looks).toBeGreaterThan(0);
+    expect([...c.idleMode.perLook.requests.keys()].filter((k) => k.startsWith('lambda:') || k.startsWith('s3:') || /^dynamodb:(PutItem|UpdateItem|DeleteItem)/.test(k))).toEqual([]);
+    expect(c.idleMode.perMonth).toEqual(idleModePerMonth(c.idleMode.perLook));
+    expect(figure('idle $/month in idle mode, excluding shard-hours: ')).toBeCloseTo(c.idleMode.perMonth.total, 2);
     expect(figure('$ per million records (100-byte lines, word count): ')).toBeCloseTo(c.loaded.perMillion.total, 3);
     expect(figure('worker bundle import ms: ')).toBe(Number(r.bundles.worker.medianMs.toFixed(1)));
     expect(lines.some((l) => l.startsWith('check cost: ok'))).toBe(true);

@@ -72,7 +72,7 @@ export function jobFunctions(
     code: lambda.Code.fromAsset(bundles.coordinator.dir),
     handler: bundles.coordinator.handler,
     description: `Sluice job ${jobName}: runs a minute of batches per invocation`,
-    memorySize: props.coordinatorMemoryMB ?? 512,
+    memorySize: props.coordinatorMemoryMB ?? 256,
     timeout: Duration.millis(COORDINATOR_TIMEOUT_MS),
     role: coordinatorRole,
     logGroup: coordinatorLogs,

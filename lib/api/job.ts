@@ -78,8 +78,9 @@ export interface JobOptions {
   /**
    * The most bytes of input a batch run inside the coordinator may have (see
    * `coordinatorBatchRecords`): Kinesis records may be up to 1 MB each, and the coordinator's
-   * memory (512 MB on AWS by default) holds the batch's input, its shuffle and its state.
-   * @default 16 MiB (16777216)
+   * memory (256 MB on AWS by default) holds the batch's input, its shuffle and its state. A 4 MiB
+   * word-count batch adds about 45 MB to the coordinator process at its peak; raise both together.
+   * @default 4 MiB (4194304)
    */
   readonly coordinatorBatchBytes?: number;
   /**
@@ -144,7 +145,7 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
   const writeEmptyBatches = options.writeEmptyBatches ?? false;
   if (typeof writeEmptyBatches !== 'boolean') throw new JobDefinitionError(`job ${name}: writeEmptyBatches must be true or false, got ${describeValue(writeEmptyBatches)}`);
   const coordinatorBatchRecords = wholeAtLeastZero(options.coordinatorBatchRecords ?? DEFAULT_COORDINATOR_BATCH_RECORDS, name, 'coordinatorBatchRecords', '0 fans every batch out to workers');
-  const coordinatorBatchBytes = wholeAtLeastZero(options.coordinatorBatchBytes ?? DEFAULT_COORDINATOR_BATCH_BYTES, name, 'coordinatorBatchBytes', 'e.g. 16777216 for 16 MiB');
+  const coordinatorBatchBytes = wholeAtLeastZero(options.coordinatorBatchBytes ?? DEFAULT_COORDINATOR_BATCH_BYTES, name, 'coordinatorBatchBytes', 'e.g. 4194304 for 4 MiB');
   const idleAfter = options.idleAfter === undefined ? undefined : toMillis(options.idleAfter, `job ${name}: idleAfter`);
   if (idleAfter !== undefined && idleAfter < batchInterval) {
     throw new JobDefinitionError(`job ${name}: idleAfter (${idleAfter} ms) must be at least the batch interval (${batchInterval} ms), e.g. '10m'`);
@@ -168,7 +169,7 @@ function resolveOptions(options: JobOptions): ResolvedJobOptions {
 /** Batches up to this many records run in the coordinator unless a job says otherwise (bench: "coordinator or workers"). */
 const DEFAULT_COORDINATOR_BATCH_RECORDS = 1000;
 /** ... and up to this many bytes: a coordinator Lambda has 512 MB by default, and a batch takes a few times its input in memory. */
-const DEFAULT_COORDINATOR_BATCH_BYTES = 16 * 1024 * 1024;
+const DEFAULT_COORDINATOR_BATCH_BYTES = 4 * 1024 * 1024;
 
 function wholeAtLeastZero(v: unknown, job: string, option: string, hint: string): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 0) throw new JobDefinitionError(`job ${job}: ${option} must be a whole number >= 0 (${hint}), got ${describeValue(v)}`);

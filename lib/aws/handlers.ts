@@ -140,6 +140,7 @@ export function createCoordinatorHandler(
     if (job.options.idleAfter !== undefined) {
       const through = await coordinator.idleWithoutInput();
       if (through !== undefined) {
+        options.log?.(`coordinator: idle since batch ${through}, no new input`);
         await coordinator.stop();
         await rt.invoker.close();
         return { batches: 0, lastCompleted: through, idle: true };

@@ -120,9 +120,13 @@ export class CommitLog {
     this.leaseExpires = expiresAt;
   }
 
-  /** Extends the lease when less than half of it is left; before a quiet batch, which writes nothing the lease must fence. */
-  async renewLeaseIfDue(): Promise<void> {
-    if (this.leaseExpires - this.options.clock.now() < this.options.leaseMs / 2) await this.renewLease();
+  /**
+   * Extends the lease when little of it is left (under half, and under `soonMs`); before a quiet
+   * batch, which writes nothing the lease must fence. A lease taken for a whole invocation (the AWS
+   * handler's) is then never renewed within it.
+   */
+  async renewLeaseIfDue(soonMs: number): Promise<void> {
+    if (this.leaseExpires - this.options.clock.now() < Math.min(this.options.leaseMs / 2, soonMs)) await this.renewLease();
   }
 
   /** Gives the lease up, so the next coordinator need not wait for it to expire, with the quiet run since the checkpoint, if any. */

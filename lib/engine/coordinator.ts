@@ -95,7 +95,9 @@ export class Coordinator {
   /** Where quiet batches left sources that keep bookkeeping even when they read nothing (`RecordSource.unmoved`); cuts go on from here. */
   private quietSources: Record<string, JsonValue> | undefined;
   /** The record of the quiet batch in flight as cut, before its reads: the batch runs from it in full if it is not quiet after all. */
-  private quietCutRecord: BatchRecord | undefined;
+  /** Set once a batch without input had records all the same: quiet batches would never be. */
+  private quietOff = false;
+  private quietCutRecord: { record: BatchRecord; cap: ReturnType<Placement['cap']>; full: boolean } | undefined;
   /** Whether `start` found a checkpoint to resume from. */
   resumed = false;
 
@@ -145,7 +147,10 @@ export class Coordinator {
     await this.loadCheckpoint();
     if (this.options.backpressure) this.backpressure = new Backpressure(this.graph.sources, this.interval, this.checkpoint.rates as Checkpoint['rates'] | undefined);
     this.placement = new Placement({ records: this.options.coordinatorBatchRecords, bytes: this.options.coordinatorBatchBytes }, this.checkpoint.placement);
-    await this.retention.sweep(this.checkpoint);
+    // A coordinator that takes an idle job's cleanly released lease (the checkpoint where the quiet
+    // run left it) lists nothing: what a crash leaves behind, the coordinator after the crash
+    // sweeps (that lease was not released), and a clean one deleted what its batches wrote.
+    if (this.quietThrough === undefined || !this.log.releasedCleanly) await this.retention.sweep(this.checkpoint);
     for (const spec of this.graph.sources) await this.source(spec.nodeId).start?.();
     // Before the first cut: a queue must not deliver again what the last committed batch consumed.
     await this.notices.recover(this.checkpoint);
@@ -171,12 +176,15 @@ export class Coordinator {
 
   /**
    * Idle mode (`idleAfter`): whether the job may sleep between checks for input — it had none for
-   * `idleAfter`, its last batches were quiet, no acknowledgement waits, and every stateful node
-   * rests from the next batch on, whatever time passes (`StateOp.restsFrom`).
+   * `idleAfter`, its last batches were quiet, no acknowledgement waits, no source listens only while
+   * a coordinator runs (receivers), and every stateful node rests from the next batch on, whatever
+   * time passes (`StateOp.restsFrom`).
    */
   get idle(): boolean {
     const idleAfter = this.options.idleAfter;
     if (idleAfter === undefined || this.quietThrough === undefined || this.notices.waiting) return false;
+    // A source that listens while the coordinator runs (a receiver) would hear nothing while it sleeps.
+    if (this.graph.sources.some(({ nodeId }) => this.source(nodeId).start !== undefined)) return false;
     const lastInput = lastInputOf(this.checkpoint);
     if (this.quietThrough - lastInput < idleAfter) return false;
     const next = this.nextBatchTime;
@@ -196,11 +204,23 @@ export class Coordinator {
     const t = this.dueAfter(q.through);
     for (const { nodeId } of this.graph.sources) {
       const source = this.source(nodeId);
-      const cut = await source.cut(t, checkpoint.value.sourceState[nodeId]);
+      const before = checkpoint.value.sourceState[nodeId];
+      const cut = await source.cut(t, before);
       source.abandon?.(cut.splits);
+      const read: InputSplit[] = [];
       for (const split of cut.splits) {
-        if (split.open !== true ? split.count !== 0 : (await source.read(split)).records.length > 0) return undefined;
+        if (split.open !== true) {
+          if (split.count !== 0) return undefined;
+          read.push(split);
+          continue;
+        }
+        const { records, sealedSplit } = await source.read(split);
+        if (records.length > 0) return undefined;
+        read.push(sealedSplit ?? split);
       }
+      // A source that moves without records (a shard that ended, and its children to read next) wakes the job too.
+      const after = source.advance ? source.advance(cut.state, read) : cut.state;
+      if (!this.unmoved(nodeId, after, before)) return undefined;
     }
     return q.through;
   }
@@ -288,7 +308,8 @@ export class Coordinator {
     // Committed input may be acknowledged at any time: before the cut, a queue has not yet handed it out again.
     await this.notices.retry();
     let run = await this.openBatch(t, this.quietPossible(t));
-    if (run.quiet) await this.log.renewLeaseIfDue();
+    // Room for a few batches, and 10 s at least: a quiet batch is short, and takes no lease-fenced write.
+    if (run.quiet) await this.log.renewLeaseIfDue(Math.max(10_000, 3 * this.interval));
     else await this.written(run);
     const processingStartTime = this.rt.clock.now();
     const numRecords = run.inputRecords();
@@ -307,6 +328,11 @@ export class Coordinator {
         run = this.current = await this.recordQuiet(run);
         await this.written(run);
         await this.runOutputs(run);
+        if (run.inputRecords() === 0) {
+          // Records that came from no source will come again: stop trying batches as quiet.
+          this.quietOff = true;
+          this.rt.log.info(`batch ${t} had records though its sources had none (a dataset made in a transform?): every batch runs in full from now on`);
+        }
       }
       if (!run.quiet) await this.commit(run);
     } finally {
@@ -364,7 +390,7 @@ export class Coordinator {
    * output would write Spark's empty parts.
    */
   private quietPossible(t: number): boolean {
-    if (this.rt.quietBatches === false) return false;
+    if (this.rt.quietBatches === false || this.quietOff) return false;
     if (this.options.writeEmptyBatches && outputLocations(this.graph.outputs, t).length > 0) return false;
     const lastInput = lastInputOf(this.checkpoint);
     return this.graph.stateful.every(({ node, op }) => op.restsAt(t, this.checkpoint.state[node.id] as StatePointer | undefined, lastInput));
@@ -381,8 +407,7 @@ export class Coordinator {
   }
 
   /** Whether source `nodeId` at `state` is where the checkpoint has it (up to bookkeeping, `RecordSource.unmoved`). */
-  private unmoved(nodeId: string, state: JsonValue): boolean {
-    const before = this.checkpoint.sourceState[nodeId];
+  private unmoved(nodeId: string, state: JsonValue, before: JsonValue = this.checkpoint.sourceState[nodeId]): boolean {
     const src = this.source(nodeId);
     return src.unmoved ? src.unmoved(before, state) : JSON.stringify(before) === JSON.stringify(state);
   }
@@ -417,12 +442,15 @@ export class Coordinator {
   private async recordQuiet(quiet: BatchRun): Promise<BatchRun> {
     const t = quiet.time;
     await this.commitQuiet();
-    const cut = this.quietCutRecord!;
-    const record: BatchRecord = { ...cut, runs: this.placement.decide(cut.splits, undefined) };
+    // Placed as the cut was capped: a batch cut small runs in the coordinator, as any other.
+    const { record: cut, cap, full } = this.quietCutRecord!;
+    const record: BatchRecord = { ...cut, runs: this.placement.decide(cut.splits, cap) };
     const written = await this.log.cutBatch(t, record, 0);
     if (!written.ours) return this.recovered(written);
     await this.step('sealed', t);
-    return this.placed(new BatchRun(this.context(), record, written.version));
+    const run = new BatchRun(this.context(), record, written.version);
+    run.full = full;
+    return this.placed(run);
   }
 
   private emit(event: 'onBatchSubmitted' | 'onBatchStarted' | 'onBatchCompleted', info: BatchInfo): void {
@@ -475,7 +503,7 @@ export class Coordinator {
     await this.step('cut', t);
     if (!kept && quietPossible && this.quietCut(splits, sourceState)) {
       const quiet: BatchRecord = { time: t, fingerprint: this.fingerprint, status: 'RUNNING', splits, sourceState, outputs: [], state: {}, writeEmptyBatches: this.options.writeEmptyBatches, runs: 'coordinator' };
-      this.quietCutRecord = quiet;
+      this.quietCutRecord = { record: quiet, cap, full };
       // Its reads seal splits in memory only: the pristine cut stays for a run in full.
       return new BatchRun(this.context(), structuredClone(quiet), 0, false, true);
     }

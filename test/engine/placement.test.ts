@@ -90,8 +90,8 @@ describe('Placement: where a batch runs, from what the cut saw', () => {
 
 describe('coordinatorBatchRecords / coordinatorBatchBytes options', () => {
   const build = () => undefined;
-  it('default to 1000 records and 16 MiB; 0 is allowed', () => {
-    expect(defineJob({ name: 'j', batchInterval: '1s' }, build).options).toMatchObject({ coordinatorBatchRecords: 1000, coordinatorBatchBytes: 16 * 1024 * 1024 });
+  it('default to 1000 records and 4 MiB; 0 is allowed', () => {
+    expect(defineJob({ name: 'j', batchInterval: '1s' }, build).options).toMatchObject({ coordinatorBatchRecords: 1000, coordinatorBatchBytes: 4 * 1024 * 1024 });
     expect(defineJob({ name: 'j', batchInterval: '1s', coordinatorBatchRecords: 0, coordinatorBatchBytes: 5 }, build).options).toMatchObject({
       coordinatorBatchRecords: 0,
       coordinatorBatchBytes: 5,
@@ -103,7 +103,7 @@ describe('coordinatorBatchRecords / coordinatorBatchBytes options', () => {
       /job j: coordinatorBatchRecords must be a whole number >= 0 \(0 fans every batch out to workers\), got the number 1\.5/,
     );
     expect(() => defineJob({ name: 'j', batchInterval: '1s', coordinatorBatchBytes: '16MB' as unknown as number }, build)).toThrow(
-      /job j: coordinatorBatchBytes must be a whole number >= 0 \(e\.g\. 16777216 for 16 MiB\), got the string "16MB"/,
+      /job j: coordinatorBatchBytes must be a whole number >= 0 \(e\.g\. 4194304 for 4 MiB\), got the string "16MB"/,
     );
   });
 });

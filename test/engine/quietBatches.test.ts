@@ -150,6 +150,24 @@ describe('quiet batches give the output of every batch run in full', () => {
     expect((await meta.get(keys.lease))?.value).toMatchObject({ owner: '', quiet: { through: 21_000 } });
   });
 
+  it('a minute of quiet batches under a lease taken for the minute (as the AWS handler takes it) renews nothing: the minute is the lease taken and released', async () => {
+    // Prepare
+    const meta = new CountingMetaStore();
+    const job = (ctx: StreamingContext) => void ctx.queueStream<string>([]).countByValue().print();
+    const c = testCoordinator({ batchInterval: 1000, coordinatorBatchRecords: 1000 }, job, { meta, leaseMs: 75_000 });
+    c.clock.set(1000);
+
+    // Act: the first batch moves the queue's position from none (it is committed); 64 quiet ones of 1 s follow, then the release.
+    await c.run(1);
+    const before = meta.written.length;
+    await c.run(64);
+    await c.coordinator.stop();
+    await c.coordinator.releaseLease();
+
+    // Assess: no renewal, no commit: the release is the only write after the first batch.
+    expect(meta.written.slice(before)).toEqual([keys.lease]);
+  });
+
   it('a superseded coordinator whose quiet run met records commits nothing: its commit of the quiet batches is fenced', async () => {
     // Prepare: A runs idle batches, then stalls; its lease runs out and B takes over and runs on.
     const queue: string[][] = [];
