@@ -26,6 +26,8 @@ interface CostJson {
   readonly config: { readonly shards: number; readonly reducePartitions: number; readonly idleBatches: number; readonly loadedLines: number };
   readonly idle: StretchJson;
   readonly idleToday: StretchJson;
+  /** Idle mode's month: a look a minute (absent in figures of earlier releases). */
+  readonly idleMode?: { readonly perMonth: CostBreakdown };
   readonly loaded: { readonly perMillion: CostBreakdown };
   readonly shardsPerMonth: number;
 }
@@ -72,6 +74,8 @@ export function chartSvg(cost: CostJson): string {
     { label: 'defaults, excl. shard-hours', color: '#2171b5', at: (b) => idlePerMonth(now, b).total },
     { label: 'coordinator alone (256 MB)', color: '#555555', dash: '2 3', at: (b) => idlePerMonth({ requests: new Map(), workerMs: 0 }, b).total },
   ];
+  const idleMode = cost.idleMode?.perMonth.total;
+  if (idleMode !== undefined) series.push({ label: 'idle mode, excl. shard-hours', color: '#238b45', at: () => idleMode });
   const W = 760;
   const H = 400;
   const m = { left: 60, right: 260, top: 40, bottom: 50 };

@@ -95,6 +95,8 @@ export class Coordinator {
   /** Where quiet batches left sources that keep bookkeeping even when they read nothing (`RecordSource.unmoved`); cuts go on from here. */
   private quietSources: Record<string, JsonValue> | undefined;
   /** The record of the quiet batch in flight as cut, before its reads: the batch runs from it in full if it is not quiet after all. */
+  /** Woken from idle mode: the batch times up to this one were skipped, and count as no idle time (input is waiting). */
+  private wokeAfter: number | undefined;
   /** Set once a batch without input had records all the same: quiet batches would never be. */
   private quietOff = false;
   private quietCutRecord: { record: BatchRecord; cap: ReturnType<Placement['cap']>; full: boolean } | undefined;
@@ -186,7 +188,7 @@ export class Coordinator {
     // A source that listens while the coordinator runs (a receiver) would hear nothing while it sleeps.
     if (this.graph.sources.some(({ nodeId }) => this.source(nodeId).start !== undefined)) return false;
     const lastInput = lastInputOf(this.checkpoint);
-    if (this.quietThrough - lastInput < idleAfter) return false;
+    if (this.quietThrough - Math.max(lastInput, this.wokeAfter ?? lastInput) < idleAfter) return false;
     const next = this.nextBatchTime;
     return this.graph.stateful.every(({ node, op }) => op.restsFrom(this.checkpoint.state[node.id] as StatePointer | undefined, lastInput) <= next);
   }
@@ -201,11 +203,12 @@ export class Coordinator {
     const { lease, checkpoint } = await this.log.peek();
     const q = lease?.value.owner === '' ? (lease.value.quiet as QuietRun | undefined) : undefined;
     if (!q?.idle || !checkpoint || checkpoint.version !== q.checkpointVersion || checkpoint.value.fingerprint !== this.fingerprint) return undefined;
-    const t = this.dueAfter(q.through);
+    // Up to now, not to the batch due: a record that came since that batch's time wakes the job too.
+    const now = this.rt.clock.now();
     for (const { nodeId } of this.graph.sources) {
       const source = this.source(nodeId);
       const before = checkpoint.value.sourceState[nodeId];
-      const cut = await source.cut(t, before);
+      const cut = await source.cut(now, before);
       source.abandon?.(cut.splits);
       const read: InputSplit[] = [];
       for (const split of cut.splits) {
@@ -263,7 +266,9 @@ export class Coordinator {
       const q = this.log.quietLeft;
       if (!q || q.checkpointVersion !== version || q.through <= c.lastCompleted) return undefined;
       // Woken from idle: the batch times since were quiet, never cut; the first batch is the one due now.
-      return q.idle === true ? this.dueAfter(q.through) - this.interval : q.through;
+      if (q.idle !== true) return q.through;
+      this.wokeAfter = this.dueAfter(q.through) - this.interval;
+      return this.wokeAfter;
     };
     // A lease released cleanly leaves nothing to fence: the checkpoint stays as it is, and so do the quiet batches.
     const kept = await this.log.keepCheckpoint(fit);
