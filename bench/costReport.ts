@@ -87,18 +87,20 @@ export function formatCost(r: CostResult, workerImportMs?: number): string[] {
   const loadRows: string[][] = [['loaded, per million records', 'requests', '$']];
   for (const [op, n] of l.usage.requests) loadRows.push([op, Math.round(n * perM).toLocaleString('en-US'), '']);
   loadRows.push(['worker ms billed', Math.round(l.usage.workerMs * perM).toLocaleString('en-US'), '']);
-  loadRows.push(['Kinesis PUT payload units (the producer, 1 a record)', (1e6).toLocaleString('en-US'), '']);
+  loadRows.push(['Kinesis PUT payload units (the producer, aggregating as the KPL does)', Math.round(l.usage.putRecords * perM).toLocaleString('en-US'), '']);
   for (const [label, key] of COMPONENTS.slice(1)) loadRows.push([`$ ${label}`, '', usd(l.perMillion[key])]);
   out.push(...table(loadRows));
   const sluiceShare = l.perMillion.total - l.perMillion.kinesis;
   const loadMet = l.perMillion.total <= COST_TARGETS.perMillionRecords;
+  const singly = sluiceShare + l.putUnitsSingly * perM * PRICES.kinesisPutUnit;
   out.push(
     `$ per million records (100-byte lines, word count): ${usd(l.perMillion.total)} ` +
-      `(today, from the issue's text: ≈ ${ISSUE_TODAY.perMillionRecords}; target ≤ ${COST_TARGETS.perMillionRecords}: ${loadMet ? 'yes' : 'NO'})`,
+      `(with the producer's records put singly, one PUT unit each: ${usd(singly)}; today, from the issue's text: ≈ ${ISSUE_TODAY.perMillionRecords}; target ≤ ${COST_TARGETS.perMillionRecords}: ${loadMet ? 'yes' : 'NO'})`,
   );
   out.push(
-    `note: the producer's Kinesis PUT units are $${usd(l.perMillion.kinesis)} of it (π = $${(PRICES.kinesisPutUnit * 1e6).toFixed(3)} per million records put one by one; ` +
-      `KPL-aggregated records, which Sluice de-aggregates, pay one unit per 25 KB); Sluice's own share (workers, invocations, DynamoDB, S3) is $${usd(sluiceShare)}. ` +
+    `note: Sluice's own share (workers, invocations, DynamoDB, S3) is $${usd(sluiceShare)}; the rest, $${usd(l.perMillion.kinesis)}, is the producer's Kinesis PUT units ` +
+      `as the KPL puts records by default, aggregated into one 25 KB unit (the source de-aggregates them; this stretch put them singly, which only costs Sluice's side more). ` +
+      `Put singly, π = $${(PRICES.kinesisPutUnit * 1e6).toFixed(3)} per million records. ` +
       `The coordinator is not in it: it is billed the same with or without records (the idle figure). ` +
       `${l.records.toLocaleString('en-US')} records in ${l.batches} batches of up to ${(c.shards * 10_000).toLocaleString('en-US')} (a backlog: the per-batch requests are spread over full batches)`,
   );
@@ -137,7 +139,8 @@ export function costJson(r: CostResult, workerImportMs: number | undefined, when
       batches: r.loaded.batches,
       requests: Object.fromEntries(r.loaded.usage.requests),
       workerMs: r.loaded.usage.workerMs,
-      putRecords: r.loaded.usage.putRecords,
+      putUnits: r.loaded.usage.putRecords,
+      putUnitsSingly: r.loaded.putUnitsSingly,
       perMillion: r.loaded.perMillion,
     },
     shardsPerMonth: r.shardsPerMonth,

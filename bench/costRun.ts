@@ -46,6 +46,27 @@ export interface CostConfig {
 export const COST_FULL: Omit<CostConfig, 'seed'> = { shards: 4, reducePartitions: 4, batchIntervalMs: 1000, idleBatches: 60, loadedLines: 200_000 };
 export const COST_QUICK: Omit<CostConfig, 'seed'> = { shards: 4, reducePartitions: 4, batchIntervalMs: 1000, idleBatches: 4, loadedLines: 2_000 };
 
+/** A KPL-aggregated record's payload: user records (each with about 16 bytes of framing) up to one 25 KB PUT payload unit. */
+const KPL_RECORD_BYTES = 24_000;
+
+/**
+ * The PUT payload units a producer aggregating as the KPL does by default pays for `lines`: lines
+ * packed in order into aggregated records of at most {@link KPL_RECORD_BYTES}, one unit each.
+ */
+export function kplPutUnits(lines: readonly string[]): number {
+  let units = 0;
+  let bytes = KPL_RECORD_BYTES;
+  for (const l of lines) {
+    const size = Buffer.byteLength(l) + 16;
+    if (bytes + size > KPL_RECORD_BYTES) {
+      units++;
+      bytes = 0;
+    }
+    bytes += size;
+  }
+  return units;
+}
+
 /** Looks measured in idle mode. */
 const IDLE_LOOKS = 5;
 
@@ -86,7 +107,10 @@ export interface IdleModeStretch {
 export interface LoadedStretch {
   readonly records: number;
   readonly batches: number;
+  /** `putRecords`: the PUT payload units of a KPL-aggregating producer ({@link kplPutUnits}). */
   readonly usage: Usage;
+  /** PUT payload units had the producer put every record singly (one each). */
+  readonly putUnitsSingly: number;
   /** Worker invocations over the stretch. */
   readonly invocations: number;
   readonly perMillion: CostBreakdown;
@@ -203,12 +227,15 @@ export async function runCost(config: CostConfig, options: { log?: (m: string) =
     if (run.drainedIndex < 0) problems.push(`loaded stretch consumed ${run.consumed} of ${config.loadedLines} records`);
     const batches = run.drainedIndex < 0 ? run.batches : run.batches.slice(0, run.drainedIndex + 1);
     const requests = requestsOver(batches);
-    const usage: Usage = { requests, workerMs: batches.reduce((a, b) => a + b.workerBilledMs, 0), coordinatorMs: 0, putRecords: config.loadedLines };
+    // The producer's PUT units as the KPL puts records by default (aggregated; the source
+    // de-aggregates): the stretch itself puts them singly, which only makes Sluice's side dearer.
+    const usage: Usage = { requests, workerMs: batches.reduce((a, b) => a + b.workerBilledMs, 0), coordinatorMs: 0, putRecords: kplPutUnits(lines) };
     const records = batches.reduce((a, b) => a + b.numRecords, 0);
     const loaded: LoadedStretch = {
       records,
       batches: batches.length,
       usage,
+      putUnitsSingly: config.loadedLines,
       invocations: requests.get('lambda:Invoke') ?? 0,
       perMillion: perMillionRecords(usage, Math.max(1, records)),
     };

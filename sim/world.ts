@@ -238,6 +238,7 @@ export class World {
         clock,
         random: () => rng.next(),
         payloadLimit: this.plan.payloadLimit,
+        nonce: this.nonce(proc),
       }),
       inlineLimit: this.plan.inlineLimit,
       metaSpillBytes: this.plan.metaSpillBytes,

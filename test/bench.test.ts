@@ -4,6 +4,7 @@ import { formatReport } from '../bench/report.ts';
 import { WORKER_IMPORT_TARGET_MS } from '../bench/bundles.ts';
 import { WINDOW_INVERSE_TARGET } from '../bench/window.ts';
 import { idleModePerMonth, idlePerMonth, perMillionRecords } from '../bench/cost.ts';
+import { kplPutUnits } from '../bench/costRun.ts';
 
 // Runs the benchmark suite on a small input. Timings depend on the machine, so this only checks
 // that the suite works: both sides computed the same thing, and the figures reported follow from
@@ -16,6 +17,15 @@ function medianOf(xs: readonly number[]): number {
   const mid = Math.floor(s.length / 2);
   return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
 }
+
+describe('kplPutUnits: the PUT payload units of a producer that aggregates as the KPL does', () => {
+  it('packs 100-byte lines about 200 to a 25 KB unit, and a longer line starts the next unit', () => {
+    expect(kplPutUnits([])).toBe(0);
+    expect(kplPutUnits(Array.from({ length: 206 }, () => 'x'.repeat(100)))).toBe(1);
+    expect(kplPutUnits(Array.from({ length: 207 }, () => 'x'.repeat(100)))).toBe(2);
+    expect(kplPutUnits(['x'.repeat(20_000), 'y'.repeat(20_000)])).toBe(2);
+  });
+});
 
 describe('bench', () => {
   // One quick run, shared by the tests below.
@@ -177,7 +187,10 @@ describe('bench', () => {
     expect(c.idle.perMonth).toEqual(idlePerMonth(c.idle.perBatch, c.config.batchIntervalMs / 1000));
     expect(c.idleToday.perMonth.total).toBeGreaterThan(c.idle.perMonth.total);
     expect(c.loaded.records).toBe(c.config.loadedLines);
-    expect(c.loaded.usage.putRecords).toBe(c.config.loadedLines);
+    // The producer's PUT units as the KPL aggregates 100-byte lines: about 200 to a 25 KB unit.
+    expect(c.loaded.putUnitsSingly).toBe(c.config.loadedLines);
+    expect(c.loaded.usage.putRecords).toBeGreaterThan(0);
+    expect(c.loaded.usage.putRecords).toBeLessThan(c.config.loadedLines / 100);
     expect(c.loaded.perMillion).toEqual(perMillionRecords(c.loaded.usage, c.loaded.records));
     const lines = formatReport(r).split('\n');
     const figure = (prefix: string) => {

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { chartSvg, readCostJson, tableRows } from '../scripts/costChart.ts';
-import { DEPLOYED_MEMORY, HOURS_PER_MONTH, idlePerMonth, perMillionRecords, price, PRICES, requestPrice, SECONDS_PER_MONTH, shardsPerMonth } from '../bench/cost.ts';
+import { DEPLOYED_MEMORY, HOURS_PER_MONTH, idleModePerMonth, idlePerMonth, perMillionRecords, price, PRICES, requestPrice, SECONDS_PER_MONTH, shardsPerMonth, TODAY_MEMORY } from '../bench/cost.ts';
 
 // The pricing of the bench's cost section, checked against figures worked out by hand from the
 // README's prices (us-east-1, arm64): λ $0.0000133334 per GB-s, ρ $0.20 per million invocations,
@@ -17,7 +17,8 @@ describe('bench cost pricing', () => {
     expect(PRICES.kinesisPutUnit * 1e6).toBeCloseTo(0.014, 12);
     expect(HOURS_PER_MONTH).toBe(730);
     expect(SECONDS_PER_MONTH).toBe(2_628_000);
-    expect(DEPLOYED_MEMORY).toEqual({ coordinatorGb: 0.5, workerGb: 1 });
+    expect(DEPLOYED_MEMORY).toEqual({ coordinatorGb: 0.25, workerGb: 1 });
+    expect(TODAY_MEMORY).toEqual({ coordinatorGb: 0.5, workerGb: 1 });
   });
 
   it('prices each kind of request as the README counts it', () => {
@@ -57,29 +58,43 @@ describe('bench cost pricing', () => {
     expect(p.dynamodb).toBeCloseTo(7 * 0.625e-6, 15); // 0.000004375
     expect(p.s3).toBeCloseTo(5 * 5e-6 + 2 * 4e-7, 15); // 0.0000258
     expect(p.workers).toBeCloseTo(0.4 * 1 * 0.0000133334, 15); // 0.00000533336
-    expect(p.coordinator).toBeCloseTo(60 * 0.5 * 0.0000133334, 15); // 0.000400002
+    expect(p.coordinator).toBeCloseTo(60 * 0.25 * 0.0000133334, 15); // 0.000200001
     expect(p.kinesis).toBeCloseTo(1000 * 0.014e-6, 15); // 0.000014
-    expect(p.total).toBeCloseTo(0.0000016 + 0.000004375 + 0.0000258 + 0.00000533336 + 0.000400002 + 0.000014, 14);
+    expect(p.total).toBeCloseTo(0.0000016 + 0.000004375 + 0.0000258 + 0.00000533336 + 0.000200001 + 0.000014, 14);
   });
 
   it('an idle month: the coordinator all month plus a month of measured batches', () => {
-    // 1 s batches of 7 DynamoDB requests and nothing else:
+    // 1 s batches of 7 DynamoDB requests and nothing else, a 512 MB coordinator (the path before):
     // coordinator 2,628,000 s × 0.5 GB × λ = $17.5201 + 43,800 invocations × ρ = $0.00876;
     // DynamoDB 2,628,000 × 7 × δ = $11.4975.
-    const m = idlePerMonth({ requests: new Map([['dynamodb:UpdateItem', 7]]), workerMs: 0 }, 1);
+    const m = idlePerMonth({ requests: new Map([['dynamodb:UpdateItem', 7]]), workerMs: 0 }, 1, TODAY_MEMORY);
     expect(m.coordinator).toBeCloseTo(17.5201, 3);
     expect(m.invocations).toBeCloseTo(0.00876, 6);
     expect(m.dynamodb).toBeCloseTo(11.4975, 4);
     expect(m.total).toBeCloseTo(29.0264, 3);
     // Today's path at 1 s: + 8 invokes ($4.2048), 5 S3 PUTs ($65.70) and 50 ms of workers ($1.7520).
-    const today = idlePerMonth({ requests: new Map([['dynamodb:UpdateItem', 7], ['lambda:Invoke', 8], ['s3:PUT', 5]]), workerMs: 50 }, 1);
+    const today = idlePerMonth({ requests: new Map([['dynamodb:UpdateItem', 7], ['lambda:Invoke', 8], ['s3:PUT', 5]]), workerMs: 50 }, 1, TODAY_MEMORY);
     expect(today.s3).toBeCloseTo(65.7, 4);
     expect(today.invocations).toBeCloseTo(4.2048 + 0.00876, 4);
     expect(today.workers).toBeCloseTo(1.75201, 4);
     // At 60 s the batches cost a sixtieth; the coordinator the same.
-    const slow = idlePerMonth({ requests: new Map([['dynamodb:UpdateItem', 7]]), workerMs: 0 }, 60);
+    const slow = idlePerMonth({ requests: new Map([['dynamodb:UpdateItem', 7]]), workerMs: 0 }, 60, TODAY_MEMORY);
     expect(slow.dynamodb).toBeCloseTo(11.4975 / 60, 6);
     expect(slow.coordinator).toBe(m.coordinator);
+  });
+
+  it('an idle month with quiet batches: a 256 MB coordinator, the lease twice a minute, nothing per batch', () => {
+    // Coordinator 2,628,000 s × 0.25 GB × λ = $8.76005; 43,800 invocations × (ρ + 2 writes + 2 reads, all as δ) = $0.00876 + $0.1095.
+    const m = idlePerMonth({ requests: new Map([['kinesis:GetRecords', 4]]), workerMs: 0, perInvocation: new Map([['dynamodb:UpdateItem', 2], ['dynamodb:GetItem', 2]]) }, 1);
+    expect(m.coordinator).toBeCloseTo(8.76005, 4);
+    expect(m.dynamodb).toBeCloseTo(0.1095, 6);
+    expect(m.total).toBeCloseTo(8.76005 + 0.00876 + 0.1095, 4);
+    // Idle mode: a 26 ms look a minute with 2 reads: 43,800 × (ρ + 26 ms × 0.25 GB × λ + 2 δ) = $0.00876 + $0.003796 + $0.05475.
+    const look = idleModePerMonth({ requests: new Map([['dynamodb:GetItem', 2], ['kinesis:GetRecords', 4]]), ms: 25.4 });
+    expect(look.invocations).toBeCloseTo(0.00876, 6);
+    expect(look.coordinator).toBeCloseTo(43_800 * 0.026 * 0.25 * 0.0000133334, 6);
+    expect(look.dynamodb).toBeCloseTo(0.05475, 6);
+    expect(() => idleModePerMonth({ requests: new Map(), ms: -1 })).toThrow("the look's ms must be a number >= 0, got -1");
   });
 
   it('per million records leaves the coordinator out and scales the stretch', () => {
@@ -111,12 +126,17 @@ describe('bench cost pricing', () => {
       const svg = chartSvg(readCostJson(JSON.stringify(figures), 'cost.json'));
       expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
       expect(svg.match(/<path /g)).toHaveLength(4);
-      // Hand-computed above: $29.03 idle at 1 s; + $43.80 of shards = $72.83; today's path $29.03 + 4.20 + 65.70 + 1.75 = $100.68.
-      expect(svg).toContain('$29.03 at 1 s');
-      expect(svg).toContain('$72.83 at 1 s');
+      // Hand-computed above, the defaults with a 256 MB coordinator: $8.76 + $0.01 + $11.50 = $20.27 idle at 1 s;
+      // + $43.80 of shards = $64.07; today's path (512 MB) $29.03 + 4.20 + 65.70 + 1.75 = $100.68.
+      expect(svg).toContain('$20.27 at 1 s');
+      expect(svg).toContain('$64.07 at 1 s');
       expect(svg).toContain('$100.68 at 1 s');
-      expect(svg).toContain('$17.53 at 1 s, $17.53 at 60 s'); // the coordinator alone, whatever the interval
-      expect(tableRows(readCostJson(JSON.stringify(figures), 'cost.json'))[0]).toMatch(/^\| 1 s \| \$29\.03 \(coordinator \$17\.52, DynamoDB \$11\.50, S3 \$0\.00, .*\| \$72\.83 \| \$100\.68 \|$/);
+      expect(svg).toContain('$8.77 at 1 s, $8.77 at 60 s'); // the coordinator alone, whatever the interval
+      expect(tableRows(readCostJson(JSON.stringify(figures), 'cost.json'))[0]).toMatch(/^\| 1 s \| \$20\.27 \(coordinator \$8\.76, DynamoDB \$11\.50, S3 \$0\.00, .*\| \$64\.07 \| \$100\.68 \|$/);
+      // With idle mode's month in the figures, its line too.
+      const withIdleMode = chartSvg(readCostJson(JSON.stringify({ ...figures, idleMode: { perMonth: { coordinator: 0, workers: 0, invocations: 0, dynamodb: 0, s3: 0, kinesis: 0, total: 0.07 } } }), 'cost.json'));
+      expect(withIdleMode.match(/<path /g)).toHaveLength(5);
+      expect(withIdleMode).toContain('$0.07 at 1 s, $0.07 at 60 s');
     });
 
     it('refuses a file that is not the bench\'s figures, saying how to write one', () => {

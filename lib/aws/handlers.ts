@@ -52,7 +52,7 @@ export function createWorkerHandler(
     }
     const wire = toWire(await w.run(task));
     if (Buffer.byteLength(wire) > (options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT)) {
-      const key = payloadKey(task, 'response');
+      const key = payloadKey(task, 'response', w.rt.nonce);
       await w.rt.blobs.put(key, wire);
       return { sluiceIndirect: key };
     }

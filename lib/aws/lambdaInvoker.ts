@@ -28,6 +28,8 @@ export interface LambdaInvokerOptions {
   readonly blobs?: BlobStore;
   /** Largest task sent in the `Invoke` request itself, in bytes (Lambda's limit is 6 MB). @default 6 MiB − 64 KiB */
   readonly payloadLimit?: number;
+  /** The unique part of an oversized task's blob name. @default 4 random bytes */
+  readonly nonce?: () => string;
   /** Backoff waits go through it (the simulation owns time). @default the wall clock */
   readonly clock?: Clock;
   /** A number in [0, 1) for the backoff's jitter. @default Math.random */
@@ -74,7 +76,7 @@ export class LambdaInvoker implements Invoker {
     let spilled: string | undefined;
     if (payload.byteLength > (this.options.payloadLimit ?? DEFAULT_PAYLOAD_LIMIT)) {
       if (!blobs) throw new SluiceError(`a task of ${payload.byteLength} bytes is over Lambda's 6 MB Invoke limit, and the invoker has no blob store to send it through`);
-      spilled = payloadKey(task, 'request');
+      spilled = payloadKey(task, 'request', this.options.nonce);
       await blobs.put(spilled, payload);
       payload = new TextEncoder().encode(JSON.stringify({ sluiceIndirect: spilled }));
     }

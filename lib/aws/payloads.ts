@@ -24,11 +24,12 @@ export function isIndirect(v: unknown): v is IndirectPayload {
 /**
  * Where a task's oversized request or response goes: under its batch's prefix (so the cleanup of old
  * batches and the bucket's lifecycle rule reach it), named after the task attempt, with a random
- * part so that a duplicate invocation never reads the other's blob.
+ * part so that a duplicate invocation never reads the other's blob (`nonce`, random by default; a
+ * runtime's own, as the simulation's, keeps names reproducible).
  */
-export function payloadKey(task: unknown, side: 'request' | 'response'): string {
+export function payloadKey(task: unknown, side: 'request' | 'response', makeNonce?: () => string): string {
   const t = task as { time?: unknown; stageKey?: unknown; partition?: unknown; attempt?: unknown };
-  const nonce = randomBytes(4).toString('hex');
+  const nonce = makeNonce?.() ?? randomBytes(4).toString('hex');
   if (typeof t?.time === 'number' && typeof t.stageKey === 'string') {
     return `${keys.batchBlobs(t.time)}payloads/${t.stageKey}-p${String(t.partition)}-a${String(t.attempt)}-${nonce}.${side}`;
   }
