@@ -3,7 +3,7 @@ import { defineJob, type JobDefinition } from '../lib/api/job.ts';
 import { awsCoordinatorRuntime } from '../lib/aws/coordinatorRuntime.ts';
 import { type CoordinatorRun, createCoordinatorHandler, createWorkerHandler } from '../lib/aws/handlers.ts';
 import { type AwsRuntimeConfig, awsWorkerRuntime } from '../lib/aws/runtime.ts';
-import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack } from './helpers/awsStack.ts';
+import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack, wordTotals } from './helpers/awsStack.ts';
 import { type ProxiedRequest, startThrottlingProxy, type ThrottledService, type ThrottlingProxy } from './helpers/throttlingProxy.ts';
 
 // Quiet batches: a batch cut empty, with every stateful node at rest, runs inside the coordinator
@@ -132,15 +132,6 @@ async function proxiedJob(stack: AwsStack, name: string, job: JobDefinition) {
   return { invoke, logs, stop };
 }
 
-/** Totals per word over `(word,n)` lines. */
-function sum(counts: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const c of counts) {
-    const [, word, n] = /^\((.*),(\d+)\)$/.exec(c)!;
-    out[word] = (out[word] ?? 0) + Number(n);
-  }
-  return out;
-}
 
 /** The words of `lines`, counted here, not by the engine. */
 function wordsOf(lines: readonly string[]): Record<string, number> {
@@ -172,7 +163,7 @@ describe('an idle minute on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', () =>
        */
       const drained = async (lines: readonly string[], run: CoordinatorRun) => {
         const counts = [...(await readS3Batches(stack, `${name}-out`, 'counts'))].filter(([, l]) => l.length > 0);
-        const have = sum(counts.flatMap(([, l]) => l));
+        const have = wordTotals(counts.flatMap(([, l]) => l));
         const want = wordsOf(lines);
         if (Object.keys(have).length !== Object.keys(want).length || Object.entries(want).some(([w, n]) => have[w] !== n)) return false;
         return run.lastCompleted >= Math.max(...counts.map(([t]) => t)) + WINDOW_MS - INTERVAL_MS;
@@ -228,18 +219,18 @@ describe('an idle minute on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', () =>
       expect([...counts].filter(([t, lines]) => t > idle.run.lastCompleted && t <= woken.run.lastCompleted && lines.length > 0).length).toBeGreaterThanOrEqual(1);
 
       // Assess: every word of the 70 lines counted exactly once over all batches.
-      expect(sum([...counts.values()].flat())).toEqual(wordsOf([...first, ...second]));
+      expect(wordTotals([...counts.values()].flat())).toEqual(wordsOf([...first, ...second]));
       // The new lines were read in batches after the idle minute's last.
       const countedAfterIdle = [...counts].filter(([t]) => t > idle.run.lastCompleted).flatMap(([, lines]) => lines);
-      expect(sum(countedAfterIdle)).toEqual(wordsOf(second));
+      expect(wordTotals(countedAfterIdle)).toEqual(wordsOf(second));
 
       // Assess: each window saved is the counts of the batches in (T - 1 s, T], and every window with content was saved.
       const windowed = await readS3Batches(stack, `${name}-out`, 'windowed');
-      const expectedAt = (T: number) => sum([...counts].filter(([t]) => t > T - WINDOW_MS && t <= T).flatMap(([, lines]) => lines));
+      const expectedAt = (T: number) => wordTotals([...counts].filter(([t]) => t > T - WINDOW_MS && t <= T).flatMap(([, lines]) => lines));
       const withContent = new Set<number>();
       for (const [t, lines] of counts) if (lines.length > 0) for (let T = t; T < t + WINDOW_MS; T += INTERVAL_MS) withContent.add(T);
       expect(withContent.size).toBeGreaterThan(0);
-      for (const T of new Set([...windowed.keys(), ...withContent])) expect([T, sum(windowed.get(T) ?? [])]).toEqual([T, expectedAt(T)]);
+      for (const T of new Set([...windowed.keys(), ...withContent])) expect([T, wordTotals(windowed.get(T) ?? [])]).toEqual([T, expectedAt(T)]);
       // The last window with content is the last one the last batch with input is in.
       const lastWindow = Math.max(...[...windowed].filter(([, lines]) => lines.length > 0).map(([T]) => T));
       const lastInput = Math.max(...[...counts].filter(([, lines]) => lines.length > 0).map(([t]) => t));
@@ -265,7 +256,7 @@ describe('an idle minute on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', () =>
       expect(a.run.idle).toBe(true);
       expect(a.run.batches).toBeLessThan(30);
       const afterA = await readS3Batches(stack, `${name}-out`, 'counts');
-      expect(sum([...afterA.values()].flat())).toEqual(wordsOf(first));
+      expect(wordTotals([...afterA.values()].flat())).toEqual(wordsOf(first));
       const lastInputA = Math.max(...[...afterA].filter(([, lines]) => lines.length > 0).map(([t]) => t));
       expect(a.run.lastCompleted).toBe(lastInputA + IDLE_AFTER_MS);
       expect(a.cuts).toEqual(Array.from({ length: a.run.batches }, (_, i) => a.run.lastCompleted - (a.run.batches - 1 - i) * INTERVAL_MS));
@@ -326,8 +317,8 @@ describe('an idle minute on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', () =>
       expect(d.run.lastCompleted).toBe(Math.max(...withInput) + IDLE_AFTER_MS);
 
       // Assess: every word of the 35 lines counted exactly once over all batches; the new ones after A's.
-      expect(sum([...counts.values()].flat())).toEqual(wordsOf([...first, ...second]));
-      expect(sum([...counts].filter(([t]) => t > a.run.lastCompleted).flatMap(([, lines]) => lines))).toEqual(wordsOf(second));
+      expect(wordTotals([...counts.values()].flat())).toEqual(wordsOf([...first, ...second]));
+      expect(wordTotals([...counts].filter(([t]) => t > a.run.lastCompleted).flatMap(([, lines]) => lines))).toEqual(wordsOf(second));
     } finally {
       await stop();
     }

@@ -4,7 +4,7 @@ import { createWorkerHandler } from '../lib/aws/handlers.ts';
 import { awsCoordinatorRuntime } from '../lib/aws/coordinatorRuntime.ts';
 import { awsWorkerRuntime } from '../lib/aws/runtime.ts';
 import { Coordinator } from '../lib/engine/coordinator.ts';
-import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack } from './helpers/awsStack.ts';
+import { type AwsStack, createResources, putLines, readS3Batches, startAwsStack, wordTotals } from './helpers/awsStack.ts';
 import { startThrottlingProxy } from './helpers/throttlingProxy.ts';
 
 // Issue 14: a small batch runs inside the coordinator (no Lambda Invoke), a large one fans out,
@@ -97,16 +97,7 @@ describe('where a batch runs, on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', 
     expect(run.logs.some((l) => l.includes('tasks run on workers'))).toBe(true);
     const reference = await batches('place-large-fanned', 400, 0);
     expect(run.counts.length).toBeGreaterThan(0);
-    expect(sum(run.counts)).toEqual(sum(reference.counts));
+    expect(wordTotals(run.counts)).toEqual(wordTotals(reference.counts));
   }, 60_000);
 });
 
-/** Totals per word over every batch's `(word,n)` lines. */
-function sum(counts: readonly string[]): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const c of counts) {
-    const [, word, n] = /^\((.*),(\d+)\)$/.exec(c)!;
-    out[word] = (out[word] ?? 0) + Number(n);
-  }
-  return out;
-}

@@ -95,6 +95,22 @@ export async function putLines(stack: AwsStack, name: string, lines: readonly st
   return placed;
 }
 
+/**
+ * Totals per word over saved `(word,n)` lines (a word count's output, any number of batches).
+ * @example
+ * ```ts
+ * wordTotals(['(a,2)', '(b,1)', '(a,1)']); // { a: 3, b: 1 }
+ * ```
+ */
+export function wordTotals(counts: readonly string[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const c of counts) {
+    const [, word, n] = /^\((.*),(\d+)\)$/.exec(c)!;
+    out[word] = (out[word] ?? 0) + Number(n);
+  }
+  return out;
+}
+
 /** Every saved batch under `s3://<bucket>/<prefix>-<time>/`: time → lines of all its parts (only batches with _SUCCESS). */
 export async function readS3Batches(stack: AwsStack, bucket: string, prefix: string): Promise<Map<number, string[]>> {
   const s3 = s3Client({ endpoint: stack.s3.endpoint });
