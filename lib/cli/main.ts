@@ -2,6 +2,7 @@ import { Command, CommanderError, Option } from 'commander';
 import { EXIT, reportError } from './errors.ts';
 import { packageInfo } from './packageInfo.ts';
 import type { DevAwsFlags } from './devAws.ts';
+import type { PlanFlags } from './plan.ts';
 import type { ProduceFlags } from './produce.ts';
 
 const RUN_NOTES = `
@@ -49,6 +50,15 @@ function program(done: (code: number) => void): Command {
     .addHelpText('after', RUN_NOTES)
     .action(async (job: string, flags) => done(await (await import('./run.ts')).runCommand(job, flags)));
   pointToHelp(run, 'sluice help run');
+
+  const plan = sluice
+    .command('plan')
+    .description("show a job's graph and the stages of a batch (split at shuffles), as text or as a Mermaid flowchart; runs nothing")
+    .argument('<job>', 'the job file whose default export is defineJob(...)')
+    .option('--mermaid', 'a Mermaid flowchart (one box per stage) instead of text')
+    .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .action(async (job: string, flags: PlanFlags) => done(await (await import('./plan.ts')).planCommand(job, flags)));
+  pointToHelp(plan, 'sluice help plan');
 
   const init = sluice
     .command('init')

@@ -135,6 +135,9 @@ describe('sluice with wrong input', () => {
     [['run', 'examples/nope.ts'], 1, /^error: JobDefinitionError: job file examples\/nope.ts does not exist$/m, 'stderr'],
     [['run', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
     [['run', 'test/fixtures/throws-on-load.ts'], 1, /failed to load: config file missing/, 'stderr'],
+    [['plan'], 2, /^error: missing required argument 'job' \(see sluice help plan\)$/m, 'stderr'],
+    [['plan', 'examples/nope.ts'], 1, /^error: JobDefinitionError: job file examples\/nope.ts does not exist$/m, 'stderr'],
+    [['plan', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
   ] as [string[], number, RegExp, 'stdout' | 'stderr'][])('sluice %j exits %i with a clear message', async (args, code, message, stream) => {
     const r = await sluice(args);
     expect(r.code).toBe(code);
@@ -171,4 +174,22 @@ describe('sluice with wrong input', () => {
       await rm(dir, { recursive: true, force: true });
     }
   }, 40_000);
+});
+
+describe('sluice plan', () => {
+  it("prints a job's graph and the stages of a batch without running it, or with --mermaid a flowchart", async () => {
+    const text = await sluice(['plan', 'examples/wordcount.ts']);
+    expect(text.code, text.stderr).toBe(0);
+    expect(text.stdout).toContain('job wordcount: a batch every 1000 ms\n');
+    expect(text.stdout).toContain('  reduceByKey-1      ← map-1\n');
+    expect(text.stdout).toContain('  stage 1  map     generator-1 → flatMap-1 → map-1  (a task per input split)\n');
+    expect(text.stdout).toMatch(/^ {2}stage 3 {2}result {2}reduceByKey-1 → saveAsTextFiles-1 {2}\(\d+ tasks?, reads the shuffle of stage 1\)$/m);
+    // Nothing ran: no output, no state.
+    expect(text.stdout).not.toContain('Time: ');
+
+    const mermaid = await sluice(['plan', 'examples/wordcount.ts', '--mermaid']);
+    expect(mermaid.code, mermaid.stderr).toBe(0);
+    expect(mermaid.stdout.startsWith('flowchart LR\n')).toBe(true);
+    expect(mermaid.stdout).toContain('n_map_1 -. shuffle .-> n_reduceByKey_1');
+  }, 30_000);
 });
