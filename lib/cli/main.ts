@@ -4,6 +4,7 @@ import { packageInfo } from './packageInfo.ts';
 import type { DevAwsFlags } from './devAws.ts';
 import type { PlanFlags } from './plan.ts';
 import type { ProduceFlags } from './produce.ts';
+import type { StatusFlags } from './status.ts';
 
 const RUN_NOTES = `
 Stops after --batches or --duration, or on Ctrl-C after the current batch; a second Ctrl-C stops
@@ -59,6 +60,15 @@ function program(done: (code: number) => void): Command {
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
     .action(async (job: string, flags: PlanFlags) => done(await (await import('./plan.ts')).planCommand(job, flags)));
   pointToHelp(plan, 'sluice help plan');
+
+  const status = sluice
+    .command('status')
+    .description('where a local job stands: the last batch done, the lease, batches a run stopped in, dead letters; takes nothing, writes nothing')
+    .argument('[job]', 'the job file: its state is under .sluice/<job name>')
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
+    .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .action(async (job: string | undefined, flags: StatusFlags) => done(await (await import('./status.ts')).statusCommand(job, flags)));
+  pointToHelp(status, 'sluice help status');
 
   const init = sluice
     .command('init')

@@ -136,6 +136,8 @@ describe('sluice with wrong input', () => {
     [['run', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
     [['run', 'test/fixtures/throws-on-load.ts'], 1, /failed to load: config file missing/, 'stderr'],
     [['plan'], 2, /^error: missing required argument 'job' \(see sluice help plan\)$/m, 'stderr'],
+    [['status'], 2, /^error: give the job file \(its state is under \.sluice\/<job name>\) or --state-dir <dir>$/m, 'stderr'],
+    [['status', '--state-dir', 'no/such/dir'], 2, /^error: no job state in no\/such\/dir: run the job there first \(sluice run <job>\), or give the --state-dir it runs with$/m, 'stderr'],
     [['plan', 'examples/nope.ts'], 1, /^error: JobDefinitionError: job file examples\/nope.ts does not exist$/m, 'stderr'],
     [['plan', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
   ] as [string[], number, RegExp, 'stdout' | 'stderr'][])('sluice %j exits %i with a clear message', async (args, code, message, stream) => {
@@ -192,4 +194,30 @@ describe('sluice plan', () => {
     expect(mermaid.stdout.startsWith('flowchart LR\n')).toBe(true);
     expect(mermaid.stdout).toContain('n_map_1 -. shuffle .-> n_reduceByKey_1');
   }, 30_000);
+});
+
+describe('sluice status', () => {
+  it('says where a local job stands: after a clean run, and after a run killed in a batch', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-status-'));
+    try {
+      const job = join(ROOT, 'examples/wordcount.ts');
+      const run = await sluice(['run', job, '--batches', '2', '--quiet'], { cwd: dir });
+      expect(run.code, run.stderr).toBe(0);
+      const clean = await sluice(['status', job], { cwd: dir });
+      expect(clean.code, clean.stderr).toBe(0);
+      expect(clean.stdout).toMatch(/^state in \.sluice\/wordcount\njob wordcount: a batch every 1000 ms\nlast batch done: {7}\d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC \(batch \d+\), \d+ s ago\n/);
+      expect(clean.stdout).toContain('lease:                 free (released)\n');
+      expect(clean.stdout).toContain('batches in flight:     none\n');
+
+      // Killed right after its first batch's parts: the lease stays with the dead process, the batch in flight.
+      const killed = await sluice(['run', job, '--batches', '2', '--quiet'], { cwd: dir, env: { SLUICE_CRASH_AT: 'part@1' } });
+      expect(killed.code).toBe(137);
+      const after = await sluice(['status', '--state-dir', '.sluice/wordcount'], { cwd: dir });
+      expect(after.code, after.stderr).toBe(0);
+      expect(after.stdout).toMatch(/^lease: {17}held by .+ until \S+Z$/m);
+      expect(after.stdout).toMatch(/^batches in flight: {5}\d+ \(a run stopped in it; the next run recovers it from its lineage record\)$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
 });
