@@ -4,6 +4,7 @@ import { packageInfo } from './packageInfo.ts';
 import type { DevAwsFlags } from './devAws.ts';
 import type { PlanFlags } from './plan.ts';
 import type { ProduceFlags } from './produce.ts';
+import type { StateFlags } from './state.ts';
 import type { StatusFlags } from './status.ts';
 
 const RUN_NOTES = `
@@ -69,6 +70,18 @@ function program(done: (code: number) => void): Command {
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
     .action(async (job: string | undefined, flags: StatusFlags) => done(await (await import('./status.ts')).statusCommand(job, flags)));
   pointToHelp(status, 'sluice help status');
+
+  const state = sluice
+    .command('state')
+    .description("the keys and values of a local job's stateful operators as its last commit left them, decoded; reads only")
+    .argument('[job]', 'the job file: its state is under .sluice/<job name>')
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
+    .option('--node <id>', 'only this operator (e.g. updateStateByKey-1)')
+    .option('--key <key>', 'only the key whose JSON or text this is')
+    .option('--limit <n>', 'at most n keys per operator', '100')
+    .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .action(async (job: string | undefined, flags: StateFlags) => done(await (await import('./state.ts')).stateCommand(job, flags)));
+  pointToHelp(state, 'sluice help state');
 
   const init = sluice
     .command('init')

@@ -1,10 +1,6 @@
-import { existsSync } from 'node:fs';
-import { join, resolve } from 'node:path';
 import { formatJobStatus, readJobStatus } from '../engine/jobStatus.ts';
-import { FsBlobStore } from '../local/fsBlobStore.ts';
-import { FsMetaStore } from '../local/fsMetaStore.ts';
-import { loadJob } from '../node/loadJob.ts';
-import { debugWanted, EXIT, reportError, UsageError } from './errors.ts';
+import { debugWanted, EXIT, reportError } from './errors.ts';
+import { localStateStores } from './localState.ts';
 
 /** The flags of `sluice status`. */
 export interface StatusFlags {
@@ -19,13 +15,8 @@ export interface StatusFlags {
  */
 export async function statusCommand(file: string | undefined, flags: StatusFlags): Promise<number> {
   try {
-    let dir = flags.stateDir;
-    if (dir === undefined) {
-      if (file === undefined) throw new UsageError('give the job file (its state is under .sluice/<job name>) or --state-dir <dir>');
-      dir = join('.sluice', (await loadJob(file)).options.name);
-    }
-    if (!existsSync(resolve(dir, 'meta'))) throw new UsageError(`no job state in ${dir}: run the job there first (sluice run <job>), or give the --state-dir it runs with`);
-    const status = await readJobStatus(new FsMetaStore(resolve(dir, 'meta')), new FsBlobStore(resolve(dir, 'blobs')));
+    const { dir, meta, blobs } = await localStateStores(file, flags.stateDir);
+    const status = await readJobStatus(meta, blobs);
     process.stdout.write(`state in ${dir}\n${formatJobStatus(status, Date.now())}`);
     return EXIT.ok;
   } catch (e) {

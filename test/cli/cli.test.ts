@@ -136,6 +136,7 @@ describe('sluice with wrong input', () => {
     [['run', 'test/fixtures/no-default-export.ts'], 1, /must export a job as its default export/, 'stderr'],
     [['run', 'test/fixtures/throws-on-load.ts'], 1, /failed to load: config file missing/, 'stderr'],
     [['plan'], 2, /^error: missing required argument 'job' \(see sluice help plan\)$/m, 'stderr'],
+    [['state', '--limit', 'all', '--state-dir', '.'], 2, /^error: --limit must be a whole number >= 1, got "all"$/m, 'stderr'],
     [['status'], 2, /^error: give the job file \(its state is under \.sluice\/<job name>\) or --state-dir <dir>$/m, 'stderr'],
     [['status', '--state-dir', 'no/such/dir'], 2, /^error: no job state in no\/such\/dir: run the job there first \(sluice run <job>\), or give the --state-dir it runs with$/m, 'stderr'],
     [['plan', 'examples/nope.ts'], 1, /^error: JobDefinitionError: job file examples\/nope.ts does not exist$/m, 'stderr'],
@@ -216,6 +217,26 @@ describe('sluice status', () => {
       expect(after.code, after.stderr).toBe(0);
       expect(after.stdout).toMatch(/^lease: {17}held by .+ until \S+Z$/m);
       expect(after.stdout).toMatch(/^batches in flight: {5}\d+ \(a run stopped in it; the next run recovers it from its lineage record\)$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
+
+describe('sluice state', () => {
+  it("decodes a job's keyed state as its last commit left it, filtered by key", async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-state-'));
+    try {
+      const job = join(ROOT, 'examples/running-totals.ts');
+      expect((await sluice(['run', job, '--batches', '2', '--quiet'], { cwd: dir })).code).toBe(0);
+      const all = await sluice(['state', job], { cwd: dir });
+      expect(all.code, all.stderr).toBe(0);
+      expect(all.stdout).toMatch(/^updateStateByKey-1 as of batch \d+: 20 key\(s\)$/m);
+      const one = await sluice(['state', job, '--key', 'user-04'], { cwd: dir });
+      expect(one.stdout).toMatch(/^updateStateByKey-1 as of batch \d+: 20 key\(s\), 1 matching user-04\n {2}"user-04" {2}\{"count":\d+,"total":[\d.]+\} {2}\(partition \d, last record in batch \d+\)\n$/);
+      const none = await sluice(['state', job, '--node', 'window-9'], { cwd: dir });
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/^error: no stateful operator window-9 in \.sluice\/running-totals; run sluice state without --node to see them$/m);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamingContext } from 'sluice';
 import { formatJobStatus, readJobStatus } from '../../lib/engine/jobStatus.ts';
+import { readState } from '../../lib/engine/stateDump.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import { MemoryMetaStore } from '../../lib/local/memoryMetaStore.ts';
 import { testCoordinator } from '../helpers/engine.ts';
@@ -64,5 +65,37 @@ describe('readJobStatus and formatJobStatus', () => {
     const text = formatJobStatus(status, 40_000);
     expect(text).toMatch(/^lease: {17}held by test-coordinator until 1970-01-01T00:00:3\d\.000Z \(expired: the holder stopped without releasing it\)$/m);
     expect(text).toContain('batches in flight:     2000 (a run stopped in it; the next run recovers it from its lineage record)\n');
+  });
+});
+
+describe('readState: the keyed state as the last commit left it', () => {
+  it('decodes each partition of updateStateByKey, and a window without an inverse has no keys', async () => {
+    // Prepare: totals per word over two batches, and a window beside them.
+    const meta = new MemoryMetaStore();
+    const blobs = new MemoryBlobStore();
+    const c = testCoordinator(
+      { batchInterval: 1000, coordinatorBatchRecords: 1000 },
+      (ctx: StreamingContext) => {
+        const pairs = ctx.queueStream([['a', 'b', 'a'], ['b']]).map((w) => [w, 1] as [string, number]);
+        pairs.updateStateByKey((ones: number[], n: number | undefined) => (n ?? 0) + ones.length, { numPartitions: 2 }).print();
+        pairs.reduceByKeyAndWindow((x, y) => x + y, '2s').print();
+      },
+      { meta, blobs },
+    );
+    await c.run(2);
+
+    // Act
+    const all = await readState(meta, blobs);
+    const totals = await readState(meta, blobs, 'updateStateByKey-1');
+
+    // Assess
+    expect(all.map((n) => n.nodeId).sort()).toEqual(['reduceByKeyAndWindow-1', 'updateStateByKey-1']);
+    expect(all.find((n) => n.nodeId === 'reduceByKeyAndWindow-1')!.entries).toEqual([]);
+    expect(totals).toHaveLength(1);
+    expect(totals[0].time).toBe(2000);
+    expect(Object.fromEntries(totals[0].entries.map((e) => [e.key, e.value]))).toEqual({ a: 2, b: 2 });
+    expect(new Set(totals[0].entries.map((e) => e.partition)).size).toBeGreaterThanOrEqual(1);
+    expect(totals[0].entries.find((e) => e.key === 'b')!.lastSeen).toBe(2000);
+    expect(await readState(new MemoryMetaStore(), new MemoryBlobStore())).toEqual([]);
   });
 });
