@@ -1,6 +1,7 @@
 import { Command, CommanderError, Option } from 'commander';
 import { EXIT, reportError } from './errors.ts';
 import { packageInfo } from './packageInfo.ts';
+import type { DeadLetterFlags } from './deadLetters.ts';
 import type { DevAwsFlags } from './devAws.ts';
 import type { PlanFlags } from './plan.ts';
 import type { ProduceFlags } from './produce.ts';
@@ -82,6 +83,18 @@ function program(done: (code: number) => void): Command {
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
     .action(async (job: string | undefined, flags: StateFlags) => done(await (await import('./state.ts')).stateCommand(job, flags)));
   pointToHelp(state, 'sluice help state');
+
+  const deadLetters = sluice
+    .command('dead-letters')
+    .description("the records a local job set aside (onRecordError: 'dead-letter'), by batch; one batch's letters; or their records written out to feed back")
+    .argument('[job]', 'the job file: its state is under .sluice/<job name>')
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
+    .option('--batch <time>', "one batch's letters (its time in ms, as listed)")
+    .option('--limit <n>', 'at most n batches or letters', '20')
+    .option('--redrive-to <file>', 'write the records (of --batch, or of every batch) to a file, one a line, to feed back into the job')
+    .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .action(async (job: string | undefined, flags: DeadLetterFlags) => done(await (await import('./deadLetters.ts')).deadLettersCommand(job, flags)));
+  pointToHelp(deadLetters, 'sluice help dead-letters');
 
   const init = sluice
     .command('init')

@@ -1,4 +1,5 @@
 import type { BlobStore, MetaStore } from '../ports/index.ts';
+import { listDeadLetters } from './deadLetters.ts';
 import { type BatchRecord, type Checkpoint, keys, type Lease, type QuietRun } from './protocol.ts';
 import { SpillingMetaStore } from './spillingMetaStore.ts';
 
@@ -45,11 +46,7 @@ export async function readJobStatus(meta: MetaStore, blobs: BlobStore): Promise<
     const record = c ? await store.get<BatchRecord>(key) : undefined;
     if (record && record.value.status === 'RUNNING' && record.value.time > c!.lastCompleted) inFlight.push(record.value.time);
   }
-  const letters = new Map<number, number>();
-  for (const key of await blobs.list('dead-letters/')) {
-    const time = Number(/^dead-letters\/(\d+)\//.exec(key)?.[1]);
-    if (Number.isFinite(time)) letters.set(time, (letters.get(time) ?? 0) + 1);
-  }
+  const letters = await listDeadLetters(blobs);
   return {
     ...(c
       ? {
@@ -65,7 +62,7 @@ export async function readJobStatus(meta: MetaStore, blobs: BlobStore): Promise<
       : {}),
     ...(lease ? { lease: { owner: lease.value.owner, expiresAt: lease.value.expiresAt, idle: quiet?.idle === true } } : {}),
     inFlight: inFlight.sort((a, b) => a - b),
-    deadLetters: [...letters].sort((a, b) => a[0] - b[0]).map(([time, files]) => ({ time, files })),
+    deadLetters: letters.map(({ time, files }) => ({ time, files: files.length })),
   };
 }
 

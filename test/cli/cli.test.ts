@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -237,6 +237,30 @@ describe('sluice state', () => {
       const none = await sluice(['state', job, '--node', 'window-9'], { cwd: dir });
       expect(none.code).toBe(2);
       expect(none.stderr).toMatch(/^error: no stateful operator window-9 in \.sluice\/running-totals; run sluice state without --node to see them$/m);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 40_000);
+});
+
+describe('sluice dead-letters', () => {
+  it('lists the batches that set records aside, shows one, and writes their records back out as lines', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'sluice-dead-'));
+    try {
+      const job = join(ROOT, 'test/fixtures/failing-record-job.ts');
+      expect((await sluice(['run', job, '--batches', '2', '--quiet', '--on-record-error', 'dead-letter'], { cwd: dir })).code).toBe(0);
+      const list = await sluice(['dead-letters', job], { cwd: dir });
+      expect(list.code, list.stderr).toBe(0);
+      const [, time] = /^batch (\d+) \(\S+Z\): 1 letter\(s\); first: map-1: cannot handle poison$/m.exec(list.stdout) ?? [];
+      expect(time).toBeDefined();
+      const one = await sluice(['dead-letters', job, '--batch', time], { cwd: dir });
+      expect(one.stdout).toBe(`map-1: cannot handle poison\n  from {"node":"queue-1","partition":0,"offset":1,"split":{"from":0,"to":1,"partition":0,"of":1,"count":3}}\n  record "poison"\n`);
+      const back = await sluice(['dead-letters', job, '--redrive-to', join(dir, 'back.txt')], { cwd: dir });
+      expect(back.stdout).toBe(`1 record(s) of 1 batch(es) written to ${join(dir, 'back.txt')}, one a line\n`);
+      expect(await readFile(join(dir, 'back.txt'), 'utf8')).toBe('poison\n');
+      const none = await sluice(['dead-letters', job, '--batch', '5'], { cwd: dir });
+      expect(none.code).toBe(2);
+      expect(none.stderr).toMatch(/^error: batch 5 set no record aside in \.sluice\/failing-record; sluice dead-letters without --batch lists the batches that did$/m);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

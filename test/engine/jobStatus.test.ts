@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { StreamingContext } from 'sluice';
+import { listDeadLetters, readDeadLetters } from '../../lib/engine/deadLetters.ts';
 import { formatJobStatus, readJobStatus } from '../../lib/engine/jobStatus.ts';
 import { readState } from '../../lib/engine/stateDump.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
@@ -97,5 +98,20 @@ describe('readState: the keyed state as the last commit left it', () => {
     expect(new Set(totals[0].entries.map((e) => e.partition)).size).toBeGreaterThanOrEqual(1);
     expect(totals[0].entries.find((e) => e.key === 'b')!.lastSeen).toBe(2000);
     expect(await readState(new MemoryMetaStore(), new MemoryBlobStore())).toEqual([]);
+  });
+});
+
+describe('listDeadLetters and readDeadLetters', () => {
+  it('lists the batches that set records aside, oldest first, and parses their letters; a line that is not one is refused with its place', async () => {
+    const blobs = new MemoryBlobStore();
+    await blobs.put('dead-letters/000000000002000/map-p0.jsonl', '{"batchTime":2000,"node":"map-1","error":"bad","source":null,"record":"x"}\n');
+    await blobs.put('dead-letters/000000000001000/map-p1.jsonl', '{"batchTime":1000,"node":"reduceByKey-1","error":"worse","source":null,"record":null,"key":"k","records":[1,2]}\n');
+    await blobs.put('dead-letters/000000000003000/map-p0.jsonl', 'not json\n');
+
+    const batches = await listDeadLetters(blobs);
+    expect(batches.map((b) => b.time)).toEqual([1000, 2000, 3000]);
+    expect(await readDeadLetters(blobs, batches[0].files)).toEqual([{ batchTime: 1000, node: 'reduceByKey-1', error: 'worse', source: null, record: null, key: 'k', records: [1, 2] }]);
+    expect((await readDeadLetters(blobs, batches[1].files))[0].record).toBe('x');
+    await expect(readDeadLetters(blobs, batches[2].files)).rejects.toThrow('dead-letters/000000000003000/map-p0.jsonl line 1 is not a dead letter (not JSON): not json');
   });
 });
