@@ -1,4 +1,4 @@
-import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy, Stack } from 'aws-cdk-lib';
 import type * as cloudwatch from 'aws-cdk-lib/aws-cloudwatch';
 import type * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import type * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -179,6 +179,7 @@ export class SluiceJob extends Construct {
     const { job, env, synthEnv } = loadJob(props, this.stream, this.sinkBucket, interval);
     this.jobName = job.name;
     this.batchIntervalMs = job.batchInterval;
+    refuseSameName(this);
     warnAboutUngranted(this, job, synthEnv.SLUICE_STREAM, synthEnv.SLUICE_SINK_BUCKET, this.stream.streamName);
 
     this.stateBucket = stateBucket(this, props, job.name);
@@ -207,5 +208,20 @@ export class SluiceJob extends Construct {
 
     const sinkReadPrefixes = sinkReads.flatMap((r) => (r.resource.type === 's3Prefix' ? [r.resource.prefix] : []));
     acknowledgeNagFindings(this, { jobName: job.name, stateBucket: this.stateBucket, sinkBucket: this.sinkBucket, worker, coordinator, sinkReadPrefixes });
+  }
+}
+
+/**
+ * Two jobs of one name in one stack would share their dashboard, alarm and output names and their
+ * metrics' Job dimension: refused at synth, naming both constructs.
+ */
+function refuseSameName(job: SluiceJob): void {
+  const stack = Stack.of(job);
+  const other = stack.node.findAll().find((c) => c !== job && c instanceof SluiceJob && c.jobName === job.jobName);
+  if (other) {
+    throw new Error(
+      `SluiceJob: job ${job.jobName} is in stack ${stack.stackName} twice (${other.node.path} and ${job.node.path}); ` +
+        'its dashboard, alarms, outputs and metrics would be shared: give one of them another name in its defineJob, or put them in separate stacks',
+    );
   }
 }

@@ -993,6 +993,14 @@ describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000
     expect(build(props)).toThrow(error);
   });
 
+  it('two jobs of one name in one stack, naming both constructs', () => {
+    const stack = new Stack(newApp(), 'S');
+    new SluiceJob(stack, 'First', { entry: WORDCOUNT });
+    expect(() => new SluiceJob(stack, 'Second', { entry: WORDCOUNT })).toThrow(
+      /^SluiceJob: job \S+ is in stack S twice \(S\/First and S\/Second\); its dashboard, alarms, outputs and metrics would be shared: give one of them another name in its defineJob, or put them in separate stacks$/,
+    );
+  });
+
   it('a job whose own batch interval is below 1 s, with no batchInterval to override it', () => {
     expect(build(() => ({ entry: fixture('fast-job.ts') }))).toThrow(/SluiceJob: job fast-job has a batch interval of 400 ms; on AWS it must be at least 1s .*: set batchInterval/);
   });
