@@ -222,7 +222,7 @@ export class Coordinator {
         read.push(sealedSplit ?? split);
       }
       // A source that moves without records (a shard that ended, and its children to read next) wakes the job too.
-      const after = source.advance ? source.advance(cut.state, read) : cut.state;
+      const after = this.advanced(nodeId, cut.state, read);
       if (!this.unmoved(nodeId, after, before)) return undefined;
     }
     return q.through;
@@ -412,6 +412,12 @@ export class Coordinator {
   }
 
   /** Whether source `nodeId` at `state` is where the checkpoint has it (up to bookkeeping, `RecordSource.unmoved`). */
+  /** Source `nodeId`'s position after `splits` as sealed (`RecordSource.advance`), or `state` as the cut left it. */
+  private advanced(nodeId: string, state: JsonValue, splits: readonly InputSplit[]): JsonValue {
+    const src = this.source(nodeId);
+    return src.advance ? src.advance(state, splits) : state;
+  }
+
   private unmoved(nodeId: string, state: JsonValue, before: JsonValue = this.checkpoint.sourceState[nodeId]): boolean {
     const src = this.source(nodeId);
     return src.unmoved ? src.unmoved(before, state) : JSON.stringify(before) === JSON.stringify(state);
@@ -425,9 +431,8 @@ export class Coordinator {
   private quietSourcesAfter(run: BatchRun): void {
     const after: Record<string, JsonValue> = {};
     for (const { nodeId } of this.graph.sources) {
-      const src = this.source(nodeId);
       const state = run.record.sourceState[nodeId];
-      after[nodeId] = src.advance ? src.advance(state, run.record.splits[nodeId] ?? []) : state;
+      after[nodeId] = this.advanced(nodeId, state, run.record.splits[nodeId] ?? []);
       if (!this.unmoved(nodeId, after[nodeId])) throw new NotQuietError(`source ${nodeId} moved though it read nothing`);
     }
     this.quietSources = after;
@@ -572,8 +577,7 @@ export class Coordinator {
     const t = run.time;
     // Sources whose splits were sealed by the tasks that read them move on from what was sealed.
     for (const spec of this.graph.sources) {
-      const src = this.source(spec.nodeId);
-      if (src.advance) run.record.sourceState[spec.nodeId] = src.advance(run.record.sourceState[spec.nodeId], run.record.splits[spec.nodeId] ?? []);
+      run.record.sourceState[spec.nodeId] = this.advanced(spec.nodeId, run.record.sourceState[spec.nodeId], run.record.splits[spec.nodeId] ?? []);
     }
     run.plan.statefulBatches.forEach((sb, i) => {
       const { node, op } = this.graph.stateful[i];
