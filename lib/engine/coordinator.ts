@@ -6,6 +6,7 @@ import type { JobGraph, BatchPlan } from '../plan/graph.ts';
 import { nextPointer, type StatePointer } from '../plan/state/format.ts';
 import type { Clock, InputSplit, Invoker, JsonValue, MetaItem, MetaStore, Metrics, OutputLog, RecordSource } from '../ports/index.ts';
 import { Backpressure } from './backpressure.ts';
+import { BatchHistory, type BatchSummary, type HistoryOptions } from './batchHistory.ts';
 import { firstCheckpoint, resumeCheckpoint, type StartingJob } from './checkpointFit.ts';
 import { CommitLog } from './commitLog.ts';
 import { CommitNotices } from './commitNotices.ts';
@@ -63,6 +64,8 @@ export interface CoordinatorRuntime extends WorkerRuntime {
    * quiet batches existed: tests compare the two. @default true
    */
   readonly quietBatches?: boolean;
+  /** How often the batches' history (the Streaming UI's past) is written to the blob store. */
+  readonly history?: HistoryOptions;
 }
 
 /**
@@ -102,6 +105,10 @@ export class Coordinator {
   private quietCutRecord: { record: BatchRecord; cap: ReturnType<Placement['cap']>; full: boolean } | undefined;
   /** Whether `start` found a checkpoint to resume from. */
   resumed = false;
+  /** The batches this coordinator ran, recent ones in memory, all written to `history/` now and then: what the Streaming UI shows. */
+  readonly history: BatchHistory;
+  /** The batch being run and when it began to run, for the history of a batch that fails. */
+  private attempted: { run: BatchRun; started: number } | undefined;
 
   constructor(
     readonly graph: JobGraph,
@@ -122,6 +129,7 @@ export class Coordinator {
     this.retention = new Retention(graph, rt.blobs, this.log, options.batchInterval);
     this.notices = new CommitNotices(graph, (id) => this.source(id), this.log, (line) => rt.log.warn(line));
     graph.planAt = (time) => this.planAt(time);
+    this.history = new BatchHistory(rt.blobs, { job: graph.name, batchInterval: options.batchInterval, writer: 'e0' }, rt.history);
   }
 
   private get interval(): number {
@@ -146,6 +154,8 @@ export class Coordinator {
   async start(): Promise<void> {
     if (this.started) return;
     await this.log.acquireLease();
+    // History files carry who wrote them: overlapping coordinators never write the same name.
+    this.history.writer = `e${this.log.epoch}-${this.rt.nonce?.() ?? globalThis.crypto.randomUUID().slice(0, 8)}`;
     await this.loadCheckpoint();
     if (this.options.backpressure) this.backpressure = new Backpressure(this.graph.sources, this.interval, this.checkpoint.rates as Checkpoint['rates'] | undefined);
     this.placement = new Placement({ records: this.options.coordinatorBatchRecords, bytes: this.options.coordinatorBatchBytes }, this.checkpoint.placement);
@@ -165,6 +175,7 @@ export class Coordinator {
     if (this.started) await this.notices.retry();
     for (const s of this.sources.values()) await s.stop?.();
     this.started = false;
+    await this.history.flush().catch((e: unknown) => this.rt.log.warn(`could not write the batches' history: ${e instanceof Error ? e.message : String(e)}`));
   }
 
   /**
@@ -308,6 +319,36 @@ export class Coordinator {
   async runNextBatch(): Promise<BatchInfo> {
     if (!this.started) await this.start();
     const t = this.nextBatchTime;
+    this.attempted = undefined;
+    try {
+      return await this.runBatch(t);
+    } catch (e) {
+      // Set by runBatch, which TypeScript cannot see from here.
+      const a = this.attempted as Coordinator['attempted'];
+      const end = this.rt.clock.now();
+      this.addHistory({
+        time: t,
+        status: 'failed',
+        records: a?.run.inputRecords() ?? 0,
+        ...(a ? { processingStartTime: a.started, processingEndTime: end, schedulingDelay: a.started - t, processingDelay: end - a.started, totalDelay: end - t } : {}),
+        deadLetters: a?.run.deadLetters() ?? 0,
+        runs: (a && runsOf(a.run.record)) ?? 'workers',
+        recovered: a?.run.recovered ?? false,
+        stages: a?.run.stagesRun(a.started) ?? [],
+        input: a?.run.record.splits ?? {},
+        outputs: a?.run.record.outputs ?? [],
+        error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
+      });
+      throw e;
+    }
+  }
+
+  /** Adds a batch to the history; a failed write of it is reported and the batch goes on. */
+  private addHistory(b: BatchSummary): void {
+    this.history.add(b, this.rt.clock.now()).catch((e: unknown) => this.rt.log.warn(`could not write the batches' history: ${e instanceof Error ? e.message : String(e)}`));
+  }
+
+  private async runBatch(t: number): Promise<BatchInfo> {
     const submissionTime = t;
     this.emit('onBatchSubmitted', { batchTime: t, numRecords: 0, submissionTime });
     // Committed input may be acknowledged at any time: before the cut, a queue has not yet handed it out again.
@@ -317,6 +358,7 @@ export class Coordinator {
     if (run.quiet) await this.log.renewLeaseIfDue(Math.max(10_000, 3 * this.interval));
     else await this.written(run);
     const processingStartTime = this.rt.clock.now();
+    this.attempted = { run, started: processingStartTime };
     const numRecords = run.inputRecords();
     this.emit('onBatchStarted', { batchTime: t, numRecords, submissionTime, processingStartTime, schedulingDelay: processingStartTime - t });
 
@@ -331,6 +373,7 @@ export class Coordinator {
         // Records from no source (a parallelize dataset in a transform): the batch is not quiet after all.
         this.rt.log.info(`batch ${t}: ${e.message}; running it in full`);
         run = this.current = await this.recordQuiet(run);
+        this.attempted = { run, started: processingStartTime };
         await this.written(run);
         await this.runOutputs(run);
         if (run.inputRecords() === 0) {
@@ -362,6 +405,22 @@ export class Coordinator {
     };
     const info: BatchInfo = { batchTime: t, submissionTime, processingStartTime, processingEndTime: end, ...listenerFields(values) };
     this.emit('onBatchCompleted', info);
+    this.addHistory({
+      time: t,
+      status: run.quiet ? 'quiet' : 'completed',
+      records: values.InputRecords,
+      processingStartTime,
+      processingEndTime: end,
+      schedulingDelay: values.SchedulingDelay,
+      processingDelay: values.ProcessingDelay,
+      totalDelay: values.TotalDelay,
+      deadLetters,
+      runs: runsOf(run.record) ?? 'workers',
+      recovered: run.recovered,
+      stages: run.stagesRun(processingStartTime),
+      input: run.record.splits,
+      outputs: run.record.outputs,
+    });
     if (!run.quiet) this.backpressure?.update(info, (id) => run.inputRecordsOf(id));
     this.rt.metrics?.batch({ job: this.graph.name, batchTime: t, ...portFields(values) });
     return info;

@@ -89,6 +89,10 @@ export interface TaskResult {
   readonly ok: true;
   /** Records that entered the stage from sources. */
   readonly inputRecords: number;
+  /** Records the task read from sources, shuffle segments and cached partitions (the Streaming UI's records in). */
+  readonly recordsIn?: number;
+  /** Records the task wrote: to the shuffle, to its cached partition, or to its action (the Streaming UI's records out). */
+  readonly recordsOut?: number;
   /** Records read per source split, by source node and partition. */
   readonly sourceReads?: { readonly [nodeId: string]: { readonly [partition: number]: number } };
   /** Splits sealed by this task (open splits it read), by source node and partition. */
@@ -215,6 +219,8 @@ const t15 = (time: number) => String(time).padStart(15, '0');
 export const keys = {
   lease: 'lease',
   checkpoint: 'checkpoint',
+  /** A deployed job's pause (lib/engine/pause.ts): while it exists, coordinator invocations do nothing. */
+  pause: 'pause',
   batch: (time: number) => `batch/${t15(time)}`,
   batchBlobs: (time: number) => `batch/${t15(time)}/`,
   shuffle: (time: number, stageKey: string, partition: number, run: string) => `batch/${t15(time)}/shuffle/${stageKey}/m${partition}-${run}`,

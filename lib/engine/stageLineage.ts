@@ -227,3 +227,30 @@ function blockRef(stageKey: string, m: number, out: MapOutput | CacheOutput | un
   if (start === end) return { stage: stageKey, partition: m, empty: true };
   return { stage: stageKey, partition: m, blob: o.blob!, start, end };
 }
+
+/**
+ * The labels of the datasets a stage over `root` computes itself, parents first: the operators
+ * the Streaming UI draws inside the stage's box. A shuffle's dataset starts the stage (what it
+ * shuffles is computed before, by map stages); a cached dataset read from the cache ends the walk.
+ *
+ * @example
+ * ```ts
+ * stageOperators(reduced, reduced); // ['reduceByKey-1', 'map-2']
+ * ```
+ */
+export function stageOperators(root: Batch<unknown>, computes: Batch<unknown> | undefined): string[] {
+  const out: string[] = [];
+  const seen = new Set<Batch<unknown>>();
+  const visit = (d: Batch<unknown>) => {
+    if (seen.has(d)) return;
+    seen.add(d);
+    if (d !== computes && d.cached) {
+      out.push(`${d.label} (cached)`);
+      return;
+    }
+    if (!(d instanceof ShuffledBatch)) for (const p of d.parents) visit(p);
+    out.push(d.label);
+  };
+  visit(root);
+  return out;
+}

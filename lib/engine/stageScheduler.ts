@@ -5,13 +5,14 @@ import type { BatchPlan, JobGraph } from '../plan/graph.ts';
 import { addHeld, type StateHeld } from '../plan/state/format.ts';
 import { planBatch } from '../plan/planBatch.ts';
 import type { BlobStore, Clock, InputSplit, Invoker, OutputLog } from '../ports/index.ts';
+import type { StageSummary, TaskAttemptSummary } from './batchHistory.ts';
 import type { CommitLog } from './commitLog.ts';
 import { jsonLine } from './format.ts';
 import { OpenSplitReads } from './openSplitReads.ts';
 import { cameBackFull, runsOf } from './placement.ts';
 import { forEachLimit } from './pool.ts';
 import { type BatchRecord, type CacheOutput, type Checkpoint, keys, type MapOutput, type StageRef, type TaskFailure, type TaskResult } from './protocol.ts';
-import { describeTask, type StageInfo, splitCounts, stageDependencies, stageKeyOf, stageSourceReads } from './stageLineage.ts';
+import { describeTask, type StageInfo, splitCounts, stageDependencies, stageKeyOf, stageOperators, stageSourceReads } from './stageLineage.ts';
 import { toFailure, type Worker } from './worker.ts';
 
 /** What a batch in flight needs from its coordinator. */
@@ -72,6 +73,8 @@ export class BatchRun implements BatchExecutor {
   private readonly heldBy = new Map<string, StateHeld>();
   /** Set when some task attempt did not succeed: it may have written blobs nobody was told of. */
   private unknownWrites: boolean;
+  /** Each stage run and its task attempts (`start` absolute here), in the order they started: the Streaming UI's batch page. */
+  private readonly ran = new Map<string, { stage: Omit<StageSummary, 'tasks'>; tasks: TaskAttemptSummary[] }>();
   /** Set when a source handed out as much as its cap let it (at the cut, or an open split when sealed): more is waiting. */
   full = false;
 
@@ -80,7 +83,7 @@ export class BatchRun implements BatchExecutor {
     readonly record: BatchRecord,
     public recordVersion: number,
     /** Recovered from the lineage record of a run that stopped: what that run wrote is not known. */
-    recovered = false,
+    readonly recovered = false,
     /**
      * A quiet batch: cut empty, every stateful node at rest, its record not written. Every task
      * runs inside the coordinator, stateful nodes do not run, and a task that meets a record
@@ -235,6 +238,7 @@ export class BatchRun implements BatchExecutor {
   }
 
   private async runStage(stage: StageInfo, localAction?: ResultAction): Promise<TaskResult[]> {
+    const ran = this.noteStage(stage, localAction);
     const splits = this.splitsAt.get(stage.plan.time);
     // Only the batch in flight has open splits; an earlier batch's (from slice) are all sealed.
     const release =
@@ -245,7 +249,7 @@ export class BatchRun implements BatchExecutor {
       // A batch run in the coordinator runs every stage as the coordinator runs its own: one lane.
       const lanes = stage.local || this.inCoordinator ? 1 : this.c.invoker.parallelism;
       await forEachLimit(n, lanes, async (p) => {
-        results[p] = await this.runTask(stage, p, localAction);
+        results[p] = await this.runTask(stage, p, localAction, ran.tasks);
       });
       await this.seal(stage, results);
       await this.accept(stage, results);
@@ -303,6 +307,31 @@ export class BatchRun implements BatchExecutor {
     await Promise.all(writes);
   }
 
+  /** The stage's entry in the batch's history: one per stage and action (two outputs of one dataset are two stages there). */
+  private noteStage(stage: StageInfo, localAction?: ResultAction): { stage: Omit<StageSummary, 'tasks'>; tasks: TaskAttemptSummary[] } {
+    const ref = stage.ref;
+    const action = ref.kind !== 'result' ? '' : ref.action.kind === 'output' ? ref.action.outputId : (localAction?.kind ?? ref.action.kind);
+    const key = action ? `${stage.key}/${action}` : stage.key;
+    let entry = this.ran.get(key);
+    if (entry) return entry;
+    const computes = stage.fromCache ? undefined : stage.root;
+    const reads = stageDependencies(stage.root, stage.plan, computes, this.time).map((d) => d.key);
+    const nodes = stageOperators(stage.root, computes);
+    if (ref.kind === 'map') nodes.push(`shuffle for ${stage.plan.lookup(ref.shuffle).label}`);
+    if (action) nodes.push(action);
+    entry = { stage: { key, kind: ref.kind, nodes, planTime: stage.plan.time, partitions: stage.root.numPartitions, reads }, tasks: [] };
+    this.ran.set(key, entry);
+    return entry;
+  }
+
+  /**
+   * The stages this batch ran and each task attempt, `start` in ms after `since` (when the batch
+   * began to run): what the Streaming UI's batch page shows.
+   */
+  stagesRun(since: number): StageSummary[] {
+    return [...this.ran.values()].map(({ stage, tasks }) => ({ ...stage, tasks: tasks.map((t) => ({ ...t, start: t.start - since })) }));
+  }
+
   private nextAttempt(stageKey: string, p: number): number {
     const k = `${stageKey}/${p}`;
     const a = this.attempts.get(k) ?? 0;
@@ -311,14 +340,13 @@ export class BatchRun implements BatchExecutor {
   }
 
   /** One task, retried until it succeeds or runs out of attempts; a timed-out attempt is left to finish or die on its own. */
-  private async runTask(stage: StageInfo, p: number, localAction?: ResultAction): Promise<TaskResult> {
+  private async runTask(stage: StageInfo, p: number, localAction?: ResultAction, ran = this.noteStage(stage, localAction).tasks): Promise<TaskResult> {
     const { clock, options } = this.c;
     const max = options.maxTaskAttempts;
     let failures = 0;
     let refetches = 0;
     for (;;) {
-      const attempt = this.nextAttempt(stage.key, p);
-      const described = describeTask(stage, p, attempt, {
+      const described = describeTask(stage, p, this.nextAttempt(stage.key, p), {
         job: this.c.graph.name,
         fingerprint: this.c.fingerprint,
         epoch: this.c.log.epoch,
@@ -330,9 +358,10 @@ export class BatchRun implements BatchExecutor {
       const task = this.quiet ? { ...described, quiet: true as const } : described;
       let res: TaskResult | TaskFailure;
       const timer = new AbortController();
+      const inCoordinator = stage.local || this.inCoordinator;
+      const sent = clock.now();
       try {
-        const running =
-          stage.local || this.inCoordinator ? this.c.worker.execute(task, stage.plan, localAction) : (this.c.invoker.invoke(task) as Promise<TaskResult | TaskFailure>);
+        const running = inCoordinator ? this.c.worker.execute(task, stage.plan, localAction) : (this.c.invoker.invoke(task) as Promise<TaskResult | TaskFailure>);
         const timeout = clock.deadline(clock.now() + options.taskTimeout, timer.signal).then((): never => {
           throw new SluiceError(`task ${stage.key} partition ${p} timed out after ${options.taskTimeout} ms`);
         });
@@ -345,6 +374,8 @@ export class BatchRun implements BatchExecutor {
         // A reason of our own: without one, abort() builds a DOMException per task.
         timer.abort(ANSWERED);
       }
+      // Attempts are counted per stage and action here (the protocol's count spans a dataset's actions).
+      ran.push(attemptSummary(p, ran.reduce((n, t) => n + (t.partition === p ? 1 : 0), 0), sent, clock.now() - sent, inCoordinator, res));
       if (res.ok) return res;
       if (res.error.name === 'NotQuietError') throw new NotQuietError(res.error.message);
       this.unknownWrites = true;
@@ -369,6 +400,22 @@ export class BatchRun implements BatchExecutor {
     const r = await this.runTask(stage, m);
     outs[m] = (r.map ?? r.cache) as MapOutput | CacheOutput;
   }
+}
+
+/** One task attempt as the Streaming UI shows it (`start` absolute until `stagesRun` makes it relative). */
+function attemptSummary(partition: number, attempt: number, start: number, duration: number, inCoordinator: boolean, res: TaskResult | TaskFailure): TaskAttemptSummary {
+  const where = inCoordinator ? 'coordinator' : 'worker';
+  if (!res.ok) return { partition, attempt, start, duration, ok: false, where, error: `${res.error.name}: ${res.error.message}` };
+  return {
+    partition,
+    attempt,
+    start,
+    duration,
+    ok: true,
+    where,
+    ...(res.recordsIn !== undefined ? { recordsIn: res.recordsIn } : {}),
+    ...(res.recordsOut !== undefined ? { recordsOut: res.recordsOut } : {}),
+  };
 }
 
 /** Why a task's timer is cancelled: the task answered. */

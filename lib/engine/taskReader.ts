@@ -26,6 +26,8 @@ export interface TaskHost {
  */
 export class TaskReader implements PartitionReader {
   inputRecords = 0;
+  /** Records read from shuffle segments and cached partitions. */
+  blockRecords = 0;
   position: { nodeId: string; partition: number; offset: number } | undefined;
   /** Records set aside under `onRecordError: 'dead-letter'`, as JSON lines. */
   deadLetters: string[] | undefined;
@@ -127,11 +129,16 @@ export class TaskReader implements PartitionReader {
 
   private async block(ref: BlockRef): Promise<unknown[]> {
     if ('empty' in ref) return [];
-    if ('inline' in ref) return decodeRecords(ref.inline);
-    const blobs = this.worker.rt.blobs;
-    const bytes = ref.end === Number.POSITIVE_INFINITY ? await blobs.get(ref.blob) : await blobs.getRange(ref.blob, ref.start, ref.end);
-    if (!bytes) throw new FetchFailedError(`map output ${ref.blob} is missing`, ref.stage, ref.partition);
-    return decodeRecords(bytes);
+    let records: unknown[];
+    if ('inline' in ref) records = decodeRecords(ref.inline);
+    else {
+      const blobs = this.worker.rt.blobs;
+      const bytes = ref.end === Number.POSITIVE_INFINITY ? await blobs.get(ref.blob) : await blobs.getRange(ref.blob, ref.start, ref.end);
+      if (!bytes) throw new FetchFailedError(`map output ${ref.blob} is missing`, ref.stage, ref.partition);
+      records = decodeRecords(bytes);
+    }
+    this.blockRecords += records.length;
+    return records;
   }
 }
 

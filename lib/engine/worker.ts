@@ -169,15 +169,27 @@ export class Worker implements TaskHost {
     if (p >= root.numPartitions) throw new TaskPayloadError(`partition ${p} of ${root.id} does not exist (it has ${root.numPartitions})`);
     const reader = new TaskReader(task, this);
     // What every answer carries: the input read, the ranges consumed from open splits, dead letters.
-    const read = () => ({ ok: true as const, inputRecords: reader.inputRecords, sealed: reader.sealed, sourceReads: reader.reads, deadLetters: reader.deadLetters, held: reader.held });
+    const read = (recordsOut: number) => ({
+      ok: true as const,
+      inputRecords: reader.inputRecords,
+      recordsIn: reader.inputRecords + reader.blockRecords,
+      recordsOut,
+      sealed: reader.sealed,
+      sourceReads: reader.reads,
+      deadLetters: reader.deadLetters,
+      held: reader.held,
+    });
     try {
       switch (stage.kind) {
         case 'map': {
           const writer = new ShuffleWriter(shuffle!, p, shuffle!.numPartitions, reader);
           await root.push(p, reader, writer.emit);
           // Cutting the segments may set keys aside too: before the answer's dead letters are taken.
-          const map = await this.storeSegments(task, writer.segments());
-          return { ...read(), map };
+          const segments = writer.segments();
+          let out = 0;
+          for (const segment of segments) out += segment.length;
+          const map = await this.storeSegments(task, segments);
+          return { ...read(out), map };
         }
         case 'cache': {
           const records: unknown[] = [];
@@ -186,16 +198,16 @@ export class Worker implements TaskHost {
           });
           const bytes = encodeRecords(records);
           // A quiet batch writes no blob: its empty partitions travel inline whatever the limit.
-          if (bytes.byteLength <= task.inlineLimit || (task.quiet && records.length === 0)) return { ...read(), cache: { inline: bytes } };
+          if (bytes.byteLength <= task.inlineLimit || (task.quiet && records.length === 0)) return { ...read(records.length), cache: { inline: bytes } };
           notQuiet(task, records.length);
           const blob = keys.cache(task.time, task.stageKey, p, this.runTag(task));
           await this.rt.blobs.put(blob, bytes);
-          return { ...read(), cache: { blob } };
+          return { ...read(records.length), cache: { blob } };
         }
         case 'result': {
           const action = localAction ?? (stage.action as ResultAction);
-          const value = await this.act(task, root, reader, action);
-          return { ...read(), value };
+          const { value, records } = await this.act(task, root, reader, action);
+          return { ...read(records), value };
         }
       }
     } catch (e) {
@@ -203,14 +215,15 @@ export class Worker implements TaskHost {
     }
   }
 
-  private async act(task: TaskDescriptor, root: Batch<unknown>, reader: TaskReader, action: ResultAction): Promise<unknown> {
+  /** Runs the action on the partition: its value, and how many records it took. */
+  private async act(task: TaskDescriptor, root: Batch<unknown>, reader: TaskReader, action: ResultAction): Promise<{ value: unknown; records: number }> {
     const p = task.partition;
     if (action.kind === 'count') {
       let n = 0;
       await root.push(p, reader, () => {
         n++;
       });
-      return n;
+      return { value: n, records: n };
     }
     const records: unknown[] = [];
     await root.push(p, reader, (x) => {
@@ -218,6 +231,11 @@ export class Worker implements TaskHost {
     });
     // What user code or a sink sees must come from a batch run in full.
     if (action.kind !== 'collect') notQuiet(task, records.length);
+    return { value: await this.take(task, records, action), records: records.length };
+  }
+
+  private async take(task: TaskDescriptor, records: unknown[], action: ResultAction): Promise<unknown> {
+    const p = task.partition;
     switch (action.kind) {
       case 'collect':
         return action.limit !== undefined && records.length > action.limit ? records.slice(0, action.limit) : records;
