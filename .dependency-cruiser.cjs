@@ -1,19 +1,20 @@
 // The import rules of lib/ (docs/design.md §1), checked by test/architecture.test.ts and by
 // `npx depcruise lib`. Layers, lowest first: core (errors, shared types) < ports < plan < api and
 // engine < node (what both runtimes share: clocks, loading a job file) < the adapters (local, aws)
-// < testing and cli. A folder imports only from its own layer and
+// and the Streaming UI (ui) < testing and cli. A folder imports only from its own layer and
 // the ones below it, and nothing in lib/ forms a cycle.
 
 /** What each folder of lib/ must not import: everything above it. */
 const above = {
-  core: ['ports', 'plan', 'api', 'engine', 'node', 'local', 'aws', 'testing', 'cli'],
-  ports: ['plan', 'api', 'engine', 'node', 'local', 'aws', 'testing', 'cli'],
-  plan: ['api', 'engine', 'node', 'local', 'aws', 'testing', 'cli'],
-  api: ['engine', 'node', 'local', 'aws', 'testing', 'cli'],
-  engine: ['api', 'node', 'local', 'aws', 'testing', 'cli'],
-  node: ['local', 'aws', 'testing', 'cli'],
-  local: ['aws', 'testing', 'cli'],
-  aws: ['local', 'testing', 'cli'],
+  core: ['ports', 'plan', 'api', 'engine', 'node', 'local', 'aws', 'ui', 'testing', 'cli'],
+  ports: ['plan', 'api', 'engine', 'node', 'local', 'aws', 'ui', 'testing', 'cli'],
+  plan: ['api', 'engine', 'node', 'local', 'aws', 'ui', 'testing', 'cli'],
+  api: ['engine', 'node', 'local', 'aws', 'ui', 'testing', 'cli'],
+  engine: ['api', 'node', 'local', 'aws', 'ui', 'testing', 'cli'],
+  node: ['local', 'aws', 'ui', 'testing', 'cli'],
+  local: ['aws', 'ui', 'testing', 'cli'],
+  aws: ['local', 'ui', 'testing', 'cli'],
+  ui: ['local', 'aws', 'testing', 'cli'],
   testing: ['cli'],
 };
 

@@ -29,6 +29,11 @@ export default tseslint.config(
     },
   },
   {
+    // The Streaming UI's page runs in a browser, with uPlot loaded as a global by a script tag.
+    files: ['lib/ui/static/**/*.js'],
+    languageOptions: { globals: { window: 'readonly', document: 'readonly', location: 'readonly', fetch: 'readonly', uPlot: 'readonly' } },
+  },
+  {
     // CommonJS preloads (node -r) for child processes.
     files: ['**/*.cjs'],
     languageOptions: { sourceType: 'commonjs', globals: { require: 'readonly', module: 'writable' } },

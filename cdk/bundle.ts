@@ -71,6 +71,31 @@ export interface FunctionBundle {
 /** Both functions' bundles of a job. */
 export type JobBundles = { readonly [F in JobFunction]: FunctionBundle };
 
+/**
+ * What may be changed in how both bundles are built (`SluiceJob`'s `bundling`); the rest (one ES
+ * module per function, tree-shaken, split where only `import()` reaches, source maps beside) is
+ * what the functions need.
+ *
+ * @example
+ * ```ts
+ * const bundling: BundlingOptions = { external: ['sharp'], define: { 'process.env.STAGE': '"prod"' }, sourcesContent: true };
+ * ```
+ */
+export interface BundlingOptions {
+  /**
+   * Modules left out of the bundles, imported at run time instead. The bundles are ES modules,
+   * which Node resolves from the function's own directory upwards and not through `NODE_PATH`: a
+   * module of a Lambda layer (`/opt/nodejs/node_modules`) is not found by its bare name. @default none
+   */
+  readonly external?: readonly string[];
+  /** Identifiers replaced by constant expressions, each a string of JavaScript: `{ 'process.env.STAGE': '"prod"' }`. @default none */
+  readonly define?: { readonly [identifier: string]: string };
+  /** Minify the code (names of classes and functions are kept either way). @default true */
+  readonly minify?: boolean;
+  /** Put the sources themselves in the source maps, so a stack trace can be read with its code (larger maps). @default false */
+  readonly sourcesContent?: boolean;
+}
+
 const bundles = new Map<string, JobBundles>();
 
 /**
@@ -89,20 +114,21 @@ const bundles = new Map<string, JobBundles>();
  * const handler = (await import(pathToFileURL(join(worker.dir, 'index.mjs')).href)).worker;
  * ```
  */
-export function bundleJob(entry: string): JobBundles {
+export function bundleJob(entry: string, options: BundlingOptions = {}): JobBundles {
   const file = resolve(entry);
-  const known = bundles.get(file);
+  const key = JSON.stringify([file, options]);
+  const known = bundles.get(key);
   if (known && existsSync(known.coordinator.dir) && existsSync(known.worker.dir)) return known;
   if (!existsSync(file)) throw new Error(`bundleJob: job file ${entry} does not exist (resolved to ${file})`);
-  const made = { coordinator: bundleFunction(file, 'coordinator'), worker: bundleFunction(file, 'worker') };
-  bundles.set(file, made);
+  const made = { coordinator: bundleFunction(file, 'coordinator', options), worker: bundleFunction(file, 'worker', options) };
+  bundles.set(key, made);
   return made;
 }
 
 /** Where esbuild is told the output goes (it writes nothing there): source map paths are relative to it, as they were to the single bundle's. */
 const OUT = process.cwd();
 
-function bundleFunction(file: string, fn: JobFunction): FunctionBundle {
+function bundleFunction(file: string, fn: JobFunction, options: BundlingOptions): FunctionBundle {
   const { module, factory } = HANDLERS[fn];
   let out;
   try {
@@ -130,13 +156,15 @@ function bundleFunction(file: string, fn: JobFunction): FunctionBundle {
       outExtension: { '.js': '.mjs' },
       write: false,
       metafile: true,
-      minify: true,
+      minify: options.minify ?? true,
+      ...(options.external?.length ? { external: [...options.external] } : {}),
+      ...(options.define ? { define: { ...options.define } } : {}),
       // Class and function names survive minification: the AWS SDK compares constructor names
       // (`NoOpLogger`, `FetchHttpHandler`), stack traces without source maps name functions, and
       // a user's errors may name themselves after their class (`this.name = this.constructor.name`).
       keepNames: true,
       sourcemap: 'linked',
-      sourcesContent: false,
+      sourcesContent: options.sourcesContent ?? false,
       legalComments: 'none',
       // The AWS SDK's ES module builds, which esbuild can tree-shake statement by statement; by
       // default it takes their CommonJS builds (`main`) for Node, which it cannot.
@@ -154,6 +182,8 @@ function bundleFunction(file: string, fn: JobFunction): FunctionBundle {
   const files = out.outputFiles.map((f) => ({ path: relative(OUT, f.path).split(sep).join('/'), file: f }));
   const code = files.filter((f) => !f.path.endsWith('.map'));
   const hash = createHash('sha256');
+  // The options too: sourcesContent changes only the maps, which are not hashed.
+  if (Object.keys(options).length > 0) hash.update(`${JSON.stringify(options)}\0`);
   for (const f of code) hash.update(`${f.path}\0`).update(f.file.contents);
   const dir = join(tmpdir(), `sluice-bundle-${hash.digest('hex').slice(0, 16)}`);
   if (!existsSync(dir)) writeAtomically(dir, files);

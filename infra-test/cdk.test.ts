@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { App, Annotations as CoreAnnotations, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Annotations as CoreAnnotations, Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import * as dynamodb from 'aws-cdk-lib/aws-dynamodb';
 import * as kinesis from 'aws-cdk-lib/aws-kinesis';
@@ -11,13 +11,31 @@ import * as lambda from 'aws-cdk-lib/aws-lambda';
 import type * as logs from 'aws-cdk-lib/aws-logs';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import { CURRENTLY_RECOMMENDED_FLAGS } from 'aws-cdk-lib/cx-api';
-import { AwsSolutionsChecks } from 'cdk-nag';
 import { Construct } from 'constructs';
-import { afterAll, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { SluiceJob, type SluiceJobProps } from '../cdk/sluiceJob.ts';
 import { emfMetrics } from '../lib/aws/emfMetrics.ts';
 import { sourceCatalogue } from '../lib/core/sources.ts';
 import { projectContext } from './helpers/cdkContext.ts';
+import {
+  acknowledgments,
+  asList,
+  cfn,
+  dashboardBody,
+  type Grants,
+  grantsOf,
+  identityStatements,
+  inventory,
+  leastPrivilegeProblems,
+  nagSynth,
+  type NagResult,
+  only,
+  type Resource,
+  sortedGrants,
+  testApps,
+  text,
+  wildcardResources,
+} from './helpers/cdkTemplate.ts';
 
 // The SluiceJob construct (cdk/sluiceJob.ts) and the CDK app (cdk/app.ts), synthesized offline:
 // the template resource by resource, least privilege, invalid props, cdk-nag, and `cdk synth`.
@@ -28,16 +46,8 @@ const ROOT = join(import.meta.dirname, '..');
 const WORDCOUNT = join(ROOT, 'examples/kinesis-wordcount.ts');
 const fixture = (name: string) => join(ROOT, 'infra-test/fixtures', name);
 
-const OUTDIRS = mkdtempSync(join(tmpdir(), 'sluice-cdk-test-'));
-let apps = 0;
-afterAll(() => rmSync(OUTDIRS, { recursive: true, force: true }));
-
-/** An app with the project's feature flags whose cloud assembly goes to a directory removed after the tests; with `nag`, checked by cdk-nag's AwsSolutions pack on synth. */
-function newApp(nag = false): App {
-  const app = new App({ outdir: join(OUTDIRS, `app-${++apps}`), context: projectContext() });
-  if (nag) Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
-  return app;
-}
+/** An app with the project's feature flags (with `nag`, checked by cdk-nag's AwsSolutions pack on synth). */
+const newApp = testApps();
 
 interface Deployment {
   readonly stack: Stack;
@@ -70,138 +80,15 @@ const defaults = once(() => deploy());
 const existing = once(() => deploy(existingResources));
 const destroyed = once(() => deploy({ removalPolicy: RemovalPolicy.DESTROY }));
 
-/** A CloudFormation value as text: `<LogicalId.Arn>` for Fn::GetAtt, `<LogicalId>` for Ref, Fn::Join joined, literals as they are. */
-function text(value: unknown): string {
-  if (typeof value === 'string') return value;
-  if (typeof value === 'number' || typeof value === 'boolean') return String(value);
-  const o = value as Record<string, unknown> | null;
-  if (typeof o?.Ref === 'string') return `<${o.Ref}>`;
-  if (Array.isArray(o?.['Fn::GetAtt'])) return `<${(o['Fn::GetAtt'] as string[]).join('.')}>`;
-  if (Array.isArray(o?.['Fn::Join'])) {
-    const [separator, parts] = o['Fn::Join'] as [string, unknown[]];
-    return parts.map(text).join(separator);
-  }
-  return JSON.stringify(value);
-}
-
-/** A construct attribute (a token) as the template text it becomes. */
-const cfn = (stack: Stack, token: string) => text(stack.resolve(token));
-
-const asList = <T,>(v: T | T[] | undefined): T[] => (v === undefined ? [] : Array.isArray(v) ? v : [v]);
-
-interface Resource {
-  readonly Type: string;
-  readonly Properties?: Record<string, any>;
-  readonly DeletionPolicy?: string;
-}
-
-/** How many resources of each type a template has. */
-function inventory(template: Template): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const r of Object.values(template.toJSON().Resources as Record<string, Resource>)) counts[r.Type] = (counts[r.Type] ?? 0) + 1;
-  return counts;
-}
-
-/** The one resource of a type in a template. */
-function only(template: Template, type: string): Resource {
-  const found = Object.values(template.findResources(type)) as Resource[];
-  expect(found, type).toHaveLength(1);
-  return found[0];
-}
-
-interface DashboardBody {
-  readonly widgets: { readonly properties: { readonly title: string; readonly metrics: unknown[][] } }[];
-}
-
-/** The dashboard's body: a Fn::Join around the region, which joined is the dashboard's JSON. */
-function dashboardBody(template: Template): DashboardBody {
-  return JSON.parse(text(only(template, 'AWS::CloudWatch::Dashboard').Properties!.DashboardBody)) as DashboardBody;
-}
-
-/** The Sluice metrics the dashboard graphs, as `Sluice/<name> Job=<job>`, sorted. */
+/** The Sluice metrics the dashboard graphs, as `Sluice/<name> Job=<job>,Stack=<stack>`, sorted. */
 function dashboardSluiceMetrics(template: Template): string[] {
   const metrics = dashboardBody(template).widgets.flatMap((w) => w.properties.metrics.filter((m) => m[0] === 'Sluice'));
-  return [...new Set(metrics.map((m) => `Sluice/${String(m[1])} ${String(m[2])}=${String(m[3])}`))].sort();
+  return [...new Set(metrics.map((m) => `Sluice/${String(m[1])} ${String(m[2])}=${String(m[3])},${String(m[4])}=${String(m[5])}`))].sort();
 }
 
 // ---------------------------------------------------------------------------------------------
-// IAM: every identity policy statement of a template, read as the account would read it.
+// IAM (the statements are read by helpers/cdkTemplate.ts)
 // ---------------------------------------------------------------------------------------------
-
-interface Statement {
-  readonly Effect?: string;
-  readonly Action?: string | string[];
-  readonly NotAction?: unknown;
-  readonly Resource?: unknown;
-  readonly NotResource?: unknown;
-  readonly Condition?: unknown;
-}
-
-/**
- * Every statement of the template's identity policies (AWS::IAM::Policy and ::ManagedPolicy, and
- * the inline policies of AWS::IAM::Role), with the role it applies to as `<RoleLogicalId>`.
- */
-function identityStatements(template: Template): { role: string; statement: Statement }[] {
-  const out: { role: string; statement: Statement }[] = [];
-  for (const type of ['AWS::IAM::Policy', 'AWS::IAM::ManagedPolicy']) {
-    for (const [id, policy] of Object.entries(template.findResources(type) as Record<string, Resource>)) {
-      const roles = asList<unknown>(policy.Properties!.Roles).map(text);
-      for (const statement of asList<Statement>(policy.Properties!.PolicyDocument.Statement)) {
-        for (const role of roles.length ? roles : [`<${id}>`]) out.push({ role, statement });
-      }
-    }
-  }
-  for (const [id, role] of Object.entries(template.findResources('AWS::IAM::Role') as Record<string, Resource>)) {
-    for (const policy of asList<{ PolicyDocument: { Statement: Statement | Statement[] } }>(role.Properties!.Policies)) {
-      for (const statement of asList(policy.PolicyDocument.Statement)) out.push({ role: `<${id}>`, statement });
-    }
-  }
-  return out;
-}
-
-/**
- * What breaks least privilege in a template's identity policies: an action that is not one full
- * `service:Action` name (no `*` in it), a resource that is `*`, NotAction/NotResource, or any
- * effect but Allow. Empty when there is none.
- */
-function leastPrivilegeProblems(template: Template): string[] {
-  const problems: string[] = [];
-  for (const { role, statement } of identityStatements(template)) {
-    if (statement.Effect !== 'Allow') problems.push(`${role}: effect ${statement.Effect}`);
-    if (statement.NotAction !== undefined || statement.NotResource !== undefined) problems.push(`${role}: NotAction/NotResource`);
-    for (const action of asList(statement.Action)) if (!/^[a-z0-9-]+:[A-Za-z0-9]+$/.test(action)) problems.push(`${role}: action ${action}`);
-    for (const resource of asList(statement.Resource).map(text)) if (resource === '*') problems.push(`${role}: resource * for ${asList(statement.Action).join(', ')}`);
-  }
-  return problems;
-}
-
-/** Every resource pattern with a wildcard in it, as `<Role> pattern`, sorted. */
-function wildcardResources(template: Template): string[] {
-  return identityStatements(template)
-    .flatMap(({ role, statement }) => asList(statement.Resource).map((r) => `${role} ${text(r)}`))
-    .filter((r) => r.includes('*'))
-    .sort();
-}
-
-type Grants = Record<string, string[]>;
-
-/** What a role may do: each action, with the resources it applies to (and the condition, if any), sorted. */
-function grantsOf(template: Template, role: string): Grants {
-  const grants: Grants = {};
-  for (const { statement } of identityStatements(template).filter((s) => s.role === role)) {
-    const when = statement.Condition === undefined ? '' : ` if ${JSON.stringify(statement.Condition)}`;
-    for (const action of asList(statement.Action)) (grants[action] ??= []).push(...asList(statement.Resource).map((r) => `${text(r)}${when}`));
-  }
-  return sortedGrants(grants);
-}
-
-function sortedGrants(grants: Grants): Grants {
-  return Object.fromEntries(
-    Object.keys(grants)
-      .sort()
-      .map((action) => [action, [...grants[action]].sort()]),
-  );
-}
 
 /** `<RoleLogicalId>` of the role EventBridge Scheduler assumes to invoke the coordinator. */
 function schedulerRole(template: Template): string {
@@ -257,61 +144,11 @@ function allowedWildcards({ stack, job, template }: Deployment): string[] {
 // cdk-nag
 // ---------------------------------------------------------------------------------------------
 
-interface Violation {
-  readonly ruleName: string;
-  readonly violatingConstructs: { readonly constructPath: string }[];
-}
-
-interface NagResult {
-  /** Whether synth threw (it does when a finding is not acknowledged). */
-  readonly failed: boolean;
-  /** Findings no acknowledgment covers, as `rule at construct path`. */
-  readonly findings: string[];
-  /** Acknowledged findings: where the acknowledgment is, its id and its reason. */
-  readonly acknowledged: { readonly acknowledgedAt: string; readonly acknowledgedId: string; readonly reason: string }[];
-  /** The report as synth printed it or threw it. */
-  readonly report: string;
-}
-
-/** Synthesizes a nag-checked app, and reads cdk-nag's part of the validation report it writes. */
-function nagSynth(app: App): NagResult {
-  const printed: string[] = [];
-  // Synth prints the report on stderr, or puts it in the error it throws: either way the test reads it.
-  const consoleError = vi.spyOn(console, 'error').mockImplementation((...args: unknown[]) => void printed.push(args.join(' ')));
-  let failed = false;
-  try {
-    app.synth();
-  } catch (e) {
-    printed.push((e as Error).message);
-    failed = true;
-  } finally {
-    consoleError.mockRestore();
-  }
-  const report = JSON.parse(readFileSync(join(app.outdir, 'validation-report.json'), 'utf8')) as {
-    pluginReports: { pluginName: string; violations: Violation[]; suppressedViolations?: (Violation & NagResult['acknowledged'][number])[] }[];
-  };
-  const nag = report.pluginReports.find((r) => r.pluginName === 'AwsSolutions');
-  return {
-    failed,
-    findings: (nag?.violations ?? []).flatMap((v) => v.violatingConstructs.map((c) => `${v.ruleName} at ${c.constructPath}`)).sort(),
-    acknowledged: nag?.suppressedViolations ?? [],
-    report: printed.join('\n'),
-  };
-}
-
-/** Every acknowledgment recorded on the constructs of a stack: where, which rule, and why. */
-function acknowledgments(stack: Stack): { path: string; id: string; reason: unknown }[] {
-  return stack.node.findAll().flatMap((c) =>
-    c.node.metadata
-      .filter((m) => m.type === Validations.ACKNOWLEDGED_RULES_METADATA_KEY)
-      .flatMap((m) => Object.entries(m.data as Record<string, unknown>).map(([id, reason]) => ({ path: c.node.path, id, reason }))),
-  );
-}
 
 // =============================================================================================
 
 describe('SluiceJob: the default deployment of the Kinesis word count', { timeout: 60_000 }, () => {
-  it('creates one stream, two buckets, one table, two functions, a schedule, five alarms and a dashboard, and nothing else', () => {
+  it('creates one stream, two buckets, one table, two functions, a schedule, seven alarms and a dashboard, and nothing else', () => {
     const { template } = defaults();
 
     expect(inventory(template)).toEqual({
@@ -325,7 +162,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       'AWS::IAM::Role': 3,
       'AWS::IAM::Policy': 3,
       'AWS::Scheduler::Schedule': 1,
-      'AWS::CloudWatch::Alarm': 5,
+      'AWS::CloudWatch::Alarm': 7,
       'AWS::CloudWatch::Dashboard': 1,
     });
   });
@@ -361,6 +198,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
         Rules: [
           { Id: 'expire-batch-data', Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 3, AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 }, Status: 'Enabled' },
           { Id: 'expire-dead-letters', Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 14, Status: 'Enabled' },
+          { Id: 'expire-history', Prefix: 'kinesis-wordcount/history/', ExpirationInDays: 30, Status: 'Enabled' },
         ],
       },
     });
@@ -409,7 +247,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     });
   });
 
-  it('the coordinator: Node.js 22 on arm64, 75 s, 256 MB, told where the stream, buckets, table and worker are', () => {
+  it('the coordinator: Node.js 22 on arm64, 75 s, 256 MB, JSON logs, told where the stream, buckets, table and worker are and its deployment', () => {
     const { stack, job, template } = defaults();
 
     template.hasResourceProperties('AWS::Lambda::Function', {
@@ -419,6 +257,7 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       Timeout: 75,
       MemorySize: 256,
       Role: stack.resolve(job.coordinator.role!.roleArn),
+      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'INFO', LogGroup: stack.resolve(logGroup(job, 'CoordinatorLogs').logGroupName) },
       Environment: {
         Variables: Match.objectEquals({
           SLUICE_STREAM: stack.resolve(job.stream.streamName),
@@ -426,12 +265,13 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
           SLUICE_STATE_BUCKET: stack.resolve(job.stateBucket.bucketName),
           SLUICE_TABLE: stack.resolve(job.table.tableName),
           SLUICE_WORKER_FUNCTION: stack.resolve(job.worker.functionName),
+          SLUICE_DEPLOYMENT: 'S',
         }),
       },
     });
   });
 
-  it('the worker: a bundle of its own, Node.js 22 on arm64, 1024 MB, 5 minutes a task', () => {
+  it('the worker: a bundle of its own, Node.js 22 on arm64, 1024 MB, 5 minutes a task, JSON logs', () => {
     const { stack, job, template } = defaults();
 
     template.resourceCountIs('AWS::Lambda::Function', 2);
@@ -442,12 +282,14 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       Timeout: 300,
       MemorySize: 1024,
       Role: stack.resolve(job.worker.role!.roleArn),
+      LoggingConfig: { LogFormat: 'JSON', ApplicationLogLevel: 'INFO', SystemLogLevel: 'INFO', LogGroup: stack.resolve(logGroup(job, 'WorkerLogs').logGroupName) },
       Environment: {
         Variables: Match.objectEquals({
           SLUICE_STREAM: stack.resolve(job.stream.streamName),
           SLUICE_SINK_BUCKET: stack.resolve(job.sinkBucket.bucketName),
           SLUICE_STATE_BUCKET: stack.resolve(job.stateBucket.bucketName),
           SLUICE_TABLE: stack.resolve(job.table.tableName),
+          SLUICE_DEPLOYMENT: 'S',
         }),
       },
     });
@@ -478,12 +320,39 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', { FunctionName: stack.resolve(job.coordinator.functionName), MaximumRetryAttempts: 0 });
   });
 
-  it('alarms: average total delay above the batch interval for 3 minutes, a failed batch, a coordinator error, no batch for 5 minutes, input lag over 5 minutes', () => {
+  it('alarms: average total delay above the batch interval for 3 minutes, a failed batch, a coordinator error, no batch for 5 minutes, input lag over 5 minutes, the stream throttled', () => {
     const { stack, job, template } = defaults();
     const sluiceMetric = (name: string, stat: string) =>
-      Match.objectLike({ MetricStat: { Metric: { Namespace: 'Sluice', MetricName: name, Dimensions: [{ Name: 'Job', Value: 'kinesis-wordcount' }] }, Stat: stat, Period: 60 } });
+      Match.objectLike({
+        MetricStat: {
+          Metric: {
+            Namespace: 'Sluice',
+            MetricName: name,
+            Dimensions: Match.arrayEquals([
+              { Name: 'Job', Value: 'kinesis-wordcount' },
+              { Name: 'Stack', Value: 'S' },
+            ]),
+          },
+          Stat: stat,
+          Period: 60,
+        },
+      });
 
-    template.resourceCountIs('AWS::CloudWatch::Alarm', 5);
+    template.resourceCountIs('AWS::CloudWatch::Alarm', 7);
+    expect(job.alarms).toHaveLength(7);
+    for (const [name, stat] of [
+      ['ReadProvisionedThroughputExceeded', 'Sum'],
+      ['WriteProvisionedThroughputExceeded', 'Sum'],
+    ]) {
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        Metrics: [Match.objectLike({ MetricStat: { Metric: { Namespace: 'AWS/Kinesis', MetricName: name, Dimensions: [{ Name: 'StreamName', Value: stack.resolve(job.stream.streamName) }] }, Stat: stat, Period: 60 } })],
+        ComparisonOperator: 'GreaterThanThreshold',
+        Threshold: 0,
+        EvaluationPeriods: 3,
+        DatapointsToAlarm: 3,
+        TreatMissingData: 'notBreaching',
+      });
+    }
     template.hasResourceProperties('AWS::CloudWatch::Alarm', {
       Metrics: [
         Match.objectLike({
@@ -549,15 +418,15 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
       'Workers',
     ]);
     expect(dashboardSluiceMetrics(template)).toEqual(
-      ['DeadLetters', 'FailedBatches', 'InputRecords', 'ProcessingDelay', 'SchedulingDelay', 'TotalDelay'].map((m) => `Sluice/${m} Job=kinesis-wordcount`),
+      ['DeadLetters', 'FailedBatches', 'InputRecords', 'ProcessingDelay', 'SchedulingDelay', 'TotalDelay'].map((m) => `Sluice/${m} Job=kinesis-wordcount,Stack=S`),
     );
   });
 
-  it('the alarms and the dashboard watch metrics the coordinator emits (namespace Sluice, dimension Job)', () => {
-    // Prepare
+  it('the alarms and the dashboard watch metrics the coordinator emits (namespace Sluice, dimensions Job and Stack)', () => {
+    // Prepare: the coordinator as deployed, told its deployment (the stack's name) by SLUICE_DEPLOYMENT.
     const { template } = defaults();
     const lines: string[] = [];
-    const metrics = emfMetrics((line) => lines.push(line));
+    const metrics = emfMetrics((line) => lines.push(line), { deployment: 'S' });
 
     // Act: what the coordinator logs for a batch done and a batch failed (CloudWatch turns it into metrics).
     metrics.batch({ job: 'kinesis-wordcount', batchTime: 60_000, inputRecords: 5, schedulingDelayMs: 1, processingDelayMs: 2, totalDelayMs: 3 });
@@ -566,8 +435,8 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     // Assess
     const emitted = new Set(
       lines.flatMap((l) => {
-        const emf = JSON.parse(l) as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] }; Job: string };
-        return emf._aws.CloudWatchMetrics.flatMap((d) => d.Metrics.map((m) => `${d.Namespace}/${m.Name} ${d.Dimensions.flat().join()}=${emf.Job}`));
+        const emf = JSON.parse(l) as { _aws: { CloudWatchMetrics: { Namespace: string; Dimensions: string[][]; Metrics: { Name: string }[] }[] } } & Record<string, string>;
+        return emf._aws.CloudWatchMetrics.flatMap((d) => d.Metrics.map((m) => `${d.Namespace}/${m.Name} ${d.Dimensions[0].map((name) => `${name}=${emf[name]}`).join()}`));
       }),
     );
 
@@ -579,9 +448,10 @@ describe('SluiceJob: the default deployment of the Kinesis word count', { timeou
     for (const metric of [...watched, ...dashboardSluiceMetrics(template)]) expect(emitted).toContain(metric);
   });
 
-  it('outputs the names of the stream, buckets, table and functions, named by the construct id without a hash (JobStreamName)', () => {
+  it("outputs the job's name and the names of the stream, buckets, table and functions, named by the construct id without a hash (JobStreamName)", () => {
     const { stack, job, template } = defaults();
     const outputs: Record<string, string> = {
+      JobName: job.jobName,
       StreamName: job.stream.streamName,
       StateBucketName: job.stateBucket.bucketName,
       SinkBucketName: job.sinkBucket.bucketName,
@@ -622,7 +492,7 @@ describe('SluiceJob: two jobs in one stack', { timeout: 60_000 }, () => {
     const template = Template.fromStack(stack);
 
     // Assess
-    const names = ['StreamName', 'StateBucketName', 'SinkBucketName', 'TableName', 'CoordinatorFunctionName', 'WorkerFunctionName'];
+    const names = ['JobName', 'StreamName', 'StateBucketName', 'SinkBucketName', 'TableName', 'CoordinatorFunctionName', 'WorkerFunctionName'];
     expect(Object.keys(template.findOutputs('*')).sort()).toEqual([...names.map((n) => `Clicks${n}`), ...names.map((n) => `TeamAViews${n}`)].sort());
     const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard')).map((d) => (d as Resource).Properties!.DashboardName as string);
     expect(dashboards.sort()).toEqual([`${stack.stackName}-Clicks`, `${stack.stackName}-TeamA-Views`]);
@@ -712,7 +582,7 @@ describe('SluiceJob props', { timeout: 60_000 }, () => {
     const { template } = deploy({ shuffleExpiration: Duration.days(7) });
 
     template.hasResourceProperties('AWS::S3::Bucket', {
-      LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 7 }), Match.objectLike({ Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 14 })] },
+      LifecycleConfiguration: { Rules: [Match.objectLike({ Prefix: 'kinesis-wordcount/batch/', ExpirationInDays: 7 }), Match.objectLike({ Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 14 }), Match.objectLike({ Prefix: 'kinesis-wordcount/history/', ExpirationInDays: 30 })] },
     });
   });
 
@@ -721,8 +591,20 @@ describe('SluiceJob props', { timeout: 60_000 }, () => {
 
     template.hasResourceProperties('AWS::S3::Bucket', {
       LifecycleConfiguration: {
-        Rules: [Match.objectLike({ Id: 'expire-batch-data', ExpirationInDays: 3 }), { Id: 'expire-dead-letters', Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 30, Status: 'Enabled' }],
+        Rules: [
+          Match.objectLike({ Id: 'expire-batch-data', ExpirationInDays: 3 }),
+          { Id: 'expire-dead-letters', Prefix: 'kinesis-wordcount/dead-letters/', ExpirationInDays: 30, Status: 'Enabled' },
+          Match.objectLike({ Id: 'expire-history', ExpirationInDays: 30 }),
+        ],
       },
+    });
+  });
+
+  it('historyRetention: the batch history (what sluice ui --stack shows) expires after 7 days instead of 30', () => {
+    const { template } = deploy({ historyRetention: Duration.days(7) });
+
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      LifecycleConfiguration: { Rules: Match.arrayWith([{ Id: 'expire-history', Prefix: 'kinesis-wordcount/history/', ExpirationInDays: 7, Status: 'Enabled' }]) },
     });
   });
 
@@ -801,6 +683,7 @@ describe('SluiceJob with existing resources', { timeout: 60_000 }, () => {
     expect(warnings).toEqual([
       expect.stringMatching(/^existingStateBucket: batch blobs a crash leaves under kinesis-wordcount\/batch\/ do not expire unless the bucket has its own lifecycle rule/),
       expect.stringMatching(/^existingStateBucket: dead letters under kinesis-wordcount\/dead-letters\/ do not expire unless the bucket has its own lifecycle rule/),
+      expect.stringMatching(/^existingStateBucket: the batch history under kinesis-wordcount\/history\/ .* does not expire unless the bucket has its own lifecycle rule/),
     ]);
   });
 
@@ -813,7 +696,10 @@ describe('SluiceJob with existing resources', { timeout: 60_000 }, () => {
     // A bucket with its own rule for dead letters but none for batch blobs: acknowledging one warning keeps the other.
     CoreAnnotations.of(stack).acknowledgeWarning('sluice:dead-letter-lifecycle');
     const warnings = Annotations.fromStack(stack).findWarning('*', Match.anyValue()).map((w) => String(w.entry.data));
-    expect(warnings).toEqual([expect.stringMatching(/^existingStateBucket: batch blobs .*\[ack: sluice:lifecycle\]$/)]);
+    expect(warnings).toEqual([
+      expect.stringMatching(/^existingStateBucket: batch blobs .*\[ack: sluice:lifecycle\]$/),
+      expect.stringMatching(/^existingStateBucket: the batch history .*\[ack: sluice:history-lifecycle\]$/),
+    ]);
   });
 
   it('grants the functions the given stream, state prefix, sink bucket and table', () => {
@@ -985,6 +871,7 @@ describe('SluiceJob refuses invalid props with a clear error', { timeout: 60_000
     { what: "writeEmptyBatches 'yes'", props: () => ({ writeEmptyBatches: 'yes' as unknown as boolean }), error: /SluiceJob: writeEmptyBatches must be true or false, got "yes"/ },
     { what: 'a shuffle expiration under a day', props: () => ({ shuffleExpiration: Duration.hours(12) }), error: /SluiceJob: shuffleExpiration must be at least 1 day/ },
     { what: 'a dead letter retention under a day', props: () => ({ deadLetterRetention: Duration.hours(12) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 \(such as Duration\.days\(14\)\), got 12 hours/ },
+    { what: 'a history retention of a day and a half', props: () => ({ historyRetention: Duration.hours(36) }), error: /SluiceJob: historyRetention must be a whole number of days, at least 1 \(such as Duration\.days\(14\)\), got 1 day 12 hours/ },
     { what: 'a dead letter retention of no time', props: () => ({ deadLetterRetention: Duration.days(0) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 .*, got 0 days/ },
     { what: 'a dead letter retention that is not whole days', props: () => ({ deadLetterRetention: Duration.hours(36) }), error: /SluiceJob: deadLetterRetention must be a whole number of days, at least 1 .*, got 1 day 12 hours/ },
     { what: 'an input lag alarm under a minute', props: () => ({ maxInputLag: Duration.seconds(30) }), error: /SluiceJob: maxInputLag must be at least 1 minute, got 30 seconds/ },
@@ -1127,7 +1014,7 @@ describe('npx cdk synth', () => {
         template.hasResourceProperties('AWS::Lambda::Function', { Handler: 'index.worker', Runtime: 'nodejs22.x' });
         // The README tells the app's output names (its construct id is Job) and the dashboard's name: they are the template's.
         const readmeOutputs = readmeBulletNames('outputs').filter((name) => /^Job[A-Z]/.test(name));
-        expect(readmeOutputs).toHaveLength(6);
+        expect(readmeOutputs).toHaveLength(7);
         expect(Object.keys(template.findOutputs('*')).sort()).toEqual(readmeOutputs.sort());
         template.hasResourceProperties('AWS::CloudWatch::Dashboard', { DashboardName: `${stackName}-Job` });
         expect(readmeBulletNames('dashboard')).toContain(`${stackName}-Job`);

@@ -272,7 +272,7 @@ describe('an idle minute on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', () =>
       const b = await invoke(2000);
       const c = await invoke(2000);
 
-      // Assess: each look found the job idle and wrote nothing anywhere: it read the lease, the checkpoint and the shards.
+      // Assess: each look found the job idle and wrote nothing anywhere: it read the pause record, the lease, the checkpoint and the shards.
       for (const look of [b, c]) {
         expect(look.run).toEqual({ batches: 0, idle: true, lastCompleted: a.run.lastCompleted });
         expect(look.cuts).toEqual([]);
@@ -280,8 +280,8 @@ describe('an idle minute on emulated AWS (Kinesis, Lambda, DynamoDB, S3)', () =>
         expect(look.s3.map((r) => `${r.method} ${decodeURIComponent(r.url)}`)).toEqual([]);
         expect(look.requests.lambda).toEqual({});
         expect(look.requests.s3).toEqual({});
-        // The lease and the checkpoint; one listing, and one iterator and one read per shard.
-        expect(look.requests.dynamodb).toEqual({ GetItem: 2 });
+        // The pause record (sluice pause), the lease and the checkpoint; one listing, and one iterator and one read per shard.
+        expect(look.requests.dynamodb).toEqual({ GetItem: 3 });
         expect(look.requests.kinesis).toEqual({ ListShards: 1, GetShardIterator: 4, GetRecords: 4 });
       }
 

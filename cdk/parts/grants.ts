@@ -54,7 +54,20 @@ export function grantData(role: iam.Role, data: JobData, jobName: string, kind: 
   role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'ListStateBlobs', actions: ['s3:ListBucket'], resources: [data.stateBucket.bucketArn] }));
   role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'WriteSink', actions: ['s3:PutObject'], resources: [data.sinkBucket.arnForObjects('*')] }));
   grantSinkReads(role, data.sinkBucket, kind, sinkReads);
-  if (data.stream.encryptionKey) data.stream.encryptionKey.grantDecrypt(role);
+  grantDataKeys(role, data, sinkReads.length > 0);
+}
+
+/**
+ * The customer-managed keys of the data, granted through the keys' own `grant` (which also writes
+ * the key's policy when the role is in another account): the stream's records are decrypted; blobs
+ * of a bucket encrypted with SSE-KMS are encrypted with a data key on `PutObject` and decrypted on
+ * `GetObject`; the sink is decrypted only when the job's sources read it. A bucket, stream or table
+ * made elsewhere is granted its key when it was imported with it (`encryptionKey`).
+ */
+function grantDataKeys(role: iam.Role, data: JobData, readsSink: boolean): void {
+  data.stream.encryptionKey?.grantDecrypt(role);
+  data.stateBucket.encryptionKey?.grant(role, 'kms:Decrypt', 'kms:GenerateDataKey');
+  data.sinkBucket.encryptionKey?.grant(role, 'kms:GenerateDataKey', ...(readsSink ? ['kms:Decrypt'] : []));
 }
 
 /** S3 actions on a bucket itself rather than on its objects. */
@@ -90,6 +103,24 @@ export function grantCoordinatorExtras(role: iam.Role, table: dynamodb.ITable, w
     }),
   );
   role.addToPrincipalPolicy(new iam.PolicyStatement({ sid: 'InvokeWorker', actions: ['lambda:InvokeFunction'], resources: [worker.functionArn] }));
+  // DynamoDB decrypts the table's key with the caller's rights (read) and encrypts with it (write):
+  // CDK's grantReadWriteData key actions, each named rather than wildcarded.
+  table.encryptionKey?.grant(role, 'kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey');
+}
+
+/**
+ * What Lambda needs of a function's role to run it in a VPC: to make, list and delete its network
+ * interfaces (the actions of AWS's `AWSLambdaVPCAccessExecutionRole`, without its log grants on every
+ * log group). EC2 allows these on no narrower resource than `*`.
+ */
+export function grantVpcAccess(role: iam.Role): void {
+  role.addToPrincipalPolicy(
+    new iam.PolicyStatement({
+      sid: 'VpcNetworkInterfaces',
+      actions: ['ec2:CreateNetworkInterface', 'ec2:DescribeNetworkInterfaces', 'ec2:DescribeSubnets', 'ec2:DeleteNetworkInterface', 'ec2:AssignPrivateIpAddresses', 'ec2:UnassignPrivateIpAddresses'],
+      resources: ['*'],
+    }),
+  );
 }
 
 /**

@@ -1,5 +1,7 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
+import type { Duration } from 'aws-cdk-lib';
+import { ApplicationLogLevel, LoggingFormat } from 'aws-cdk-lib/aws-lambda';
 import { type Duration as SluiceDuration, toMillis } from '../../lib/api/duration.ts';
 import type { SluiceJobProps } from '../sluiceJob.ts';
 
@@ -53,14 +55,109 @@ export function validate(props: SluiceJobProps): void {
     throw new Error(`SluiceJob: writeEmptyBatches must be true or false, got ${JSON.stringify(props.writeEmptyBatches)}`);
   }
   if (props.shuffleExpiration && props.shuffleExpiration.toDays({ integral: false }) < 1) throw new Error('SluiceJob: shuffleExpiration must be at least 1 day');
-  const retention = props.deadLetterRetention;
-  if (retention) {
+  for (const [name, retention] of [
+    ['deadLetterRetention', props.deadLetterRetention],
+    ['historyRetention', props.historyRetention],
+  ] as const) {
+    if (!retention) continue;
     // S3 expires objects by whole days: 36 hours would be neither 1 nor 2 days, so say so here rather than let the bucket fail.
     const days = retention.toDays({ integral: false });
     if (!Number.isInteger(days) || days < 1) {
-      throw new Error(`SluiceJob: deadLetterRetention must be a whole number of days, at least 1 (such as Duration.days(14)), got ${retention.toHumanString()}`);
+      throw new Error(`SluiceJob: ${name} must be a whole number of days, at least 1 (such as Duration.days(14)), got ${retention.toHumanString()}`);
     }
   }
   if (props.sourceMaps !== undefined && typeof props.sourceMaps !== 'boolean') throw new Error(`SluiceJob: sourceMaps must be true or false, got ${JSON.stringify(props.sourceMaps)}`);
   if (props.maxInputLag && props.maxInputLag.toMilliseconds() < 60_000) throw new Error(`SluiceJob: maxInputLag must be at least 1 minute, got ${props.maxInputLag.toHumanString()}`);
+  validateResources(props);
+  validateFunctions(props);
+  validateMonitoring(props);
+}
+
+function checkBoolean(value: unknown, prop: string): void {
+  if (value !== undefined && typeof value !== 'boolean') throw new Error(`SluiceJob: ${prop} must be true or false, got ${JSON.stringify(value)}`);
+}
+
+/** The stream, buckets and table: each either given or made with its props, not both. */
+function validateResources(props: SluiceJobProps): void {
+  const pairs = [
+    ['existingStateBucket', 'stateBucketProps'],
+    ['existingSinkBucket', 'sinkBucketProps'],
+    ['existingTable', 'tableProps'],
+  ] as const;
+  for (const [existing, made] of pairs) {
+    if (props[existing] && props[made]) {
+      throw new Error(
+        `SluiceJob: give either ${existing} or ${made}, not both; an existing resource encrypted with a key of yours is imported with it (such as Bucket.fromBucketAttributes(this, 'State', { bucketName, encryptionKey })), and its functions are granted that key`,
+      );
+    }
+  }
+}
+
+/** The functions' network, concurrency, logging and bundling. */
+function validateFunctions(props: SluiceJobProps): void {
+  if (!props.vpc) {
+    for (const prop of ['vpcSubnets', 'securityGroups'] as const) {
+      if (props[prop]) throw new Error(`SluiceJob: ${prop} needs vpc: give the VPC the functions run in, or leave ${prop} out`);
+    }
+  }
+  const worker = props.workerReservedConcurrency;
+  if (worker !== undefined && (!Number.isInteger(worker) || worker < 1)) {
+    throw new Error(`SluiceJob: workerReservedConcurrency must be a whole number >= 1, got ${worker} (leave it out for the account's unreserved pool; 0 would stop every task)`);
+  }
+  const coordinator = props.coordinatorReservedConcurrency;
+  if (coordinator !== undefined && (!Number.isInteger(coordinator) || coordinator < 2)) {
+    throw new Error(
+      `SluiceJob: coordinatorReservedConcurrency must be a whole number >= 2, got ${coordinator}: each minute's run starts while the last one finishes its batch, and a throttled run is not retried (the minute would be lost); leave it out or give 2`,
+    );
+  }
+  const level = props.applicationLogLevel;
+  const format = props.loggingFormat ?? LoggingFormat.JSON;
+  if ((level !== undefined || props.systemLogLevel !== undefined) && format !== LoggingFormat.JSON) {
+    throw new Error(`SluiceJob: applicationLogLevel and systemLogLevel need loggingFormat JSON (Lambda filters JSON lines only), got loggingFormat ${format}`);
+  }
+  if (level !== undefined && !KEEPS_METRICS.has(level)) {
+    throw new Error(
+      `SluiceJob: applicationLogLevel ${level} would drop the coordinator's metric lines (EMF, level INFO) and with them every Sluice metric, alarm and graph: use INFO, DEBUG or TRACE`,
+    );
+  }
+  const b = props.bundling;
+  if (b) {
+    if (b.external !== undefined && (!Array.isArray(b.external) || b.external.some((e) => typeof e !== 'string' || e === ''))) {
+      throw new Error(`SluiceJob: bundling.external must be a list of module names (such as ['@aws-sdk/client-s3']), got ${JSON.stringify(b.external)}`);
+    }
+    for (const [name, value] of Object.entries(b.define ?? {})) {
+      if (typeof value !== 'string') throw new Error(`SluiceJob: bundling.define.${name} must be a string of JavaScript (such as '"production"' or 'true'), got ${JSON.stringify(value)}`);
+    }
+    checkBoolean(b.minify, 'bundling.minify');
+    checkBoolean(b.sourcesContent, 'bundling.sourcesContent');
+  }
+}
+
+/** Application log levels at which INFO lines, the EMF lines among them, are kept. */
+const KEEPS_METRICS: ReadonlySet<string> = new Set([ApplicationLogLevel.INFO, ApplicationLogLevel.DEBUG, ApplicationLogLevel.TRACE]);
+
+/** Alarms and metrics. */
+function validateMonitoring(props: SluiceJobProps): void {
+  checkBoolean(props.createCloudWatchAlarms, 'createCloudWatchAlarms');
+  checkBoolean(props.highResolutionMetrics, 'highResolutionMetrics');
+  if (props.alarmTopic && props.createCloudWatchAlarms === false) {
+    throw new Error('SluiceJob: alarmTopic has no alarm to notify, since createCloudWatchAlarms is false: leave one of them out');
+  }
+}
+
+/**
+ * Checks the period of a metric of a job: under a minute only with high-resolution metrics, and one
+ * CloudWatch takes (1, 5, 10 or 30 seconds, or whole minutes). `what` names the metric's helper.
+ */
+export function checkMetricPeriod(period: Duration | undefined, highResolution: boolean, what: string): void {
+  if (period === undefined) return;
+  const seconds = period.toSeconds({ integral: false });
+  if (seconds < 60 && !highResolution) {
+    throw new Error(
+      `SluiceJob: ${what}: a period of ${period.toHumanString()} is under a minute, but the job's metrics are stored per minute: set highResolutionMetrics: true on the SluiceJob, or use a period of at least 1 minute`,
+    );
+  }
+  if (![1, 5, 10, 30].includes(seconds) && seconds % 60 !== 0) {
+    throw new Error(`SluiceJob: ${what}: CloudWatch takes a period of 1, 5, 10 or 30 seconds or whole minutes, got ${period.toHumanString()}`);
+  }
 }

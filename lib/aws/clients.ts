@@ -1,8 +1,18 @@
+import { CloudFormationClient } from '@aws-sdk/client-cloudformation';
 import { DynamoDBClient, type DynamoDBClientConfig } from '@aws-sdk/client-dynamodb';
 import { KinesisClient } from '@aws-sdk/client-kinesis';
 import { LambdaClient } from '@aws-sdk/client-lambda';
 import { S3Client } from '@aws-sdk/client-s3';
 import { NodeHttpHandler } from '@smithy/node-http-handler';
+
+// The Kinesis client's type, for the commands that put into a stream without importing the SDK themselves.
+export type { KinesisClient };
+
+/** The services Sluice calls: the functions' four, and CloudFormation for the operations commands (`sluice status --stack`). */
+export type AwsService = 's3' | 'dynamodb' | 'kinesis' | 'lambda' | 'cloudformation';
+
+/** An endpoint per service (the npm emulators each listen on their own port); a service left out goes to AWS. */
+export type ServiceEndpoints = { readonly [S in AwsService]?: string };
 
 /** Where and how to reach AWS, or an emulator / LocalStack standing in for it. */
 export interface AwsConfig {
@@ -12,7 +22,7 @@ export interface AwsConfig {
    * One endpoint for every service (LocalStack: `http://localhost:4566`), or one per service
    * (the npm emulators each listen on their own port). @default process.env.SLUICE_AWS_ENDPOINT
    */
-  readonly endpoint?: string | { readonly s3?: string; readonly dynamodb?: string; readonly kinesis?: string; readonly lambda?: string };
+  readonly endpoint?: string | ServiceEndpoints;
   /** Static credentials (emulators accept anything); on AWS the default provider chain is used. */
   readonly credentials?: { readonly accessKeyId: string; readonly secretAccessKey: string };
   /**
@@ -33,7 +43,7 @@ export interface AwsConfig {
  * meta store's writes, the Kinesis reads, `Invoke`), so their clients make one attempt each and a
  * throttle costs one request per retry, not the SDK's attempts times the adapter's.
  */
-const SDK_ATTEMPTS = { s3: 3, dynamodb: 1, kinesis: 1, lambda: 1 } as const;
+const SDK_ATTEMPTS = { s3: 3, dynamodb: 1, kinesis: 1, lambda: 1, cloudformation: 3 } as const;
 
 /** The SDK's retry strategy interface, named through a client's config (its package is not a dependency of ours). */
 type RetryStrategyV2 = Extract<NonNullable<DynamoDBClientConfig['retryStrategy']>, { acquireInitialRetryToken: unknown }>;
@@ -73,13 +83,13 @@ function retriedByAdapters<C extends object>(client: C, config: AwsConfig): C {
   return client;
 }
 
-function endpointFor(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lambda'): string | undefined {
+function endpointFor(config: AwsConfig, service: AwsService): string | undefined {
   const e = config.endpoint ?? process.env.SLUICE_AWS_ENDPOINT;
   if (e === undefined || e === '') return undefined;
   return typeof e === 'string' ? e : e[service];
 }
 
-function common(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lambda') {
+function common(config: AwsConfig, service: AwsService) {
   const endpoint = endpointFor(config, service);
   return {
     region: config.region ?? process.env.AWS_REGION ?? 'us-east-1',
@@ -88,6 +98,29 @@ function common(config: AwsConfig, service: 's3' | 'dynamodb' | 'kinesis' | 'lam
     ...(config.credentials ? { credentials: config.credentials } : endpoint ? { credentials: { accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER' } } : {}),
     maxAttempts: SDK_ATTEMPTS[service],
     ...(config.retryDelayMs === undefined ? {} : { retryStrategy: fixedDelayRetries(config.retryDelayMs, SDK_ATTEMPTS[service]) }),
+  };
+}
+
+/**
+ * The endpoint of each service from the environment: `SLUICE_S3_ENDPOINT`, `SLUICE_DYNAMODB_ENDPOINT`,
+ * `SLUICE_KINESIS_ENDPOINT`, `SLUICE_LAMBDA_ENDPOINT` and `SLUICE_CLOUDFORMATION_ENDPOINT`, each
+ * else `SLUICE_AWS_ENDPOINT` (LocalStack: every service on one port), else `AWS_ENDPOINT_URL` (which
+ * LocalStack sets in the functions it runs); a service with none goes to AWS.
+ *
+ * @example
+ * ```ts
+ * endpointsFromEnv({ SLUICE_AWS_ENDPOINT: 'http://localhost:4566', SLUICE_S3_ENDPOINT: 'http://127.0.0.1:4569' });
+ * // { s3: 'http://127.0.0.1:4569', dynamodb: 'http://localhost:4566', kinesis: …, lambda: …, cloudformation: … }
+ * ```
+ */
+export function endpointsFromEnv(env: NodeJS.ProcessEnv = process.env): ServiceEndpoints {
+  const one = env.SLUICE_AWS_ENDPOINT || env.AWS_ENDPOINT_URL || undefined;
+  return {
+    s3: env.SLUICE_S3_ENDPOINT ?? one,
+    dynamodb: env.SLUICE_DYNAMODB_ENDPOINT ?? one,
+    kinesis: env.SLUICE_KINESIS_ENDPOINT ?? one,
+    lambda: env.SLUICE_LAMBDA_ENDPOINT ?? one,
+    cloudformation: env.SLUICE_CLOUDFORMATION_ENDPOINT ?? one,
   };
 }
 
@@ -145,4 +178,17 @@ export function kinesisClient(config: AwsConfig = {}): KinesisClient {
  */
 export function lambdaClient(config: AwsConfig = {}): LambdaClient {
   return retriedByAdapters(new LambdaClient(common(config, 'lambda')), config);
+}
+
+/**
+ * CloudFormation client, for the operations commands that find a deployed job by its stack
+ * (`sluice status --stack`); the functions never call CloudFormation. The SDK retries its requests.
+ *
+ * @example
+ * ```ts
+ * const cfn = cloudFormationClient({ region: 'eu-west-1' });
+ * ```
+ */
+export function cloudFormationClient(config: AwsConfig = {}): CloudFormationClient {
+  return new CloudFormationClient(common(config, 'cloudformation'));
 }

@@ -11,7 +11,7 @@ import type { WorkerRuntime } from '../engine/worker.ts';
 import { loadJob } from '../node/loadJob.ts';
 import type { JobGraph } from '../plan/graph.ts';
 import type { SinkResolver, SourceFactory } from '../ports/index.ts';
-import { type AwsConfig, kinesisClient, s3Client } from './clients.ts';
+import { type AwsConfig, endpointsFromEnv, kinesisClient, s3Client } from './clients.ts';
 import { KinesisSource } from './kinesisSource.ts';
 import { S3BlobStore } from './s3BlobStore.ts';
 import { s3Sinks } from './s3Sinks.ts';
@@ -29,6 +29,10 @@ export interface AwsRuntimeConfig {
   readonly workerFunction?: string;
   /** Worker invocations in flight at once. @default 32 */
   readonly concurrency?: number;
+  /** The deployment, the metrics' `Stack` dimension (`SLUICE_DEPLOYMENT`). @default none: the metrics carry `Job` alone */
+  readonly deployment?: string;
+  /** Metrics stored at 1-second resolution (`SLUICE_HIGH_RESOLUTION_METRICS`). @default false */
+  readonly highResolutionMetrics?: boolean;
   readonly aws?: AwsConfig;
 }
 
@@ -40,7 +44,9 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
 
 /**
  * The configuration the handlers read from their environment: `SLUICE_STATE_BUCKET`,
- * `SLUICE_STATE_PREFIX`, `SLUICE_TABLE`, `SLUICE_WORKER_FUNCTION`, `SLUICE_CONCURRENCY`, and
+ * `SLUICE_STATE_PREFIX`, `SLUICE_TABLE`, `SLUICE_WORKER_FUNCTION`, `SLUICE_CONCURRENCY`,
+ * `SLUICE_DEPLOYMENT` and `SLUICE_HIGH_RESOLUTION_METRICS` (the metrics' `Stack` dimension and
+ * resolution), and
  * `SLUICE_AWS_ENDPOINT` (or per service `SLUICE_S3_ENDPOINT`, `SLUICE_DYNAMODB_ENDPOINT`,
  * `SLUICE_KINESIS_ENDPOINT`, `SLUICE_LAMBDA_ENDPOINT`; else `AWS_ENDPOINT_URL`, which LocalStack sets in its
  * functions) to point every client at LocalStack or an emulator.
@@ -52,8 +58,8 @@ function required(env: NodeJS.ProcessEnv, name: string): string {
  */
 export function configFromEnv(env: NodeJS.ProcessEnv = process.env, role: 'coordinator' | 'worker' = 'worker'): AwsRuntimeConfig {
   // LocalStack sets AWS_ENDPOINT_URL in the functions it runs.
-  const one = env.SLUICE_AWS_ENDPOINT || env.AWS_ENDPOINT_URL || undefined;
-  const per = { s3: env.SLUICE_S3_ENDPOINT ?? one, dynamodb: env.SLUICE_DYNAMODB_ENDPOINT ?? one, kinesis: env.SLUICE_KINESIS_ENDPOINT ?? one, lambda: env.SLUICE_LAMBDA_ENDPOINT ?? one };
+  const { s3, dynamodb, kinesis, lambda } = endpointsFromEnv(env);
+  const per = { s3, dynamodb, kinesis, lambda };
   const concurrency = env.SLUICE_CONCURRENCY === undefined ? undefined : Number(env.SLUICE_CONCURRENCY);
   if (concurrency !== undefined && (!Number.isInteger(concurrency) || concurrency < 1)) throw new SluiceError(`SLUICE_CONCURRENCY must be a whole number >= 1, got ${env.SLUICE_CONCURRENCY}`);
   return {
@@ -62,6 +68,8 @@ export function configFromEnv(env: NodeJS.ProcessEnv = process.env, role: 'coord
     table: required(env, 'SLUICE_TABLE'),
     workerFunction: role === 'coordinator' ? required(env, 'SLUICE_WORKER_FUNCTION') : env.SLUICE_WORKER_FUNCTION,
     concurrency,
+    deployment: env.SLUICE_DEPLOYMENT || undefined,
+    highResolutionMetrics: booleanSetting(env.SLUICE_HIGH_RESOLUTION_METRICS, 'SLUICE_HIGH_RESOLUTION_METRICS'),
     aws: { endpoint: per, region: env.AWS_REGION },
   };
 }

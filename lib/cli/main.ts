@@ -3,10 +3,12 @@ import { EXIT, reportError } from './errors.ts';
 import { packageInfo } from './packageInfo.ts';
 import type { DeadLetterFlags } from './deadLetters.ts';
 import type { DevAwsFlags } from './devAws.ts';
+import type { Operation, OperateFlags } from './operate.ts';
 import type { PlanFlags } from './plan.ts';
 import type { ProduceFlags } from './produce.ts';
 import type { StateFlags } from './state.ts';
 import type { StatusFlags } from './status.ts';
+import type { UiFlags } from './ui.ts';
 
 const RUN_NOTES = `
 Stops after --batches or --duration, or on Ctrl-C after the current batch; a second Ctrl-C stops
@@ -23,6 +25,22 @@ function pointToHelp(cmd: Command, helpFor: string): Command {
     outputError: (text, write) => write(`${text.trimEnd()} (see ${helpFor})\n`),
   });
 }
+
+/** The options that name a deployed job, on the commands that read or operate one (lib/cli/jobStores.ts). */
+function deployedJobOptions(cmd: Command): Command {
+  return cmd
+    .option('--stack <name>', "a deployed job's CloudFormation stack: its outputs name the table, state bucket and stream")
+    .option('--table <name>', "a deployed job's DynamoDB table (with --bucket), instead of --stack")
+    .option('--bucket <name>', "a deployed job's state bucket (with --table)")
+    .option('--job <name>', 'which job of the stack or table: its name, or its construct id in the stack (needed when there are several)')
+    .option('--stream <name>', "the job's Kinesis stream (default: the stack's)")
+    .option('--region <region>', 'the AWS region (default: AWS_REGION, else your profile\'s)');
+}
+
+const DEPLOYED_NOTES = `
+A deployed job is read with your AWS credentials (environment, AWS_PROFILE, SSO: the SDK's default
+chain). SLUICE_AWS_ENDPOINT (or SLUICE_DYNAMODB_ENDPOINT, SLUICE_S3_ENDPOINT, SLUICE_KINESIS_ENDPOINT,
+SLUICE_CLOUDFORMATION_ENDPOINT) points it at LocalStack or an emulator.`;
 
 /** The `sluice` command: subcommands, their options and help, each action resolving to an exit code. */
 function program(done: (code: number) => void): Command {
@@ -49,6 +67,7 @@ function program(done: (code: number) => void): Command {
     .option('--reset', 'delete the state directory first (start from scratch)')
     .option('--allow-plan-change', 'resume from a checkpoint made by a changed job')
     .option('--quiet', 'no progress lines')
+    .option('--ui [port]', 'serve the Streaming UI on 127.0.0.1 while the job runs (default port 4040; 0 for any free one)')
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
     .addHelpText('after', RUN_NOTES)
     .action(async (job: string, flags) => done(await (await import('./run.ts')).runCommand(job, flags)));
@@ -65,18 +84,22 @@ function program(done: (code: number) => void): Command {
 
   const status = sluice
     .command('status')
-    .description('where a local job stands: the last batch done, the lease, batches a run stopped in, dead letters; takes nothing, writes nothing')
+    .description('where a job stands: the last batch done, the lease, batches a run stopped in, dead letters, a pause; for a deployed job its lag behind the stream too; takes nothing, writes nothing')
     .argument('[job]', 'the job file: its state is under .sluice/<job name>')
-    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)');
+  deployedJobOptions(status)
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .addHelpText('after', DEPLOYED_NOTES)
     .action(async (job: string | undefined, flags: StatusFlags) => done(await (await import('./status.ts')).statusCommand(job, flags)));
   pointToHelp(status, 'sluice help status');
 
   const state = sluice
     .command('state')
-    .description("the keys and values of a local job's stateful operators as its last commit left them, decoded; reads only")
+    .description("the keys and values of a job's stateful operators as its last commit left them, decoded; reads only")
     .argument('[job]', 'the job file: its state is under .sluice/<job name>')
-    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)');
+  deployedJobOptions(state)
+    .addHelpText('after', DEPLOYED_NOTES)
     .option('--node <id>', 'only this operator (e.g. updateStateByKey-1)')
     .option('--key <key>', 'only the key whose JSON or text this is')
     .option('--limit <n>', 'at most n keys per operator', '100')
@@ -86,15 +109,60 @@ function program(done: (code: number) => void): Command {
 
   const deadLetters = sluice
     .command('dead-letters')
-    .description("the records a local job set aside (onRecordError: 'dead-letter'), by batch; one batch's letters; or their records written out to feed back")
+    .description("the records a job set aside (onRecordError: 'dead-letter'), by batch; one batch's letters; or their records sent back, into a file or the job's stream")
     .argument('[job]', 'the job file: its state is under .sluice/<job name>')
-    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)');
+  deployedJobOptions(deadLetters)
     .option('--batch <time>', "one batch's letters (its time in ms, as listed)")
     .option('--limit <n>', 'at most n batches or letters', '20')
     .option('--redrive-to <file>', 'write the records (of --batch, or of every batch) to a file, one a line, to feed back into the job')
+    .option('--redrive-stream [name]', "put the records (of --batch, or of every batch) back into a Kinesis stream: the deployed job's own, or the one named")
+    .addHelpText(
+      'after',
+      `
+A redriven record is new input: the job reads it again, in a new batch (not in the batch that set it
+aside), and a record that fails again is set aside again. A record its decoder refused goes back as it
+came (its bytes, its partition key); one an operator refused goes back as that operator got it, as text
+(or JSON). The letters stay where they are.${DEPLOYED_NOTES}`,
+    )
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
     .action(async (job: string | undefined, flags: DeadLetterFlags) => done(await (await import('./deadLetters.ts')).deadLettersCommand(job, flags)));
   pointToHelp(deadLetters, 'sluice help dead-letters');
+
+  const ui = sluice
+    .command('ui')
+    .description('the Streaming UI of a job that is not running here, from the history its coordinators wrote: a stopped local job (its state directory), or a deployed one (--stack), followed as it runs')
+    .argument('[job]', 'the job file: its state is under .sluice/<job name>, and the page shows its plan')
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
+    .option('--port <port>', 'the port on 127.0.0.1 (0 for any free one)', '4040');
+  deployedJobOptions(ui)
+    .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+    .addHelpText('after', DEPLOYED_NOTES)
+    .action(async (job: string | undefined, flags: UiFlags) => done(await (await import('./ui.ts')).uiCommand(job, flags)));
+  pointToHelp(ui, 'sluice help ui');
+
+  const OPERATIONS: { name: Operation; description: string; notes: string }[] = [
+    {
+      name: 'pause',
+      description: 'pause a deployed job: its coordinator stops within 10 s, at a batch boundary, and does nothing until sluice resume (kept through deployments)',
+      notes: '\nWrites a pause record in the job\'s table; each coordinator invocation reads it before taking the lease and between batches.',
+    },
+    { name: 'resume', description: 'resume a paused deployed job: the next coordinator invocation goes on from the checkpoint, missed batches first', notes: '' },
+    {
+      name: 'reset',
+      description: "remove a paused deployed job's checkpoint, batch records and state (not its sink or dead letters), to start again from the stream's initial position",
+      notes: '\nOnly while the job is paused and no coordinator holds the lease (sluice status shows both).',
+    },
+  ];
+  for (const op of OPERATIONS) {
+    const cmd = sluice.command(op.name).description(op.description).argument('[job]', 'the job file, naming the job by its name (or give --job)');
+    deployedJobOptions(cmd)
+      .option('--yes', "do it without typing the job's name (needed when the input is not a terminal)")
+      .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
+      .addHelpText('after', `${op.notes}${DEPLOYED_NOTES}`)
+      .action(async (job: string | undefined, flags: OperateFlags) => done(await (await import('./operate.ts')).operateCommand(op.name, job, flags)));
+    pointToHelp(cmd, `sluice help ${op.name}`);
+  }
 
   const init = sluice
     .command('init')

@@ -33,3 +33,12 @@ export function stopOnCtrlC(): AbortSignal {
   process.once('SIGINT', () => stop.abort());
   return stop.signal;
 }
+
+/** A port flag's value (0 to 65535; 0 picks a free one), or `fallback` when the flag was given without one. */
+export function portFlag(v: string | boolean | undefined, flag: string, fallback = 4040): number | undefined {
+  if (v === undefined || v === false) return undefined;
+  if (v === true) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n > 65535) throw new UsageError(`${flag} must be a port from 0 to 65535 (0: any free one), got "${v}"`);
+  return n;
+}

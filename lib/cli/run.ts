@@ -5,8 +5,10 @@ import { type LocalJobOptions, localJobOptions, withLocalJobOptions } from '../l
 import { loadJob } from '../node/loadJob.ts';
 import { consoleLog, progressMetrics } from '../local/log.ts';
 import { createLocalRuntime, type LocalRuntime } from '../local/runtime.ts';
+import { startUi, type UiServer } from '../ui/server.ts';
+import { liveSource } from '../ui/sources.ts';
 import { debugWanted, EXIT, reportError, UsageError } from './errors.ts';
-import { durationMs, positiveInt } from './options.ts';
+import { durationMs, portFlag, positiveInt } from './options.ts';
 
 /** The flags of `sluice run`, as commander hands them over (strings, unchecked). */
 export interface RunFlags {
@@ -21,6 +23,8 @@ export interface RunFlags {
   readonly reset?: boolean;
   readonly allowPlanChange?: boolean;
   readonly quiet?: boolean;
+  /** `--ui` (true: the default port) or `--ui <port>`. */
+  readonly ui?: string | boolean;
   readonly debug?: boolean;
 }
 
@@ -50,6 +54,7 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
     const batches = positiveInt(flags.batches, '--batches') ?? Number.POSITIVE_INFINITY;
     const parallelism = positiveInt(flags.parallelism, '--parallelism') ?? 1;
     const duration = durationMs(flags.duration, '--duration');
+    const uiPort = portFlag(flags.ui, '--ui');
     // Checked here so a wrong flag is a usage error, not a failure of the job.
     durationMs(flags.batchInterval, '--batch-interval');
     const jobOptions = localJobOptions({ batchInterval: flags.batchInterval, onRecordError: onRecordErrorFlag(flags.onRecordError), writeEmptyBatches: flags.writeEmptyBatches });
@@ -76,7 +81,18 @@ export async function runCommand(file: string, flags: RunFlags): Promise<number>
       allowPlanChange: flags.allowPlanChange,
     });
     if (flags.reset) await rm(rt.stateDir, { recursive: true, force: true });
-    return await runLoop(job.options.name, new Coordinator(graph, job.options, rt), rt, { batches, durationMs: duration });
+    const coordinator = new Coordinator(graph, job.options, rt);
+    let ui: UiServer | undefined;
+    if (uiPort !== undefined) {
+      ui = await startUi(liveSource({ graph, history: coordinator.history, blobs: rt.blobs, where: rt.stateDir }), uiPort);
+      // Printed even with --quiet: the URL is what --ui asked for.
+      process.stderr.write(`Streaming UI at ${ui.url}\n`);
+    }
+    try {
+      return await runLoop(job.options.name, coordinator, rt, { batches, durationMs: duration });
+    } finally {
+      await ui?.close();
+    }
   } catch (e) {
     return reportError(e, { jobFile: file, debug });
   }

@@ -11,8 +11,33 @@
 
 /** The CloudWatch namespace of every Sluice metric. */
 export const metricNamespace = 'Sluice';
-/** The one dimension of every Sluice metric: the job's name. */
+/** The dimension every Sluice metric carries: the job's name. */
 export const metricDimension = 'Job';
+/**
+ * The dimension a deployed job's metrics carry besides {@link metricDimension}: the deployment,
+ * which the `SluiceJob` construct sets to its stack's name (`SLUICE_DEPLOYMENT`). Staging and
+ * production of one job in one account then keep their metrics and alarms apart. A job run without
+ * a deployment (locally, or deployed by other means without the variable) writes `Job` alone.
+ *
+ * @example
+ * ```ts
+ * job.metric('TotalDelay').dimensions?.[deploymentDimension]; // the stack's name
+ * ```
+ */
+export const deploymentDimension = 'Stack';
+
+/**
+ * The dimensions of a job's metrics, by name: `Job`, and `Stack` when the deployment is known.
+ *
+ * @example
+ * ```ts
+ * metricDimensions('clicks', 'clicks-prod'); // { Job: 'clicks', Stack: 'clicks-prod' }
+ * metricDimensions('clicks');                // { Job: 'clicks' }
+ * ```
+ */
+export function metricDimensions(job: string, deployment?: string): Readonly<Record<string, string>> {
+  return deployment ? { [metricDimension]: job, [deploymentDimension]: deployment } : { [metricDimension]: job };
+}
 
 /** CloudWatch units the catalogue uses (EMF's `Unit`). */
 export type MetricUnit = 'Count' | 'Milliseconds';

@@ -1,5 +1,6 @@
 import type { BlobStore, MetaStore } from '../ports/index.ts';
 import { listDeadLetters } from './deadLetters.ts';
+import { type Pause, readPause } from './pause.ts';
 import { type BatchRecord, type Checkpoint, keys, type Lease, type QuietRun } from './protocol.ts';
 import { SpillingMetaStore } from './spillingMetaStore.ts';
 
@@ -18,6 +19,8 @@ export interface JobStatus {
     readonly stateful: readonly string[];
   };
   readonly lease?: { readonly owner: string; readonly expiresAt: number; readonly idle: boolean };
+  /** A deployed job's pause (`sluice pause`): when, and by whom. */
+  readonly paused?: Pause;
   /** Lineage records after the last committed batch: a run stopped in them (the next run recovers the first). */
   readonly inFlight: readonly number[];
   /** Batches with dead letters, newest last, and how many files they hold. */
@@ -47,7 +50,9 @@ export async function readJobStatus(meta: MetaStore, blobs: BlobStore): Promise<
     if (record && record.value.status === 'RUNNING' && record.value.time > c!.lastCompleted) inFlight.push(record.value.time);
   }
   const letters = await listDeadLetters(blobs);
+  const paused = await readPause(meta);
   return {
+    ...(paused ? { paused } : {}),
     ...(c
       ? {
           checkpoint: {
@@ -81,9 +86,11 @@ export function formatJobStatus(s: JobStatus, now: number): string {
     return ms < 0 ? 'ahead of this clock' : ms < 120_000 ? `${Math.round(ms / 1000)} s ago` : ms < 7_200_000 ? `${Math.round(ms / 60_000)} min ago` : `${Math.round(ms / 3_600_000)} h ago`;
   };
   const c = s.checkpoint;
-  if (!c) return 'no checkpoint: the job has not committed a batch here yet\n';
-  const lines = [`job ${c.job}: a batch every ${c.batchInterval} ms`];
   const row = (label: string, text: string) => `${`${label}:`.padEnd(23)}${text}`;
+  const paused = s.paused ? row('paused', `since ${at(s.paused.since).replace(/ \(batch \d+\)$/, '')}, ${ago(s.paused.since)}, by ${s.paused.by} (sluice resume goes on from the checkpoint)`) : undefined;
+  if (!c) return `no checkpoint: the job has not committed a batch here yet\n${paused ? `${paused}\n` : ''}`;
+  const lines = [`job ${c.job}: a batch every ${c.batchInterval} ms`];
+  if (paused) lines.push(paused);
   lines.push(row('last batch done', `${at(c.lastDone)}, ${ago(c.lastDone)}${c.lastDone > c.lastCompleted ? ` (quiet since the last commit, ${at(c.lastCompleted)})` : ''}`));
   if (c.lastInput !== undefined) lines.push(row('last batch with input', `${at(c.lastInput)}, ${ago(c.lastInput)}`));
   const l = s.lease;

@@ -14,6 +14,12 @@ describe('the handlers’ configuration from the environment', () => {
     });
   });
 
+  it('reads the deployment (the metrics’ Stack dimension) and high-resolution metrics, neither set by default', () => {
+    expect(configFromEnv({ ...base, SLUICE_DEPLOYMENT: 'clicks-prod', SLUICE_HIGH_RESOLUTION_METRICS: 'true' })).toMatchObject({ deployment: 'clicks-prod', highResolutionMetrics: true });
+    expect(configFromEnv(base)).toMatchObject({ deployment: undefined, highResolutionMetrics: undefined });
+    expect(() => configFromEnv({ ...base, SLUICE_HIGH_RESOLUTION_METRICS: 'yes' })).toThrow(/SLUICE_HIGH_RESOLUTION_METRICS must be true or false, got "yes"/);
+  });
+
   it('takes per-service endpoints over the common one, and LocalStack’s AWS_ENDPOINT_URL when no Sluice endpoint is set', () => {
     const per = configFromEnv({ ...base, SLUICE_AWS_ENDPOINT: 'http://a', SLUICE_S3_ENDPOINT: 'http://s3' });
     expect(per.aws?.endpoint).toMatchObject({ s3: 'http://s3', dynamodb: 'http://a' });

@@ -5,6 +5,7 @@ import {
   completedBatchMetricNames,
   completedBatchMetrics,
   type CompletedBatchValues,
+  deploymentDimension,
   failedBatchMetricNames,
   failedBatchMetrics,
   metricDimension,
@@ -29,9 +30,9 @@ interface EmfLine {
 }
 
 /** What a Metrics adapter writes, parsed. */
-function emfLines(act: (metrics: ReturnType<typeof emfMetrics>) => void): EmfLine[] {
+function emfLines(act: (metrics: ReturnType<typeof emfMetrics>) => void, options?: Parameters<typeof emfMetrics>[1]): EmfLine[] {
   const lines: string[] = [];
-  act(emfMetrics((l) => lines.push(l)));
+  act(emfMetrics((l) => lines.push(l), options));
   return lines.map((l) => JSON.parse(l) as EmfLine);
 }
 
@@ -69,6 +70,40 @@ describe('EMF lines carry exactly the catalogue metrics', () => {
       { Namespace: metricNamespace, Dimensions: [[metricDimension]], Metrics: failedBatchMetricNames.map((name) => ({ Name: name, Unit: failedBatchMetrics[name].unit })) },
     ]);
     for (const name of failedBatchMetricNames) expect(line[name], name).toBe(1);
+  });
+});
+
+describe('EMF lines of a deployed job', () => {
+  it('carry the deployment as a Stack dimension besides Job, declared and valued on the line, so two deployments of one job keep their metrics apart', () => {
+    // Act
+    const [staging] = emfLines((m) => m.batch({ job: 'j', batchTime: 60_000, ...portFields(distinctValues()) }), { deployment: 'clicks-staging' });
+    const [production] = emfLines((m) => m.batchFailed!({ job: 'j', batchTime: 61_000 }), { deployment: 'clicks-production' });
+
+    // Assess
+    for (const [line, deployment] of [
+      [staging, 'clicks-staging'],
+      [production, 'clicks-production'],
+    ] as const) {
+      expect(line._aws.CloudWatchMetrics[0].Dimensions).toEqual([[metricDimension, deploymentDimension]]);
+      expect(line[metricDimension]).toBe('j');
+      expect(line[deploymentDimension]).toBe(deployment);
+    }
+  });
+
+  it('without a deployment (locally, or deployed without SLUICE_DEPLOYMENT) declare Job alone, and write no Stack value: still valid EMF', () => {
+    const [line] = emfLines((m) => m.batch({ job: 'j', batchTime: 60_000, ...portFields(distinctValues()) }));
+
+    expect(line._aws.CloudWatchMetrics[0].Dimensions).toEqual([[metricDimension]]);
+    expect(line).not.toHaveProperty(deploymentDimension);
+  });
+
+  it('high resolution: every metric declared with StorageResolution 1; per minute, none', () => {
+    const [fast] = emfLines((m) => m.batch({ job: 'j', batchTime: 60_000, ...portFields(distinctValues()) }), { highResolution: true });
+    const [failed] = emfLines((m) => m.batchFailed!({ job: 'j', batchTime: 61_000 }), { highResolution: true });
+    const [slow] = emfLines((m) => m.batch({ job: 'j', batchTime: 60_000, ...portFields(distinctValues()) }));
+
+    for (const line of [fast, failed]) expect(line._aws.CloudWatchMetrics[0].Metrics.every((m) => (m as { StorageResolution?: number }).StorageResolution === 1)).toBe(true);
+    expect(slow._aws.CloudWatchMetrics[0].Metrics.some((m) => 'StorageResolution' in m)).toBe(false);
   });
 });
 
