@@ -21,7 +21,7 @@ import { pauseJob, resetJob, resumeJob } from '../lib/engine/pause.ts';
 import { keys, type Lease } from '../lib/engine/protocol.ts';
 import { SpillingMetaStore } from '../lib/engine/spillingMetaStore.ts';
 import { WallClock } from '../lib/node/clock.ts';
-import { ROOT, runSluice, type SluiceRun } from '../test/helpers/cli.ts';
+import { ROOT, runSluice, serveSluice, type SluiceRun } from '../test/helpers/cli.ts';
 import { type AwsStack, createResources, putLines, startAwsStack } from './helpers/awsStack.ts';
 import { projectContext } from './helpers/cdkContext.ts';
 import { type DescribeStacksEndpoint, startDescribeStacks } from './helpers/describeStacks.ts';
@@ -201,20 +201,9 @@ describe('operating a deployed job on emulated AWS: sluice status, state, dead-l
   }, 60_000);
 
   it('ui --stack: the Streaming UI of the deployed job, from the history its coordinators wrote to the state bucket', async () => {
-    let found: ((url: string) => void) | undefined;
-    const url = new Promise<string>((resolve) => (found = resolve));
-    let stop: ((s: NodeJS.Signals) => void) | undefined;
-    const ui = runSluice(['ui', '--stack', STACK, '--port', '0'], {
-      env,
-      killAfterMs: 55_000,
-      onStderr: (all, signal) => {
-        stop = signal;
-        const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(all);
-        if (m) found!(m[1]);
-      },
-    });
+    const ui = serveSluice(['ui', '--stack', STACK, '--port', '0'], { env, killAfterMs: 55_000 });
     try {
-      const base = await Promise.race([url, ui.then((r): never => { throw new Error(`sluice ui ended: ${r.stderr}`); })]);
+      const base = await ui.url;
       const get = async <T>(path: string): Promise<T> => (await (await fetch(`${base}${path}`)).json()) as T;
       const job = await get<{ name: string; batchInterval: number; live: boolean; where: string; plan: unknown }>('api/job');
       expect(job).toMatchObject({ name: JOB, batchInterval: 1000, live: true, plan: null });
@@ -233,9 +222,9 @@ describe('operating a deployed job on emulated AWS: sluice status, state, dead-l
       expect(Object.values(batch.input)[0].map((sp) => sp.shard).sort()).toEqual(['shardId-000000000000', 'shardId-000000000001']);
       expect((await fetch(`${base}api/batch/1`)).status).toBe(404);
     } finally {
-      stop?.('SIGINT');
+      ui.stop();
     }
-    expect((await ui).code).toBe(0);
+    expect((await ui.ended).code).toBe(0);
     const missing = await sluice(['ui', '--stack', 'no-such-stack', '--port', '0']);
     expect(missing.code).toBe(2);
     expect(errorLines(missing.stderr).join('\n')).toMatch(/no-such-stack/);

@@ -1,4 +1,5 @@
-import { createServer, type IncomingMessage } from 'node:http';
+import { createServer } from 'node:http';
+import { requestBody } from '../../lib/aws/dev/lambdaEndpoint.ts';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -20,17 +21,6 @@ export interface DescribeStacksEndpoint {
   stop(): Promise<void>;
 }
 
-function body(req: IncomingMessage): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let s = '';
-    req.setEncoding('utf8');
-    req.on('data', (c) => {
-      s += c;
-    });
-    req.on('end', () => resolve(s));
-    req.on('error', reject);
-  });
-}
 
 const xml = (s: string) => s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 
@@ -61,7 +51,7 @@ function resolveValue(value: unknown, physical: Record<string, string>, key: str
 export async function startDescribeStacks(stacks: Record<string, DeployedStack>): Promise<DescribeStacksEndpoint> {
   const calls: string[] = [];
   const server = createServer((req, res) => {
-    void body(req).then((text) => {
+    void requestBody(req).then((text) => {
       const form = new URLSearchParams(text);
       const action = form.get('Action') ?? '';
       calls.push(action);

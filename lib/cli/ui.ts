@@ -4,18 +4,11 @@ import { loadJob } from '../node/loadJob.ts';
 import { startUi } from '../ui/server.ts';
 import { storedSource } from '../ui/sources.ts';
 import { debugWanted, EXIT, reportError } from './errors.ts';
-import { jobStores } from './jobStores.ts';
+import { type JobStoreFlags, jobStores } from './jobStores.ts';
 import { portFlag } from './options.ts';
 
-/** The flags of `sluice ui`. */
-export interface UiFlags {
-  readonly stateDir?: string;
-  readonly stack?: string;
-  readonly table?: string;
-  readonly bucket?: string;
-  readonly job?: string;
-  readonly stream?: string;
-  readonly region?: string;
+/** The flags of `sluice ui`: where the job is (a state directory, a stack, a table and bucket), and the port. */
+export interface UiFlags extends JobStoreFlags {
   readonly port?: string;
   readonly debug?: boolean;
 }

@@ -18,7 +18,7 @@ import type { BlobStore, InputSplit } from '../ports/index.ts';
 export interface TaskAttemptSummary {
   readonly partition: number;
   readonly attempt: number;
-  /** When it was sent, in ms after the batch started to run. */
+  /** When it was sent, in ms after the batch's time (so its scheduling delay, and then how far into the run). */
   readonly start: number;
   /** How long until it answered, in ms. */
   readonly duration: number;

@@ -334,7 +334,7 @@ export class Coordinator {
         deadLetters: a?.run.deadLetters() ?? 0,
         runs: (a && runsOf(a.run.record)) ?? 'workers',
         recovered: a?.run.recovered ?? false,
-        stages: a?.run.stagesRun(a.started) ?? [],
+        stages: a?.run.stagesRun() ?? [],
         input: a?.run.record.splits ?? {},
         outputs: a?.run.record.outputs ?? [],
         error: e instanceof Error ? `${e.name}: ${e.message}` : String(e),
@@ -417,7 +417,7 @@ export class Coordinator {
       deadLetters,
       runs: runsOf(run.record) ?? 'workers',
       recovered: run.recovered,
-      stages: run.stagesRun(processingStartTime),
+      stages: run.stagesRun(),
       input: run.record.splits,
       outputs: run.record.outputs,
     });

@@ -74,7 +74,7 @@ export class BatchRun implements BatchExecutor {
   /** Set when some task attempt did not succeed: it may have written blobs nobody was told of. */
   private unknownWrites: boolean;
   /** Each stage run and its task attempts (`start` absolute here), in the order they started: the Streaming UI's batch page. */
-  private readonly ran = new Map<string, { stage: Omit<StageSummary, 'tasks'>; tasks: TaskAttemptSummary[] }>();
+  private readonly ran = new Map<string, StageRun>();
   /** Set when a source handed out as much as its cap let it (at the cut, or an open split when sealed): more is waiting. */
   full = false;
 
@@ -249,7 +249,7 @@ export class BatchRun implements BatchExecutor {
       // A batch run in the coordinator runs every stage as the coordinator runs its own: one lane.
       const lanes = stage.local || this.inCoordinator ? 1 : this.c.invoker.parallelism;
       await forEachLimit(n, lanes, async (p) => {
-        results[p] = await this.runTask(stage, p, localAction, ran.tasks);
+        results[p] = await this.runTask(stage, p, localAction, ran);
       });
       await this.seal(stage, results);
       await this.accept(stage, results);
@@ -308,7 +308,7 @@ export class BatchRun implements BatchExecutor {
   }
 
   /** The stage's entry in the batch's history: one per stage and action (two outputs of one dataset are two stages there). */
-  private noteStage(stage: StageInfo, localAction?: ResultAction): { stage: Omit<StageSummary, 'tasks'>; tasks: TaskAttemptSummary[] } {
+  private noteStage(stage: StageInfo, localAction?: ResultAction): StageRun {
     const ref = stage.ref;
     const action = ref.kind !== 'result' ? '' : ref.action.kind === 'output' ? ref.action.outputId : (localAction?.kind ?? ref.action.kind);
     const key = action ? `${stage.key}/${action}` : stage.key;
@@ -319,17 +319,14 @@ export class BatchRun implements BatchExecutor {
     const nodes = stageOperators(stage.root, computes);
     if (ref.kind === 'map') nodes.push(`shuffle for ${stage.plan.lookup(ref.shuffle).label}`);
     if (action) nodes.push(action);
-    entry = { stage: { key, kind: ref.kind, nodes, planTime: stage.plan.time, partitions: stage.root.numPartitions, reads }, tasks: [] };
+    entry = { summary: { key, kind: ref.kind, nodes, planTime: stage.plan.time, partitions: stage.root.numPartitions, reads, tasks: [] }, attempts: new Map() };
     this.ran.set(key, entry);
     return entry;
   }
 
-  /**
-   * The stages this batch ran and each task attempt, `start` in ms after `since` (when the batch
-   * began to run): what the Streaming UI's batch page shows.
-   */
-  stagesRun(since: number): StageSummary[] {
-    return [...this.ran.values()].map(({ stage, tasks }) => ({ ...stage, tasks: tasks.map((t) => ({ ...t, start: t.start - since })) }));
+  /** The stages this batch ran and each task attempt, in the order they started: what the Streaming UI's batch page shows. */
+  stagesRun(): StageSummary[] {
+    return [...this.ran.values()].map((r) => r.summary);
   }
 
   private nextAttempt(stageKey: string, p: number): number {
@@ -340,7 +337,7 @@ export class BatchRun implements BatchExecutor {
   }
 
   /** One task, retried until it succeeds or runs out of attempts; a timed-out attempt is left to finish or die on its own. */
-  private async runTask(stage: StageInfo, p: number, localAction?: ResultAction, ran = this.noteStage(stage, localAction).tasks): Promise<TaskResult> {
+  private async runTask(stage: StageInfo, p: number, localAction?: ResultAction, ran = this.noteStage(stage, localAction)): Promise<TaskResult> {
     const { clock, options } = this.c;
     const max = options.maxTaskAttempts;
     let failures = 0;
@@ -375,7 +372,9 @@ export class BatchRun implements BatchExecutor {
         timer.abort(ANSWERED);
       }
       // Attempts are counted per stage and action here (the protocol's count spans a dataset's actions).
-      ran.push(attemptSummary(p, ran.reduce((n, t) => n + (t.partition === p ? 1 : 0), 0), sent, clock.now() - sent, inCoordinator, res));
+      const attempt = ran.attempts.get(p) ?? 0;
+      ran.attempts.set(p, attempt + 1);
+      ran.summary.tasks.push(attemptSummary(p, attempt, sent - this.time, clock.now() - sent, inCoordinator, res));
       if (res.ok) return res;
       if (res.error.name === 'NotQuietError') throw new NotQuietError(res.error.message);
       this.unknownWrites = true;
@@ -402,7 +401,13 @@ export class BatchRun implements BatchExecutor {
   }
 }
 
-/** One task attempt as the Streaming UI shows it (`start` absolute until `stagesRun` makes it relative). */
+/** A stage of this batch as the history records it, and each of its partitions' attempts so far. */
+interface StageRun {
+  readonly summary: StageSummary & { readonly tasks: TaskAttemptSummary[] };
+  readonly attempts: Map<number, number>;
+}
+
+/** One task attempt as the Streaming UI shows it (`start` in ms after the batch's time). */
 function attemptSummary(partition: number, attempt: number, start: number, duration: number, inCoordinator: boolean, res: TaskResult | TaskFailure): TaskAttemptSummary {
   const where = inCoordinator ? 'coordinator' : 'worker';
   if (!res.ok) return { partition, attempt, start, duration, ok: false, where, error: `${res.error.name}: ${res.error.message}` };

@@ -48,6 +48,42 @@ export function runSluice(args: string[], opts: RunSluiceOptions = {}): Promise<
   });
 }
 
+/** A `sluice` process that serves a page (`run --ui`, `ui`): the URL it prints, a way to stop it (SIGINT), and how it ended. */
+export interface ServingSluice {
+  readonly url: Promise<string>;
+  stop(): void;
+  readonly ended: Promise<SluiceRun>;
+}
+
+/**
+ * Runs `sluice <args>`, which prints `… at http://127.0.0.1:<port>/` on stderr when its page is up;
+ * `url` rejects if the process ends first. Killed after `killAfterMs` (default 110 s) if still running.
+ */
+export function serveSluice(args: string[], opts: { env?: Record<string, string>; killAfterMs?: number } = {}): ServingSluice {
+  let signal: ((s: NodeJS.Signals) => void) | undefined;
+  let found: ((url: string) => void) | undefined;
+  const url = new Promise<string>((resolve) => (found = resolve));
+  const ended = runSluice(args, {
+    env: opts.env,
+    killAfterMs: opts.killAfterMs ?? 110_000,
+    onStderr: (all, send) => {
+      signal = send;
+      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(all);
+      if (m) found!(m[1]);
+    },
+  });
+  return {
+    url: Promise.race([
+      url,
+      ended.then((r): never => {
+        throw new Error(`sluice ${args[0]} ended before it served a page: ${r.stderr}`);
+      }),
+    ]),
+    stop: () => signal?.('SIGINT'),
+    ended,
+  };
+}
+
 /** The time of day a progress line prints for a batch time (`HH:MM:SS.mmm`, followed by ` UTC` in the line). */
 export function timeOfDay(ms: number): string {
   return new Date(ms).toISOString().slice(11, 23);

@@ -8,7 +8,7 @@ import type { BatchInfo } from '../../lib/core/listener.ts';
 import { buildGraph } from '../../lib/api/job.ts';
 import { planStages } from '../../lib/plan/describePlan.ts';
 import { loadJob } from '../../lib/node/loadJob.ts';
-import { ROOT, runSluice, type SluiceRun } from '../helpers/cli.ts';
+import { ROOT, runSluice, serveSluice } from '../helpers/cli.ts';
 
 // The Streaming UI in a real browser (Debian's chromium, driven by playwright-core; `.ci/run`
 // installs it): `sluice run --ui` on a job with a shuffle, a window and dead letters, then the
@@ -50,27 +50,6 @@ async function listened(file: string): Promise<BatchInfo[]> {
 type Charts = Record<'inputRate' | 'schedulingDelay' | 'processingDelay' | 'totalDelay', { times: number[]; values: number[] }>;
 const charts = (page: Page) => page.evaluate(() => (globalThis as unknown as { sluiceCharts: Charts }).sluiceCharts);
 
-/** A `sluice` process that serves a page: the URL it prints, a way to stop it, and how it ended. */
-function serving(args: string[], env: Record<string, string> = {}): { url: Promise<string>; stop: () => void; ended: Promise<SluiceRun> } {
-  let signal: ((s: NodeJS.Signals) => void) | undefined;
-  let found: ((url: string) => void) | undefined;
-  const url = new Promise<string>((resolve) => (found = resolve));
-  const ended = runSluice(args, {
-    env,
-    killAfterMs: 110_000,
-    onStderr: (all, send) => {
-      signal = send;
-      const m = /at (http:\/\/127\.0\.0\.1:\d+\/)/.exec(all);
-      if (m) found!(m[1]);
-    },
-  });
-  return {
-    url: Promise.race([url, ended.then((r): never => { throw new Error(`sluice ${args[0]} ended before it served a page: ${r.stderr}`); })]),
-    stop: () => signal?.('SIGINT'),
-    ended,
-  };
-}
-
 async function newPage(): Promise<Page> {
   const page = await browser.newPage({ viewport: { width: 1360, height: 1000 } });
   page.on('pageerror', (e) => {
@@ -83,7 +62,7 @@ describe('the Streaming UI', () => {
   it('sluice run --ui: timelines with one point per batch carrying the listener values, the batch table, a batch page with its stage graph and tasks, the job graph', { timeout: 120_000 }, async () => {
     const stateDir = join(dir, 'state');
     const listener = join(dir, 'listener.jsonl');
-    const run = serving(['run', JOB, '--ui', '0', '--state-dir', stateDir, '--quiet'], { SLUICE_UI_LISTENER: listener });
+    const run = serveSluice(['run', JOB, '--ui', '0', '--state-dir', stateDir, '--quiet'], { env: { SLUICE_UI_LISTENER: listener } });
     try {
       const url = await run.url;
       await expect.poll(async () => (await listened(listener)).length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(8);
@@ -158,7 +137,7 @@ describe('the Streaming UI', () => {
     expect(ended.code, ended.stderr).toBe(0);
 
     // The same batches after the job stopped, from the history it wrote to its state directory.
-    const ui = serving(['ui', JOB, '--state-dir', stateDir, '--port', '0']);
+    const ui = serveSluice(['ui', JOB, '--state-dir', stateDir, '--port', '0']);
     try {
       const uiUrl = await ui.url;
       const page = await newPage();

@@ -17,7 +17,14 @@ export interface LambdaEndpoint {
   stop(): Promise<void>;
 }
 
-function body(req: IncomingMessage): Promise<string> {
+/**
+ * A request's whole body, as text.
+ * @example
+ * ```ts
+ * const payload = JSON.parse(await requestBody(req));
+ * ```
+ */
+export function requestBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     let s = '';
     req.setEncoding('utf8');
@@ -47,7 +54,7 @@ export async function startLambdaEndpoint(): Promise<LambdaEndpoint> {
   let throttled = 0;
   const server: Server = createServer(async (req, res) => {
     const m = /^\/2015-03-31\/functions\/([^/]+)\/invocations/.exec(req.url ?? '');
-    const text = await body(req);
+    const text = await requestBody(req);
     if (req.method !== 'POST' || !m) {
       res.writeHead(404, { 'content-type': 'application/json', 'x-amzn-errortype': 'UnknownOperationException' }).end('{}');
       return;

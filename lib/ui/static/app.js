@@ -205,7 +205,7 @@ async function renderBatch(time) {
       <table class="tasks"><thead><tr><th>Partition</th><th>Attempt</th><th class="text">Ran on</th><th>Started</th><th>Duration</th><th>Records in</th><th>Records out</th><th class="text">Status</th></tr></thead><tbody>
       ${s.tasks
         .map(
-          (t) => `<tr class="${t.ok ? '' : 'failed'}"><td>${t.partition}</td><td>${t.attempt}</td><td class="text">${t.where}</td><td>+${ms(t.start)}</td><td>${ms(t.duration)}</td>
+          (t) => `<tr class="${t.ok ? '' : 'failed'}"><td>${t.partition}</td><td>${t.attempt}</td><td class="text">${t.where}</td><td>+${ms(t.start - (b.schedulingDelay ?? 0))}</td><td>${ms(t.duration)}</td>
           <td>${num(t.recordsIn)}</td><td>${num(t.recordsOut)}</td><td class="text">${t.ok ? 'ok' : `<span class="error">${esc(t.error ?? 'failed')}</span>`}</td></tr>`,
         )
         .join('')}</tbody></table>`,
