@@ -72,7 +72,7 @@ export interface BatchSummary {
 }
 
 /** A file of history: the batches one coordinator ran, in order. */
-interface HistoryFile {
+export interface HistoryFile {
   job: string;
   batchInterval: number;
   batches: BatchSummary[];
@@ -175,6 +175,32 @@ export class BatchHistory {
   }
 }
 
+/**
+ * What {@link readHistory} may keep between reads, for a page that reads a job's history again and
+ * again: history files never change once written, nor do the listings of groups before the last two.
+ * @example
+ * ```ts
+ * const cache = historyCache();
+ * await readHistory(blobs, { cache }); // lists and reads
+ * await readHistory(blobs, { cache }); // lists the newest groups, reads only new files
+ * ```
+ */
+export interface HistoryCache {
+  readonly files: Map<string, HistoryFile>;
+  readonly groups: Map<string, string[]>;
+}
+
+/**
+ * An empty {@link HistoryCache}.
+ * @example
+ * ```ts
+ * const source = { cache: historyCache() };
+ * ```
+ */
+export function historyCache(): HistoryCache {
+  return { files: new Map(), groups: new Map() };
+}
+
 /** What {@link readHistory} read: the batches, oldest first, one per batch time. */
 export interface HistoryRead {
   readonly job?: string;
@@ -194,7 +220,10 @@ export interface HistoryRead {
  * const { batches } = await readHistory(new FsBlobStore('.sluice/clicks/blobs'), { limit: 500 });
  * ```
  */
-export async function readHistory(blobs: BlobStore, opts: { before?: number; limit?: number; lookBackMs?: number } = {}): Promise<HistoryRead> {
+export async function readHistory(
+  blobs: BlobStore,
+  opts: { before?: number; limit?: number; lookBackMs?: number; cache?: HistoryCache } = {},
+): Promise<HistoryRead> {
   const before = opts.before ?? Date.now();
   const limit = opts.limit ?? 1000;
   const oldest = before - (opts.lookBackMs ?? 7 * 24 * 3_600_000);
@@ -210,12 +239,29 @@ export async function readHistory(blobs: BlobStore, opts: { before?: number; lim
       if (!seen || (seen.status !== 'completed' && (b.status === 'completed' || (b.processingEndTime ?? 0) > (seen.processingEndTime ?? 0)))) byTime.set(b.time, b);
     }
   };
+  const cache = opts.cache;
+  const newest = Math.floor(before / GROUP_MS);
+  const read = async (key: string): Promise<HistoryFile | undefined> => {
+    const known = cache?.files.get(key);
+    if (known) return known;
+    const bytes = await blobs.get(key);
+    if (!bytes?.byteLength) return undefined;
+    const file = JSON.parse(new TextDecoder().decode(bytes)) as HistoryFile;
+    cache?.files.set(key, file);
+    return file;
+  };
   // Group prefixes from `before` back; a file is listed under its first batch's group, newest files first.
-  for (let g = Math.floor(before / GROUP_MS); g >= Math.floor(oldest / GROUP_MS) && byTime.size < limit; g--) {
-    const keys = (await blobs.list(`${HISTORY}${t15(g * GROUP_MS).slice(0, GROUP_DIGITS)}`)).reverse();
+  for (let g = newest; g >= Math.floor(oldest / GROUP_MS) && byTime.size < limit; g--) {
+    const prefix = `${HISTORY}${t15(g * GROUP_MS).slice(0, GROUP_DIGITS)}`;
+    let keys = cache?.groups.get(prefix);
+    if (!keys) {
+      keys = (await blobs.list(prefix)).reverse();
+      // A group two before the newest gets no more files: a coordinator writes its batches within
+      // a minute of the first, and a group spans hours. Its listing is kept; newer ones are listed again.
+      if (g < newest - 1) cache?.groups.set(prefix, keys);
+    }
     for (let i = 0; i < keys.length && byTime.size < limit; i += READ_AT_ONCE) {
-      const files = await Promise.all(keys.slice(i, i + READ_AT_ONCE).map((k) => blobs.get(k)));
-      for (const bytes of files) if (bytes?.byteLength) add(JSON.parse(new TextDecoder().decode(bytes)) as HistoryFile);
+      for (const file of await Promise.all(keys.slice(i, i + READ_AT_ONCE).map(read))) if (file) add(file);
     }
   }
   const batches = [...byTime.values()].sort((a, b) => a.time - b.time).slice(-limit);

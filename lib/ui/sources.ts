@@ -1,4 +1,4 @@
-import { type BatchHistory, type BatchSummary, readHistory } from '../engine/batchHistory.ts';
+import { type BatchHistory, type BatchSummary, historyCache, readHistory } from '../engine/batchHistory.ts';
 import { readDeadLetters, listDeadLetters, type DeadLetter } from '../engine/deadLetters.ts';
 import { planMermaid, planStages, type PlanStage } from '../plan/describePlan.ts';
 import type { JobGraph } from '../plan/graph.ts';
@@ -93,6 +93,9 @@ export function batchRow(b: BatchSummary): BatchRow {
   };
 }
 
+/** How far ahead of this machine's clock a stored history is read: a job's clock may run ahead of the user's. */
+const AHEAD_MS = 3_600_000;
+
 /** The plan's part of {@link UiJob}, when the page has the job's graph. */
 const planOf = (graph: JobGraph | undefined) => (graph ? { plan: planStages(graph), mermaid: planMermaid(graph) } : { plan: null, mermaid: null });
 
@@ -113,7 +116,7 @@ async function lettersOf(blobs: BlobStore, time: number): Promise<DeadLetter[]> 
  */
 export function liveSource(o: { graph: JobGraph; history: BatchHistory; blobs: BlobStore; where: string }): UiSource {
   let earlier: Promise<BatchSummary[]> | undefined;
-  const before = Date.now();
+  const before = Date.now() + AHEAD_MS;
   // What earlier runs wrote, read once: the batches this run adds come from memory.
   const past = () => (earlier ??= readHistory(o.blobs, { before }).then((h) => h.batches));
   const find = async (time: number) => [...o.history.recent()].reverse().find((b) => b.time === time) ?? (await past()).find((b) => b.time === time);
@@ -143,10 +146,13 @@ export function liveSource(o: { graph: JobGraph; history: BatchHistory; blobs: B
 export function storedSource(o: { blobs: BlobStore; where: string; graph?: JobGraph; name?: string; live?: boolean; refreshMs?: number }): UiSource {
   let read: { at: number; batches: Promise<BatchSummary[]>; job?: string; interval?: number } | undefined;
   const refreshMs = o.refreshMs ?? 5000;
+  // Each refresh lists the newest groups and reads only files it has not read before.
+  const cache = historyCache();
   const history = async () => {
     const now = Date.now();
     if (!read || now - read.at >= refreshMs) {
-      const r = readHistory(o.blobs, { before: now });
+      // An hour ahead: batches stamped by a clock ahead of this machine's still show.
+      const r = readHistory(o.blobs, { before: now + AHEAD_MS, cache });
       const entry: NonNullable<typeof read> = { at: now, batches: r.then((h) => h.batches) };
       read = entry;
       const h = await r;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatchHistory, type BatchSummary, historyKey, readHistory } from '../../lib/engine/batchHistory.ts';
+import { BatchHistory, type BatchSummary, historyCache, historyKey, readHistory } from '../../lib/engine/batchHistory.ts';
 import { MemoryBlobStore } from '../../lib/local/memoryBlobStore.ts';
 import type { BlobStore } from '../../lib/ports/index.ts';
 import { interceptInvoker, testCoordinator } from '../helpers/engine.ts';
@@ -153,6 +153,40 @@ describe('the batches history', () => {
     expect(bounded.batches.map((b) => b.time)).toEqual(times.slice(3));
     expect(h.since(4).map((b) => b.time)).toEqual(times.slice(4));
     expect(h.added).toBe(6);
+  });
+
+  it('a page that reads again with a cache lists only the newest groups and reads only files it has not read', async () => {
+    const blobs = new MemoryBlobStore();
+    const calls = { list: [] as string[], get: [] as string[] };
+    const counted: BlobStore = {
+      put: (key, body) => blobs.put(key, body),
+      get: (key) => (calls.get.push(key), blobs.get(key)),
+      getRange: (key, start, end) => blobs.getRange(key, start, end),
+      exists: (key) => blobs.exists(key),
+      delete: (keys) => blobs.delete(keys),
+      list: (prefix) => (calls.list.push(prefix), blobs.list(prefix)),
+    };
+    const h = new BatchHistory(blobs, { job: 'j', batchInterval: 1000, writer: 'e1' }, { flushBatches: 1 });
+    const hour = 3_600_000;
+    const times = [1, 4, 7, 10].map((i) => 1_796_000_000_000 + i * hour);
+    for (const t of times) await h.add(summary(t), t);
+    const cache = historyCache();
+    const before = times[3] + 1;
+    const first = await readHistory(counted, { before, cache, lookBackMs: 12 * hour });
+    expect(first.batches.map((b) => b.time)).toEqual(times);
+    expect(calls.get).toHaveLength(4);
+    const listedFirst = calls.list.length;
+    calls.list.length = 0;
+    calls.get.length = 0;
+
+    // A new file in the newest group: the second read lists the newest two groups only, and reads that one file.
+    const later = times[3] + 60_000;
+    await h.add(summary(later), later);
+    const second = await readHistory(counted, { before: later + 1, cache, lookBackMs: 12 * hour });
+    expect(second.batches.map((b) => b.time)).toEqual([...times, later]);
+    expect(calls.get).toEqual([historyKey(later, later, 'e1')]);
+    expect(calls.list.length).toBeLessThanOrEqual(2);
+    expect(listedFirst).toBeGreaterThan(2);
   });
 
   it('a history write that fails is reported and the batch goes on', async () => {
