@@ -4,7 +4,7 @@ import { putAllRecords, type StreamRecord } from '../aws/putRecords.ts';
 import { errorCode } from '../aws/sdkErrors.ts';
 import { type DeadLetter, listDeadLetters, readDeadLetters } from '../engine/deadLetters.ts';
 import { debugWanted, EXIT, reportError, UsageError } from './errors.ts';
-import { type JobStoreFlags, jobStores } from './jobStores.ts';
+import { type JobStoreFlags, jobStores, withStores } from './jobStores.ts';
 import { positiveInt } from './options.ts';
 
 /** The flags of `sluice dead-letters`. */
@@ -61,8 +61,7 @@ export async function deadLettersCommand(file: string | undefined, flags: DeadLe
     const batch = flags.batch === undefined ? undefined : positiveInt(flags.batch, '--batch');
     if (flags.redriveTo !== undefined && flags.redriveStream !== undefined) throw new UsageError('give --redrive-to FILE or --redrive-stream, not both');
     const named = typeof flags.redriveStream === 'string' ? flags.redriveStream : undefined;
-    const stores = await jobStores(file, { ...flags, ...(named !== undefined ? { stream: named } : {}) });
-    try {
+    return await withStores(jobStores(file, { ...flags, ...(named !== undefined ? { stream: named } : {}) }), async (stores) => {
       const { blobs, where } = stores;
       const batches = (await listDeadLetters(blobs)).filter((b) => batch === undefined || b.time === batch);
       if (batch !== undefined && batches.length === 0) throw new UsageError(`batch ${batch} set no record aside in ${where}; sluice dead-letters without --batch lists the batches that did`);
@@ -102,9 +101,7 @@ export async function deadLettersCommand(file: string | undefined, flags: DeadLe
       }
       process.stdout.write(`${lines.join('\n')}\n`);
       return EXIT.ok;
-    } finally {
-      stores.close();
-    }
+    });
   } catch (e) {
     return reportError(e, { jobFile: file, debug: debugWanted(flags.debug) });
   }

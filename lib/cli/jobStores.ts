@@ -89,6 +89,23 @@ export async function jobStores(file: string | undefined, flags: JobStoreFlags):
   return deployedStores(file, flags);
 }
 
+/**
+ * Runs `use` with a job's stores and closes their clients afterwards, whether `use` succeeded or not.
+ *
+ * @example
+ * ```ts
+ * const status = await withStores(jobStores(file, flags), (stores) => readJobStatus(stores.meta, stores.blobs));
+ * ```
+ */
+export async function withStores<T>(opening: Promise<JobStores>, use: (stores: JobStores) => Promise<T>): Promise<T> {
+  const stores = await opening;
+  try {
+    return await use(stores);
+  } finally {
+    stores.close();
+  }
+}
+
 /** A local job's stores; with `--stream`, a Kinesis client for that stream (to redrive dead letters into it). */
 async function localStores(file: string | undefined, flags: JobStoreFlags): Promise<JobStores> {
   let dir = flags.stateDir;

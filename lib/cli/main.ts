@@ -42,6 +42,19 @@ A deployed job is read with your AWS credentials (environment, AWS_PROFILE, SSO:
 chain). SLUICE_AWS_ENDPOINT (or SLUICE_DYNAMODB_ENDPOINT, SLUICE_S3_ENDPOINT, SLUICE_KINESIS_ENDPOINT,
 SLUICE_CLOUDFORMATION_ENDPOINT) points it at LocalStack or an emulator.`;
 
+/**
+ * A command that reads a job, local or deployed (`status`, `state`, `dead-letters`, `ui`): the job
+ * file, `--state-dir`, the options that name a deployed job, and the note on credentials.
+ */
+function jobCommand(parent: Command, name: string, description: string, jobHelp = 'the job file: its state is under .sluice/<job name>'): Command {
+  const cmd = parent
+    .command(name)
+    .description(description)
+    .argument('[job]', jobHelp)
+    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)');
+  return deployedJobOptions(cmd).addHelpText('after', DEPLOYED_NOTES);
+}
+
 /** The `sluice` command: subcommands, their options and help, each action resolving to an exit code. */
 function program(done: (code: number) => void): Command {
   const sluice = new Command('sluice')
@@ -82,24 +95,16 @@ function program(done: (code: number) => void): Command {
     .action(async (job: string, flags: PlanFlags) => done(await (await import('./plan.ts')).planCommand(job, flags)));
   pointToHelp(plan, 'sluice help plan');
 
-  const status = sluice
-    .command('status')
-    .description('where a job stands: the last batch done, the lease, batches a run stopped in, dead letters, a pause; for a deployed job its lag behind the stream too; takes nothing, writes nothing')
-    .argument('[job]', 'the job file: its state is under .sluice/<job name>')
-    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)');
-  deployedJobOptions(status)
+  const status = jobCommand(
+    sluice,
+    'status',
+    'where a job stands: the last batch done, the lease, batches a run stopped in, dead letters, a pause; for a deployed job its lag behind the stream too; takes nothing, writes nothing',
+  )
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
-    .addHelpText('after', DEPLOYED_NOTES)
     .action(async (job: string | undefined, flags: StatusFlags) => done(await (await import('./status.ts')).statusCommand(job, flags)));
   pointToHelp(status, 'sluice help status');
 
-  const state = sluice
-    .command('state')
-    .description("the keys and values of a job's stateful operators as its last commit left them, decoded; reads only")
-    .argument('[job]', 'the job file: its state is under .sluice/<job name>')
-    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)');
-  deployedJobOptions(state)
-    .addHelpText('after', DEPLOYED_NOTES)
+  const state = jobCommand(sluice, 'state', "the keys and values of a job's stateful operators as its last commit left them, decoded; reads only")
     .option('--node <id>', 'only this operator (e.g. updateStateByKey-1)')
     .option('--key <key>', 'only the key whose JSON or text this is')
     .option('--limit <n>', 'at most n keys per operator', '100')
@@ -107,12 +112,11 @@ function program(done: (code: number) => void): Command {
     .action(async (job: string | undefined, flags: StateFlags) => done(await (await import('./state.ts')).stateCommand(job, flags)));
   pointToHelp(state, 'sluice help state');
 
-  const deadLetters = sluice
-    .command('dead-letters')
-    .description("the records a job set aside (onRecordError: 'dead-letter'), by batch; one batch's letters; or their records sent back, into a file or the job's stream")
-    .argument('[job]', 'the job file: its state is under .sluice/<job name>')
-    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)');
-  deployedJobOptions(deadLetters)
+  const deadLetters = jobCommand(
+    sluice,
+    'dead-letters',
+    "the records a job set aside (onRecordError: 'dead-letter'), by batch; one batch's letters; or their records sent back, into a file or the job's stream",
+  )
     .option('--batch <time>', "one batch's letters (its time in ms, as listed)")
     .option('--limit <n>', 'at most n batches or letters', '20')
     .option('--redrive-to <file>', 'write the records (of --batch, or of every batch) to a file, one a line, to feed back into the job')
@@ -123,21 +127,20 @@ function program(done: (code: number) => void): Command {
 A redriven record is new input: the job reads it again, in a new batch (not in the batch that set it
 aside), and a record that fails again is set aside again. A record its decoder refused goes back as it
 came (its bytes, its partition key); one an operator refused goes back as that operator got it, as text
-(or JSON). The letters stay where they are.${DEPLOYED_NOTES}`,
+(or JSON). The letters stay where they are.`,
     )
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
     .action(async (job: string | undefined, flags: DeadLetterFlags) => done(await (await import('./deadLetters.ts')).deadLettersCommand(job, flags)));
   pointToHelp(deadLetters, 'sluice help dead-letters');
 
-  const ui = sluice
-    .command('ui')
-    .description('the Streaming UI of a job that is not running here, from the history its coordinators wrote: a stopped local job (its state directory), or a deployed one (--stack), followed as it runs')
-    .argument('[job]', 'the job file: its state is under .sluice/<job name>, and the page shows its plan')
-    .option('--state-dir <dir>', 'the state directory instead (as given to sluice run --state-dir)')
-    .option('--port <port>', 'the port on 127.0.0.1 (0 for any free one)', '4040');
-  deployedJobOptions(ui)
+  const ui = jobCommand(
+    sluice,
+    'ui',
+    'the Streaming UI of a job that is not running here, from the history its coordinators wrote: a stopped local job (its state directory), or a deployed one (--stack), followed as it runs',
+    'the job file: its state is under .sluice/<job name>, and the page shows its plan',
+  )
+    .option('--port <port>', 'the port on 127.0.0.1 (0 for any free one)', '4040')
     .option('--debug', 'print the whole stack of an error (also SLUICE_DEBUG=1)')
-    .addHelpText('after', DEPLOYED_NOTES)
     .action(async (job: string | undefined, flags: UiFlags) => done(await (await import('./ui.ts')).uiCommand(job, flags)));
   pointToHelp(ui, 'sluice help ui');
 

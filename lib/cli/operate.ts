@@ -4,7 +4,7 @@ import { type Lease, keys } from '../engine/protocol.ts';
 import { pauseJob, ResetRefusedError, readPause, resetJob, resumeJob } from '../engine/pause.ts';
 import { WallClock } from '../node/clock.ts';
 import { debugWanted, EXIT, reportError, UsageError } from './errors.ts';
-import { type JobStoreFlags, type JobStores, jobStores } from './jobStores.ts';
+import { type JobStoreFlags, type JobStores, jobStores, withStores } from './jobStores.ts';
 
 /** The flags of `sluice pause`, `sluice resume` and `sluice reset`. */
 export interface OperateFlags extends JobStoreFlags {
@@ -128,8 +128,7 @@ const RUN: Record<Operation, (stores: JobStores) => Promise<string>> = { pause, 
  */
 export async function operateCommand(operation: Operation, file: string | undefined, flags: OperateFlags): Promise<number> {
   try {
-    const stores = await deployedJob(operation, file, flags);
-    try {
+    return await withStores(deployedJob(operation, file, flags), async (stores) => {
       // Nothing to confirm for a resume of a job that runs, or a reset refused anyway: say so first.
       if (operation === 'reset' && !(await readPause(stores.meta))) throw new UsageError(`cannot reset job ${stores.jobName}: it is not paused; pause it first (sluice pause), then reset it`);
       if (!(await confirmed(operation, stores, flags.yes))) {
@@ -138,9 +137,7 @@ export async function operateCommand(operation: Operation, file: string | undefi
       }
       process.stdout.write(await RUN[operation](stores));
       return EXIT.ok;
-    } finally {
-      stores.close();
-    }
+    });
   } catch (e) {
     return reportError(e, { jobFile: file, debug: debugWanted(flags.debug) });
   }

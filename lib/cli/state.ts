@@ -1,6 +1,6 @@
 import { readState } from '../engine/stateDump.ts';
 import { debugWanted, EXIT, reportError, UsageError } from './errors.ts';
-import { type JobStoreFlags, jobStores } from './jobStores.ts';
+import { type JobStoreFlags, jobStores, withStores } from './jobStores.ts';
 import { positiveInt } from './options.ts';
 
 /** The flags of `sluice state`. */
@@ -29,8 +29,7 @@ function shown(v: unknown): string {
 export async function stateCommand(file: string | undefined, flags: StateFlags): Promise<number> {
   try {
     const limit = positiveInt(flags.limit, '--limit') ?? 100;
-    const stores = await jobStores(file, flags);
-    try {
+    return await withStores(jobStores(file, flags), async (stores) => {
       const nodes = await readState(stores.meta, stores.blobs, flags.node);
       if (flags.node !== undefined && nodes.length === 0) throw new UsageError(`no stateful operator ${flags.node} in ${stores.where}; run sluice state without --node to see them`);
       const lines: string[] = [];
@@ -44,9 +43,7 @@ export async function stateCommand(file: string | undefined, flags: StateFlags):
       }
       process.stdout.write(`${lines.join('\n')}\n`);
       return EXIT.ok;
-    } finally {
-      stores.close();
-    }
+    });
   } catch (e) {
     return reportError(e, { jobFile: file, debug: debugWanted(flags.debug) });
   }

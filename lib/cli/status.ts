@@ -2,7 +2,7 @@ import { isKinesisState, type ShardLag, streamLag } from '../aws/streamLag.ts';
 import { formatJobStatus, readJobStatus } from '../engine/jobStatus.ts';
 import { type Checkpoint, keys } from '../engine/protocol.ts';
 import { debugWanted, EXIT, reportError } from './errors.ts';
-import { type JobStoreFlags, jobStores } from './jobStores.ts';
+import { type JobStoreFlags, jobStores, withStores } from './jobStores.ts';
 
 /** The flags of `sluice status`. */
 export interface StatusFlags extends JobStoreFlags {
@@ -43,8 +43,7 @@ function lagLines(source: string, stream: string, lag: readonly ShardLag[], now:
  */
 export async function statusCommand(file: string | undefined, flags: StatusFlags): Promise<number> {
   try {
-    const stores = await jobStores(file, flags);
-    try {
+    return await withStores(jobStores(file, flags), async (stores) => {
       const now = Date.now();
       const status = await readJobStatus(stores.meta, stores.blobs);
       let text = `state in ${stores.where}\n${formatJobStatus(status, now)}`;
@@ -59,9 +58,7 @@ export async function statusCommand(file: string | undefined, flags: StatusFlags
       }
       process.stdout.write(text);
       return EXIT.ok;
-    } finally {
-      stores.close();
-    }
+    });
   } catch (e) {
     return reportError(e, { jobFile: file, debug: debugWanted(flags.debug) });
   }

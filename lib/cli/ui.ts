@@ -4,7 +4,7 @@ import { loadJob } from '../node/loadJob.ts';
 import { startUi } from '../ui/server.ts';
 import { storedSource } from '../ui/sources.ts';
 import { debugWanted, EXIT, reportError } from './errors.ts';
-import { type JobStoreFlags, jobStores } from './jobStores.ts';
+import { type JobStoreFlags, jobStores, withStores } from './jobStores.ts';
 import { portFlag } from './options.ts';
 
 /** The flags of `sluice ui`: where the job is (a state directory, a stack, a table and bucket), and the port. */
@@ -22,8 +22,7 @@ export async function uiCommand(file: string | undefined, flags: UiFlags): Promi
   try {
     const port = portFlag(flags.port ?? '4040', '--port')!;
     const graph: JobGraph | undefined = file ? buildGraph(await loadJob(file)) : undefined;
-    const stores = await jobStores(file, flags);
-    try {
+    return await withStores(jobStores(file, flags), async (stores) => {
       // A deployed job goes on running: the page follows it (its history grows a file a minute).
       const source = storedSource({ blobs: stores.blobs, where: stores.where, graph, name: stores.jobName, live: stores.deployed !== undefined });
       const ui = await startUi(source, port);
@@ -31,9 +30,7 @@ export async function uiCommand(file: string | undefined, flags: UiFlags): Promi
       await new Promise<void>((resolve) => process.once('SIGINT', resolve));
       await ui.close();
       return EXIT.ok;
-    } finally {
-      stores.close();
-    }
+    });
   } catch (e) {
     return reportError(e, { jobFile: file, debug: debugWanted(flags.debug) });
   }
